@@ -1,0 +1,109 @@
+//! Histoscore's scoring engine: the original ResNet18 model, loaded from the lab's own weight
+//! file (or the labelled demo model), built as an ONNX graph and run on its own thread.
+
+pub mod backend;
+pub mod onnx;
+pub mod weights;
+pub mod worker;
+
+pub use backend::{Backend, BackendError, TractBackend, INPUT_LEN};
+pub use weights::{Weights, WeightsError};
+pub use worker::{InferenceQueue, InferenceThread, SubmitError};
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A model ready to score: validated weights plus where they came from.
+#[derive(Debug, Clone)]
+pub struct Model {
+    weights: Weights,
+    id: String,
+    demo: bool,
+    source: Option<PathBuf>,
+}
+
+/// What outputs and `model inspect` say about a model.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelRef {
+    pub id: String,
+    pub demo: bool,
+}
+
+impl Model {
+    /// Loads the weights in `path` (`.pth` state_dict or `.safetensors`).
+    pub fn load(path: &Path) -> Result<Self, WeightsError> {
+        let weights = Weights::load(path)?;
+        Ok(Self {
+            id: weights.id(),
+            weights,
+            demo: false,
+            source: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The deterministic demo model with `head` outputs. Its scores are not meaningful.
+    pub fn demo(head: usize) -> Self {
+        let weights = Weights::demo(head);
+        Self {
+            id: weights.id(),
+            weights,
+            demo: true,
+            source: None,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn is_demo(&self) -> bool {
+        self.demo
+    }
+
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    pub fn head(&self) -> usize {
+        self.weights.head()
+    }
+
+    pub fn reference(&self) -> ModelRef {
+        ModelRef {
+            id: self.id.clone(),
+            demo: self.demo,
+        }
+    }
+
+    /// The network as a serialised ONNX graph.
+    pub fn onnx(&self) -> Vec<u8> {
+        let doc = if self.demo {
+            format!(
+                "Histoscore DEMO model {} (untrained; scores are not meaningful)",
+                self.id
+            )
+        } else {
+            format!("Histoscore ResNet18 scoring model {}", self.id)
+        };
+        onnx::build_onnx_bytes(&self.weights, &doc)
+    }
+
+    /// Starts an inference thread for this model with the tract backend.
+    pub fn start_tract(
+        &self,
+        capacity: usize,
+        max_batch: usize,
+    ) -> Result<(InferenceQueue, InferenceThread), BackendError> {
+        let backend = TractBackend::new(self.onnx(), self.head())?;
+        Ok(InferenceQueue::start(
+            Box::new(backend),
+            self.head(),
+            capacity,
+            max_batch,
+        ))
+    }
+}
