@@ -24,6 +24,10 @@ pub struct Schema {
     /// Scores are rounded to multiples of this step.
     pub step: f64,
     pub metrics: Vec<Metric>,
+    /// Pixel size (µm per pixel) of the images the model was trained on, when known. Images
+    /// whose resolution tags say otherwise get a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_size_um: Option<f64>,
 }
 
 fn default_name() -> String {
@@ -76,6 +80,7 @@ impl Default for Schema {
                 m("Pseudotubular Complexes", 3.0),
                 m("Fibrosis", 4.0),
             ],
+            pixel_size_um: None,
         }
     }
 }

