@@ -36,16 +36,24 @@ pub struct TractBackend {
     graph: Vec<u8>,
     head: usize,
     plans: HashMap<usize, Plan>,
+    executor: tract_linalg::multithread::Executor,
 }
 
 impl TractBackend {
     /// Prepares the backend and optimises the batch-1 plan up front, so a broken graph fails
     /// at start rather than on the first image.
-    pub fn new(onnx_graph: Vec<u8>, head: usize) -> Result<Self, BackendError> {
+    pub fn new(onnx_graph: Vec<u8>, head: usize, threads: usize) -> Result<Self, BackendError> {
+        use tract_linalg::multithread::Executor;
+        let executor = if threads > 1 {
+            Executor::multithread_with_name(threads, "tract")
+        } else {
+            Executor::SingleThread
+        };
         let mut b = Self {
             graph: onnx_graph,
             head,
             plans: HashMap::new(),
+            executor,
         };
         b.plan(1)?;
         Ok(b)
@@ -88,7 +96,10 @@ impl Backend for TractBackend {
             message: format!("{e:#}"),
         };
         let tensor = Tensor::from_shape(&[n, 3, 224, 224], input).map_err(err)?;
-        let out = plan.run(tvec!(tensor.into())).map_err(err)?;
+        let out = tract_linalg::multithread::multithread_tract_scope(self.executor.clone(), || {
+            plan.run(tvec!(tensor.into()))
+        })
+        .map_err(err)?;
         let view = out[0].to_plain_array_view::<f32>().map_err(err)?;
         let values: Vec<f32> = view.iter().copied().collect();
         if values.len() != n * self.head {

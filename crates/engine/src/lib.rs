@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod onnx;
+pub mod ort_backend;
 pub mod scorer;
 pub mod weights;
 pub mod worker;
@@ -14,6 +15,35 @@ pub use worker::{InferenceQueue, InferenceThread, SubmitError};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// Which inference backend runs the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// ONNX Runtime when its library is found, tract otherwise.
+    Auto,
+    /// ONNX Runtime (`libonnxruntime.so`, loaded at run time).
+    Ort,
+    /// tract, pure Rust, always available.
+    Tract,
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "ort" => Ok(Self::Ort),
+            "tract" => Ok(Self::Tract),
+            other => Err(format!("unknown engine {other:?}: use auto, ort or tract")),
+        }
+    }
+}
+
+/// Threads for one inference: every core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// A model ready to score: validated weights plus where they came from.
 #[derive(Debug, Clone)]
@@ -100,9 +130,34 @@ impl Model {
         capacity: usize,
         max_batch: usize,
     ) -> Result<(InferenceQueue, InferenceThread), BackendError> {
-        let backend = TractBackend::new(self.onnx(), self.head())?;
+        self.start(EngineKind::Tract, default_threads(), capacity, max_batch)
+    }
+
+    /// Builds the backend `kind` asks for and starts its inference thread. `Auto` uses ONNX
+    /// Runtime when its library can be loaded and tract otherwise.
+    pub fn start(
+        &self,
+        kind: EngineKind,
+        threads: usize,
+        capacity: usize,
+        max_batch: usize,
+    ) -> Result<(InferenceQueue, InferenceThread), BackendError> {
+        let graph = self.onnx();
+        let backend: Box<dyn Backend> = match kind {
+            EngineKind::Tract => Box::new(TractBackend::new(graph, self.head(), threads)?),
+            EngineKind::Ort => {
+                Box::new(ort_backend::OrtBackend::new(&graph, self.head(), threads)?)
+            }
+            EngineKind::Auto => match ort_backend::OrtBackend::new(&graph, self.head(), threads) {
+                Ok(b) => Box::new(b),
+                Err(e) => {
+                    tracing::info!("using tract: {e}");
+                    Box::new(TractBackend::new(graph, self.head(), threads)?)
+                }
+            },
+        };
         Ok(InferenceQueue::start(
-            Box::new(backend),
+            backend,
             self.head(),
             capacity,
             max_batch,

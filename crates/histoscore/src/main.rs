@@ -1,5 +1,6 @@
 //! `histoscore`: AI-assisted histopathology scoring.
 
+mod bench;
 mod score;
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Score microscope images (files or folders) and print or save the scores.
     Score(score::ScoreArgs),
+    /// Measure decode, preprocessing and inference speed on this machine and print a table.
+    Bench(bench::BenchArgs),
     /// Inspect or export a model.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -38,6 +41,8 @@ enum ModelCommand {
         file: Option<PathBuf>,
         #[command(flatten)]
         schema: SchemaArg,
+        #[command(flatten)]
+        engine: EngineArg,
         /// Print JSON instead of text.
         #[arg(long, env = "HISTOSCORE_JSON")]
         json: bool,
@@ -60,6 +65,31 @@ pub struct ModelArg {
     /// nothing.
     #[arg(long, value_name = "FILE", env = "HISTOSCORE_MODEL")]
     pub model: Option<PathBuf>,
+}
+
+/// `--engine` and `--threads`: shared by every command that runs the network.
+#[derive(Args, Clone)]
+pub struct EngineArg {
+    /// Inference engine: `ort` (ONNX Runtime, fastest; its library is looked for in
+    /// ORT_DYLIB_PATH, next to the binary, then on the system library path), `tract` (pure
+    /// Rust, always available) or `auto` (ort when found, tract otherwise).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ort", "tract"], env = "HISTOSCORE_ENGINE")]
+    pub engine: String,
+    /// Threads per inference (default: every core).
+    #[arg(long, env = "HISTOSCORE_THREADS")]
+    pub threads: Option<usize>,
+}
+
+impl EngineArg {
+    pub fn kind(&self) -> histoscore_engine::EngineKind {
+        self.engine.parse().expect("clap restricts the values")
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(histoscore_engine::default_threads)
+            .max(1)
+    }
 }
 
 /// `--schema`: shared by every command that scores.
@@ -128,7 +158,27 @@ fn serial_parser(pattern: Option<&str>) -> Result<SerialParser> {
     })
 }
 
-fn inspect(file: Option<&Path>, schema: &Schema, json: bool) -> Result<()> {
+/// The engine `kind` resolves to on this machine, or why it cannot run.
+pub fn engine_in_use(kind: histoscore_engine::EngineKind) -> Result<&'static str> {
+    use histoscore_engine::{ort_backend::ort_environment, EngineKind};
+    Ok(match kind {
+        EngineKind::Tract => "tract",
+        EngineKind::Ort => {
+            ort_environment().map_err(|e| anyhow::anyhow!(e))?;
+            "ort"
+        }
+        EngineKind::Auto => {
+            if ort_environment().is_ok() {
+                "ort"
+            } else {
+                "tract"
+            }
+        }
+    })
+}
+
+fn inspect(file: Option<&Path>, schema: &Schema, engine: &EngineArg, json: bool) -> Result<()> {
+    let engine_name = engine_in_use(engine.kind())?;
     let model = match file {
         Some(f) => Model::load(f)?,
         None => Model::demo(schema.metrics.len()),
@@ -143,7 +193,7 @@ fn inspect(file: Option<&Path>, schema: &Schema, json: bool) -> Result<()> {
         "tensors": w.len(),
         "parameters": w.parameter_count(),
         "head": model.head(),
-        "engine": "tract",
+        "engine": engine_name,
         "schema": schema,
         "schema_fits": fits.as_ref().map(|_| true).unwrap_or(false),
     });
@@ -160,7 +210,7 @@ fn inspect(file: Option<&Path>, schema: &Schema, json: bool) -> Result<()> {
         println!("id            {}", model.id());
         println!("tensors       {} ({} values)", w.len(), w.parameter_count());
         println!("head          fc 512 → {}", model.head());
-        println!("engine        tract");
+        println!("engine        {engine_name}");
         println!("schema        {} (step {})", schema.name, schema.step);
         for m in &schema.metrics {
             println!("  {:<28} 0 – {}", m.name, m.max);
@@ -180,9 +230,15 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),
-        Command::Model(ModelCommand::Inspect { file, schema, json }) => schema
+        Command::Bench(args) => bench::run(args).map(|_| true),
+        Command::Model(ModelCommand::Inspect {
+            file,
+            schema,
+            engine,
+            json,
+        }) => schema
             .load()
-            .and_then(|s| inspect(file.as_deref(), &s, json))
+            .and_then(|s| inspect(file.as_deref(), &s, &engine, json))
             .map(|_| true),
         Command::Model(ModelCommand::Export { model, onnx }) => (|| {
             let schema = Schema::default();

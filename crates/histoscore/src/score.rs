@@ -1,11 +1,11 @@
 //! `histoscore score`: score files and folders from the command line.
 
-use crate::{demo_banner, serial_parser, ModelArg, SchemaArg};
+use crate::{demo_banner, engine_in_use, serial_parser, EngineArg, ModelArg, SchemaArg};
 use anyhow::{Context, Result};
 use clap::Args;
 use histoscore_domain::export::csv_text;
 use histoscore_domain::serial::collisions;
-use histoscore_engine::{Prepared, ScoredImage, Scorer};
+use histoscore_engine::{ScoredImage, Scorer};
 use histoscore_imaging::DecodeOptions;
 use serde::Serialize;
 use std::io::Write;
@@ -26,6 +26,8 @@ pub struct ScoreArgs {
     model: ModelArg,
     #[command(flatten)]
     schema: SchemaArg,
+    #[command(flatten)]
+    engine: EngineArg,
     /// Also write the results as CSV to this file.
     #[arg(long, value_name = "FILE", env = "HISTOSCORE_OUT")]
     out: Option<PathBuf>,
@@ -46,7 +48,7 @@ pub struct ScoreArgs {
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum Row {
+pub enum Row {
     Scored {
         path: String,
         filename: String,
@@ -124,51 +126,28 @@ pub fn run(args: ScoreArgs) -> Result<bool> {
         model: model.reference(),
     };
     let files = expand(&args.paths);
-    let (queue, thread) = model.start_tract(4, 1)?;
+    let engine = engine_in_use(args.engine.kind())?;
+    eprintln!("histoscore: engine {engine}, model {}", model.id());
+    let (queue, thread) = model.start(args.engine.kind(), args.engine.threads(), 8, 8)?;
     drop(model);
+    let progress = progress_bar(files.len() as u64);
 
-    // Decode and preprocess the next image while the network runs on this one.
-    let mut rows: Vec<Row> = Vec::with_capacity(files.len());
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared, String>>(1);
-        let scorer_ref = &scorer;
-        let files_ref = &files;
-        s.spawn(move || {
-            for f in files_ref {
-                let prepared = scorer_ref.prepare_file(f).map_err(|e| e.to_string());
-                if tx.send(prepared).is_err() {
-                    break;
-                }
-            }
-        });
-        for f in &files {
-            let path = f.display().to_string();
-            let filename = filename_of(f);
-            let prepared = rx.recv().unwrap_or_else(|_| Err("internal error".into()));
-            let row = match prepared.and_then(|p| {
-                scorer
-                    .finish(&filename, p, &queue)
-                    .map_err(|e| e.to_string())
-            }) {
-                Ok(image) => Row::Scored {
-                    path,
-                    filename,
-                    image: Box::new(image),
-                },
-                Err(error) => Row::Failed {
-                    path,
-                    filename,
-                    error,
-                },
-            };
-            if !args.json {
-                print_human(&row);
-            }
-            rows.push(row);
-        }
-    });
+    let rows = score_files(
+        &scorer,
+        &files,
+        &queue,
+        args.engine.threads(),
+        progress.as_ref(),
+    );
+    let mut rows = rows;
     drop(queue);
     thread.join();
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    if !args.json {
+        rows.iter().for_each(print_human);
+    }
 
     flag_collisions(&mut rows);
     if args.json {
@@ -192,6 +171,77 @@ pub fn run(args: ScoreArgs) -> Result<bool> {
         );
     }
     Ok(failed == 0)
+}
+
+/// Scores `files` in order with `workers` decode/preprocess threads feeding `queue`.
+pub fn score_files(
+    scorer: &Scorer,
+    files: &[PathBuf],
+    queue: &histoscore_engine::InferenceQueue,
+    workers: usize,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Vec<Row> {
+    // Several workers decode and preprocess images while the network runs; each hands its
+    // tensor to the inference thread, which batches whatever is waiting. At most one decoded
+    // image per worker is in memory at a time.
+    let workers = workers.min(files.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Row>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(f) = files.get(i) else { break };
+                let path = f.display().to_string();
+                let filename = filename_of(f);
+                let result = scorer
+                    .prepare_file(f)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| {
+                        scorer
+                            .finish(&filename, p, queue)
+                            .map_err(|e| e.to_string())
+                    });
+                let row = match result {
+                    Ok(image) => Row::Scored {
+                        path,
+                        filename,
+                        image: Box::new(image),
+                    },
+                    Err(error) => Row::Failed {
+                        path,
+                        filename,
+                        error,
+                    },
+                };
+                if let Some(p) = progress {
+                    p.inc(1);
+                }
+                *slots[i].lock().expect("slot") = Some(row);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().expect("slot").expect("every file has a row"))
+        .collect()
+}
+
+/// A progress bar with images/s, only when stderr is a terminal and there is more than one file.
+fn progress_bar(n: u64) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if n < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let p = indicatif::ProgressBar::new(n);
+    p.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} images  {per_sec}  eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    Some(p)
 }
 
 /// Two different files claiming one serial (e.g. Image001 and Image101 → …-01) are flagged.

@@ -44,14 +44,28 @@ fn scores_equal_the_original_for_pth_and_safetensors() {
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
             .unwrap();
     let mut ids = Vec::new();
-    for weights in ["model.pth", "model.safetensors"] {
+    // ONNX Runtime is checked where it is provided (CI sets HISTOSCORE_REQUIRE_ORT=1).
+    let mut engines = vec!["tract"];
+    if std::env::var("HISTOSCORE_REQUIRE_ORT").as_deref() == Ok("1") {
+        engines.push("ort");
+    }
+    for (weights, engine) in ["model.pth", "model.safetensors"]
+        .iter()
+        .flat_map(|w| engines.iter().map(move |e| (*w, *e)))
+    {
         let out = histoscore(&[
             "score",
             &s(&fixtures().join("images")),
             "--model",
             &s(&fixtures().join(weights)),
+            "--engine",
+            engine,
             "--json",
         ]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("engine {engine}")),
+            "the engine in use is reported"
+        );
         assert!(
             out.status.success(),
             "{}",
