@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 /// Scores keyed by metric name, in schema order.
 pub type Scores = IndexMap<String, f64>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metric {
     pub name: String,
     /// Highest allowed value; the network's raw output is multiplied by it.
     pub max: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schema {
     /// Short name of the schema, shown in outputs and exports.
     #[serde(default = "default_name")]

@@ -2,6 +2,7 @@
 
 mod bench;
 mod score;
+mod serve;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +31,17 @@ enum Command {
     /// Inspect or export a model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Run the review server: web UI and API on http://127.0.0.1:8000, SQLite in ./histoscore-data.
+    Serve(serve::ServeArgs),
+    /// Score queued images from the database without serving HTTP (to add scoring capacity
+    /// beside a server; share the database and the data folder).
+    Worker(serve::WorkerArgs),
+    /// Write every record (AI draft, final scores, who and when) to a CSV or JSON file.
+    Export(serve::ExportArgs),
+    /// Copy the database and stored files to a folder while the server runs (SQLite).
+    Backup(serve::BackupArgs),
+    /// Put a backup made by `histoscore backup` back into a data folder (server stopped).
+    Restore(serve::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -220,15 +232,25 @@ fn inspect(file: Option<&Path>, schema: &Schema, engine: &EngineArg, json: bool)
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The server logs requests and jobs by default; the batch commands only warnings.
+    let default_filter = match cli.command {
+        Command::Serve(_) | Command::Worker(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Worker(args) => serve::worker(args),
+        Command::Export(args) => serve::export(args),
+        Command::Backup(args) => serve::backup(args),
+        Command::Restore(args) => serve::restore(args),
         Command::Score(args) => score::run(args),
         Command::Bench(args) => bench::run(args).map(|_| true),
         Command::Model(ModelCommand::Inspect {

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub error: &'static str,
     pub detail: String,
     pub extra: Option<Value>,
+    /// Seconds, sent as `Retry-After` (busy answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,7 +24,27 @@ impl ApiError {
             error,
             detail: detail.into(),
             extra: None,
+            retry_after: None,
         }
+    }
+
+    pub fn bad_request(error: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, detail)
+    }
+
+    pub fn not_found(id: i64) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no image {id} (it may have been retracted)"),
+        )
+    }
+
+    /// 503 with `Retry-After`: the server is at capacity; nothing was changed.
+    pub fn busy(retry_after_secs: u64, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
+        e.retry_after = Some(retry_after_secs);
+        e
     }
 
     pub fn with(mut self, extra: Value) -> Self {
@@ -46,7 +68,12 @@ impl IntoResponse for ApiError {
         if let (Some(Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
             obj.extend(extra);
         }
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -1,67 +1,224 @@
-//! `histoscore serve`: the review server. Uploads are stored content-addressed, scored by a
-//! background worker that takes jobs from the database, and every correction is versioned and
-//! audited by the store. Handlers are thin: parse, call the store or scorer, map errors.
+//! `histoscore serve`: the review server. Uploads are stored content-addressed, scored by
+//! background workers that take jobs from the database, and every correction is versioned
+//! and audited by the store. Handlers are thin: parse, call the store or scorer, map errors.
 
+pub mod blobs;
 mod error;
+pub mod events;
+pub mod export;
+mod images;
+pub mod media;
+mod metrics;
+mod openapi;
+mod web;
+mod worker;
 
 pub use error::ApiError;
+pub use images::clean_filename;
+pub use metrics::Metrics;
+pub use openapi::ApiDoc;
+pub use worker::run_worker;
 
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use histoscore_domain::export::csv_text;
-use histoscore_domain::Schema;
+use blobs::{BlobStore, LocalBlobs};
+use events::EventHub;
 use histoscore_engine::{InferenceQueue, Scorer};
-use histoscore_store::{ImageRecord, ListQuery, NewDraft, NewImage, ScoreUpdate, Store};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use histoscore_store::Store;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::sync::{watch, Notify, Semaphore};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::{OpenApi, ToSchema};
 
 /// The user every change is attributed to until accounts exist.
 pub const LOCAL_USER: &str = "local";
 
-/// Everything the handlers and the worker share.
+/// Capacity limits: past them the server answers 503 with `Retry-After` instead of piling up
+/// memory or work.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_upload_bytes: u64,
+    /// Uploads being received or checked at once.
+    pub max_pending_uploads: usize,
+    /// Jobs waiting in the database queue.
+    pub max_queued_jobs: i64,
+    /// Full-resolution decodes at once (uploads, scoring, tiles).
+    pub decode_slots: usize,
+    /// A job whose worker has not sent a heartbeat for this long goes back to the queue.
+    pub job_lease: Duration,
+    /// Seconds a request (other than uploads, events, exports and tiles) may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            max_upload_bytes: 512 << 20,
+            max_pending_uploads: 64,
+            max_queued_jobs: 10_000,
+            decode_slots: cores.clamp(1, 4),
+            job_lease: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything the handlers and the workers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub scorer: Arc<Scorer>,
     pub queue: InferenceQueue,
+    pub blobs: Arc<dyn BlobStore>,
+    /// Temporary uploads and the tile cache.
     pub data_dir: PathBuf,
-    pub max_upload_bytes: u64,
+    pub limits: Limits,
+    pub cors_origins: Vec<String>,
+    pub events: EventHub,
+    pub metrics: Arc<Metrics>,
+    /// Wakes this process's idle workers when a job is queued.
+    pub work: Arc<Notify>,
+    pub shutdown: watch::Receiver<bool>,
+    decode_slots: Arc<Semaphore>,
+    uploads_in_flight: Arc<AtomicUsize>,
+    tile_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl AppState {
-    fn schema(&self) -> &Schema {
-        &self.scorer.schema
+    /// State over a data directory (`blobs/`, `tmp/`, `cache/` are created in it).
+    /// `shutdown` turning true ends event streams and workers.
+    pub fn new(
+        store: Store,
+        scorer: Arc<Scorer>,
+        queue: InferenceQueue,
+        data_dir: PathBuf,
+        limits: Limits,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<Self> {
+        for sub in ["tmp", "cache"] {
+            std::fs::create_dir_all(data_dir.join(sub))?;
+        }
+        let blobs = Arc::new(LocalBlobs::new(data_dir.join("blobs"))?);
+        Ok(Self {
+            store,
+            scorer,
+            queue,
+            blobs,
+            data_dir,
+            decode_slots: Arc::new(Semaphore::new(limits.decode_slots.max(1))),
+            limits,
+            cors_origins: Vec::new(),
+            events: EventHub::new(),
+            metrics: Arc::new(Metrics::new()),
+            work: Arc::new(Notify::new()),
+            shutdown,
+            uploads_in_flight: Arc::new(AtomicUsize::new(0)),
+            tile_locks: Arc::default(),
+        })
     }
 
-    fn blob_path(&self, sha256: &str) -> PathBuf {
-        self.data_dir.join("blobs").join(&sha256[..2]).join(sha256)
+    /// Removes what a crash can leave behind: partial uploads, and stored originals with no
+    /// record (the process died between storing the file and committing the record) older
+    /// than `grace` (younger ones may belong to an upload still running in another process).
+    pub async fn recover(&self, grace: Duration) -> std::io::Result<RecoveryReport> {
+        let mut report = RecoveryReport::default();
+        let tmp = self.data_dir.join("tmp");
+        if let Ok(mut rd) = tokio::fs::read_dir(&tmp).await {
+            while let Ok(Some(e)) = rd.next_entry().await {
+                let name = e.file_name().to_string_lossy().to_string();
+                // Only this host's dead uploads: names carry the process id.
+                let pid_alive = name
+                    .strip_prefix("upload-")
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| p != std::process::id() && process_alive(p));
+                if !pid_alive && tokio::fs::remove_file(e.path()).await.is_ok() {
+                    report.temp_files_removed += 1;
+                }
+            }
+        }
+        for (key, age) in self.blobs.list("originals").await? {
+            let Some(sha) = key.rsplit('/').next() else {
+                continue;
+            };
+            if sha.starts_with('.') {
+                // A partial write (`.name.pid.n.partial`).
+                if age >= grace.as_secs() {
+                    self.blobs.delete(&key).await?;
+                    report.orphans_removed += 1;
+                }
+                continue;
+            }
+            if age >= grace.as_secs()
+                && !self
+                    .store
+                    .sha256_known(sha)
+                    .await
+                    .map_err(std::io::Error::other)?
+            {
+                self.blobs.delete(&key).await?;
+                report.orphans_removed += 1;
+            }
+        }
+        Ok(report)
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/api/images", post(upload).get(list))
-        .route("/api/images/{id}", get(get_image))
-        .route("/api/images/{id}/scores", patch(patch_scores))
-        .route("/api/export.csv", get(export_csv))
-        .layer(DefaultBodyLimit::disable())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    false
+}
+
+/// What [`AppState::recover`] cleaned up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub temp_files_removed: usize,
+    pub orphans_removed: usize,
+}
+
+pub(crate) fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code, e.g. `not_found`, `invalid_value`, `conflict`, `busy`.
+    pub error: String,
+    /// What was wrong and what to do, for people.
+    pub detail: String,
+}
+
+/// `/healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `/readyz`: the database answers and the engine is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses((status = 200, description = "Ready"), (status = 500, body = ErrorBody)))]
+async fn readyz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     s.store.health_check().await?;
-    Ok(Json(json!({
+    Ok(Json(serde_json::json!({
         "status": "ready",
         "database": s.store.backend_name(),
         "engine": s.queue.backend(),
@@ -69,455 +226,190 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     })))
 }
 
-fn etag(r: &ImageRecord) -> String {
-    format!("\"{}\"", r.version)
+#[derive(Serialize, ToSchema)]
+pub struct ModelInfo {
+    id: String,
+    /// The built-in demo model: its scores are not meaningful.
+    demo: bool,
+    /// `ort` or `tract`.
+    engine: String,
 }
 
-fn record_response(status: StatusCode, r: &ImageRecord) -> Response {
-    (status, [(header::ETAG, etag(r))], Json(r)).into_response()
+#[derive(Serialize, ToSchema)]
+pub struct ConfigResponse {
+    version: String,
+    schema: histoscore_domain::Schema,
+    model: ModelInfo,
+    max_upload_bytes: u64,
 }
 
-async fn get_image(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let r = s.store.get_image(id).await?;
-    if r.is_deleted() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("image {id} not found"),
-        ));
-    }
-    Ok(record_response(StatusCode::OK, &r))
-}
-
-#[derive(Deserialize)]
-struct ListParams {
-    search: Option<String>,
-    group: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-async fn list(
-    State(s): State<AppState>,
-    Query(p): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
-    let q = ListQuery {
-        search: p.search,
-        group: p.group,
-        limit: p.limit.unwrap_or(50),
-        offset: p.offset.unwrap_or(0),
-        ..Default::default()
-    };
-    let (items, total) = s.store.list_images(&q).await?;
-    let groups = s.store.group_summary(&q).await?;
-    Ok(Json(
-        json!({"items": items, "total": total, "groups": groups}),
-    ))
-}
-
-/// `PATCH /api/images/{id}/scores` with `If-Match` and `{"scores": {...}, "reason", "reviewed"}`.
-async fn patch_scores(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let Some(if_match) = headers.get(header::IF_MATCH) else {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "precondition_required",
-            "send the record's ETag in an If-Match header so a concurrent change is not overwritten",
-        ));
-    };
-    let version: i64 = if_match
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_if_match",
-                "If-Match must be the ETag from GET /api/images/{id}",
-            )
-        })?;
-    let invalid =
-        |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail);
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
-    let mut changes = histoscore_domain::Scores::new();
-    match v.get("scores") {
-        Some(Value::Object(m)) => {
-            for (metric, value) in m {
-                let Some(x) = value.as_f64() else {
-                    let m = s.schema().metrics.iter().find(|x| &x.name == metric);
-                    return Err(invalid(format!("{metric}: the value must be a number")).with(json!({
-                        "field": metric,
-                        "allowed": m.map(|m| json!({"min": 0, "max": m.max, "step": s.schema().step})),
-                    })));
-                };
-                if let Err(e) = s.schema().check_value(metric, x) {
-                    let m = s.schema().metrics.iter().find(|x| &x.name == metric);
-                    return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", e.to_string()).with(json!({
-                        "field": metric,
-                        "allowed": m.map(|m| json!({"min": 0, "max": m.max, "step": s.schema().step})),
-                    })));
-                }
-                changes.insert(metric.clone(), x);
-            }
-        }
-        None => {}
-        Some(_) => {
-            return Err(invalid(
-                "scores must be an object of metric name → number".into(),
-            ))
-        }
-    }
-    let reviewed = match v.get("reviewed") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(invalid("reviewed must be true or false".into())),
-    };
-    let reason = match v.get("reason") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(r)) => Some(r.clone()),
-        Some(_) => return Err(invalid("reason must be text".into())),
-    };
-    let update = ScoreUpdate {
-        expected_version: version,
-        changes,
-        reviewed,
-        reason,
-        actor: LOCAL_USER.to_string(),
-    };
-    let r = s.store.update_scores(id, &update, s.schema()).await?;
-    Ok(record_response(StatusCode::OK, &r))
-}
-
-#[derive(Deserialize)]
-struct UploadParams {
-    on_conflict: Option<String>,
-}
-
-/// What happened to one uploaded file.
-enum Outcome {
-    New(ImageRecord),
-    Known(ImageRecord),
-    Duplicate(ImageRecord),
-    Refused(ApiError),
-}
-
-async fn upload(
-    State(s): State<AppState>,
-    Query(p): Query<UploadParams>,
-    mut multipart: Multipart,
-) -> Result<Response, ApiError> {
-    let keep_both = p.on_conflict.as_deref() == Some("keep_both");
-    let mut results: Vec<(String, Outcome)> = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_multipart", e.to_string()))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let filename = field.file_name().unwrap_or("upload").to_string();
-        let outcome = receive(&s, field, &filename, keep_both).await;
-        results.push((filename, outcome));
-    }
-    if results.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no_file",
-            "send the image in a multipart field named \"file\"",
-        ));
-    }
-    if results.len() == 1 {
-        let (_, o) = results.pop().expect("one result");
-        return Ok(match o {
-            Outcome::New(r) => record_response(StatusCode::CREATED, &r),
-            Outcome::Known(r) | Outcome::Duplicate(r) => record_response(StatusCode::OK, &r),
-            Outcome::Refused(e) => e.into_response(),
-        });
-    }
-    let items: Vec<Value> = results
-        .into_iter()
-        .map(|(filename, o)| match o {
-            Outcome::New(r) => json!({"filename": filename, "status": "new", "id": r.id}),
-            Outcome::Known(r) => json!({"filename": filename, "status": "known", "id": r.id}),
-            Outcome::Duplicate(r) => {
-                json!({"filename": filename, "status": "duplicate", "id": r.id})
-            }
-            Outcome::Refused(e) if e.status == StatusCode::CONFLICT => {
-                json!({"filename": filename, "status": "conflict", "error": e.detail})
-            }
-            Outcome::Refused(e) => {
-                json!({"filename": filename, "status": "refused", "error": e.detail})
-            }
-        })
-        .collect();
-    Ok((StatusCode::OK, Json(json!({"results": items}))).into_response())
-}
-
-/// Streams one file to disk (hashing as it goes), then applies the upsert rules.
-async fn receive(
-    s: &AppState,
-    mut field: axum::extract::multipart::Field<'_>,
-    filename: &str,
-    keep_both: bool,
-) -> Outcome {
-    let tmp_dir = s.data_dir.join("tmp");
-    let tmp = tmp_dir.join(format!("upload-{}-{}", std::process::id(), unique()));
-    let result = async {
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(ApiError::internal)?;
-        let mut hasher = Sha256::new();
-        let mut size: u64 = 0;
-        while let Some(chunk) = field.chunk().await.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "upload_interrupted", e.to_string())
-        })? {
-            size += chunk.len() as u64;
-            if size > s.max_upload_bytes {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!(
-                        "the file is larger than the server's limit of {} bytes",
-                        s.max_upload_bytes
-                    ),
-                ));
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(ApiError::internal)?;
-        }
-        file.flush().await.map_err(ApiError::internal)?;
-        file.sync_all().await.map_err(ApiError::internal)?;
-        Ok((hex::encode(hasher.finalize()), size))
-    }
-    .await;
-    let outcome = match result {
-        Err(e) => Outcome::Refused(e),
-        Ok((sha, size)) => match decide(s, &tmp, filename, &sha, size, keep_both).await {
-            Ok(o) => o,
-            Err(e) => Outcome::Refused(e),
+/// What the UI needs to know: the scoring schema, the model, limits.
+#[utoipa::path(get, path = "/api/config", tag = "service",
+    responses((status = 200, body = ConfigResponse)))]
+async fn config(State(s): State<AppState>) -> Json<ConfigResponse> {
+    Json(ConfigResponse {
+        version: export::APP_VERSION.to_string(),
+        schema: s.scorer.schema.clone(),
+        model: ModelInfo {
+            id: s.scorer.model.id.clone(),
+            demo: s.scorer.model.demo,
+            engine: s.queue.backend().to_string(),
         },
-    };
-    let _ = tokio::fs::remove_file(&tmp).await;
-    outcome
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-async fn decide(
-    s: &AppState,
-    tmp: &std::path::Path,
-    filename: &str,
-    sha: &str,
-    size: u64,
-    keep_both: bool,
-) -> Result<Outcome, ApiError> {
-    if let Some(existing) = s.store.find_by_filename(filename).await? {
-        if existing.sha256 == sha {
-            return Ok(Outcome::Known(existing));
-        }
-        if !keep_both {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "filename_conflict",
-                format!(
-                    "a different image named {filename:?} is already stored; upload with ?on_conflict=keep_both to keep both"
-                ),
-            )
-            .with(json!({"existing_sha256": existing.sha256, "uploaded_sha256": sha, "existing_id": existing.id})));
-        }
-    }
-    if let Some(existing) = s.store.find_by_sha256(sha).await? {
-        return Ok(Outcome::Duplicate(existing));
-    }
-    // Decode once, fully, before accepting: anything the engine refuses leaves nothing behind.
-    let scorer = s.scorer.clone();
-    let path = tmp.to_path_buf();
-    let decoded = tokio::task::spawn_blocking(move || {
-        histoscore_imaging::decode_file(&path, &scorer.decode)
-            .map(|img| (img.width, img.height, img.format))
+        max_upload_bytes: s.limits.max_upload_bytes,
     })
-    .await
-    .map_err(ApiError::internal)?;
-    let (width, height, format) = decoded.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_image",
-            e.to_string(),
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub fn router(state: AppState) -> Router {
+    use axum::routing::patch;
+    use tower_http::timeout::TimeoutLayer;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    // Quick JSON routes get a time limit; uploads, streams, exports and tiles do not.
+    let quick = Router::new()
+        .route("/api/config", get(config))
+        .route(
+            "/api/images/{id}",
+            get(images::get_image).delete(images::delete),
         )
-    })?;
-    let blob = s.blob_path(sha);
-    if let Some(dir) = blob.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(ApiError::internal)?;
+        .route("/api/images/{id}/scores", patch(images::patch_scores))
+        .route("/api/images/{id}/restore", post(images::restore))
+        .route("/api/images/{id}/rescore", post(images::rescore))
+        .route("/api/images/{id}/audit", get(images::audit))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            state.limits.request_timeout,
+        ));
+    let mut app = Router::new()
+        .merge(quick)
+        .route("/healthz", get(healthz))
+        .route("/api/images", post(images::upload).get(images::list))
+        .route("/api/images/{id}/thumbnail.jpg", get(media::thumbnail))
+        .route("/api/images/{id}/preview.jpg", get(media::preview_large))
+        .route("/api/images/{id}/tiles.dzi", get(media::dzi))
+        .route(
+            "/api/images/{id}/tiles_files/{level}/{tile}",
+            get(media::tile),
+        )
+        .route("/api/events", get(events::events))
+        .route("/api/export.csv", get(export::export_csv))
+        .route("/api/export.json", get(export::export_json))
+        .route("/api/openapi.json", get(openapi_json))
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
+        )
+        .fallback(web::static_handler)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            (state.limits.max_upload_bytes as usize).saturating_add(1 << 20),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ));
+    if !state.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = state
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                .allow_headers([
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::header::IF_MATCH,
+                ])
+                .expose_headers([axum::http::header::ETAG, axum::http::header::RETRY_AFTER]),
+        );
     }
-    tokio::fs::copy(tmp, &blob)
-        .await
-        .map_err(ApiError::internal)?;
-    let info = s.scorer.serials.parse(filename);
-    let new = NewImage {
-        filename: filename.to_string(),
-        serial: Some(info.serial),
-        group_name: Some(info.group),
-        image_number: info.image_number.and_then(|n| n.parse().ok()),
-        sha256: sha.to_string(),
-        size_bytes: size as i64,
-        width: Some(width.into()),
-        height: Some(height.into()),
-        format: Some(format),
-        storage_key: Some(sha.to_string()),
-    };
-    Ok(Outcome::New(s.store.insert_image(&new, LOCAL_USER).await?))
-}
-
-async fn export_csv(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let schema = s.schema().clone();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = [
-        "created_at",
-        "updated_at",
-        "review_status",
-        "filename",
-        "serial",
-        "group",
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect();
-    for m in &schema.metrics {
-        header.push(format!("AI {}", m.name));
-        header.push(m.name.clone());
-    }
-    header.extend(["total", "updated_by", "model_id", "app_version", "schema"].map(String::from));
-    w.write_record(&header).map_err(ApiError::internal)?;
-    let mut pages = s.store.all_images_for_export();
-    while let Some(page) = pages.next_page().await? {
-        for r in page {
-            let mut rec = vec![
-                r.created_at.to_rfc3339(),
-                r.updated_at.to_rfc3339(),
-                r.review_status.as_str().to_string(),
-                csv_text(&r.filename),
-                csv_text(r.serial.as_deref().unwrap_or("")),
-                csv_text(r.group_name.as_deref().unwrap_or("")),
-            ];
-            let mut total = 0.0;
-            for m in &schema.metrics {
-                let ai = r
-                    .draft
-                    .as_ref()
-                    .and_then(|d| d.rounded.get(&m.name))
-                    .copied();
-                let v = r.scores.get(&m.name).copied();
-                total += v.unwrap_or(0.0);
-                rec.push(ai.map(|x| x.to_string()).unwrap_or_default());
-                rec.push(v.map(|x| x.to_string()).unwrap_or_default());
-            }
-            rec.push(schema.round_to_step(total).to_string());
-            rec.push(csv_text(&r.updated_by));
-            rec.push(
-                r.draft
-                    .as_ref()
-                    .map(|d| d.model_id.clone())
-                    .unwrap_or_default(),
-            );
-            rec.push(env!("CARGO_PKG_VERSION").to_string());
-            rec.push(csv_text(&schema.name));
-            w.write_record(&rec).map_err(ApiError::internal)?;
-        }
-    }
-    let bytes = w.into_inner().map_err(ApiError::internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"histoscore-export.csv\"",
-            ),
-        ],
-        bytes,
+    app.layer(
+        tower_http::trace::TraceLayer::new_for_http()
+            .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+            .make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            },
+        ),
     )
-        .into_response())
+    .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+    .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+    .with_state(state)
 }
 
-/// The background worker: claims queued jobs from the database (several processes may share
-/// them), scores the stored file and records the draft. Runs until `stop` is set.
-pub async fn run_worker(s: AppState, worker_id: String, stop: Arc<tokio::sync::Notify>) {
-    let lease = Duration::from_secs(120);
-    loop {
-        let job = tokio::select! {
-            _ = stop.notified() => return,
-            j = s.store.claim_job(&worker_id, lease) => j,
-        };
-        let job = match job {
-            Ok(Some(j)) => j,
-            Ok(None) => {
-                tokio::select! {
-                    _ = stop.notified() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-                continue;
-            }
-            Err(e) => {
-                tracing::error!("claiming a job failed: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let record = match s.store.get_image(job.image_id).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!("job {}: {e}", job.id);
-                continue;
-            }
-        };
-        let path = s.blob_path(&record.sha256);
-        let scorer = s.scorer.clone();
-        let queue = s.queue.clone();
-        let filename = record.filename.clone();
-        let scored = tokio::task::spawn_blocking(move || {
-            let prepared = scorer.prepare_file(&path).map_err(|e| e.to_string())?;
-            scorer
-                .finish(&filename, prepared, &queue)
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("scoring crashed: {e}")));
-        let result = match scored {
-            Ok(img) => {
-                let draft = NewDraft {
-                    model_id: img.model.id.clone(),
-                    model_demo: img.model.demo,
-                    raw_outputs: s
-                        .scorer
-                        .schema
-                        .metrics
-                        .iter()
-                        .zip(&img.raw_output)
-                        .map(|(m, v)| (m.name.clone(), f64::from(*v)))
-                        .collect(),
-                    rounded: img.scores.clone(),
-                };
-                s.store
-                    .complete_job(job.id, &worker_id, &draft)
-                    .await
-                    .map(|_| ())
-            }
-            Err(e) => s.store.fail_job(job.id, &worker_id, &e).await.map(|_| ()),
-        };
-        if let Err(e) = result {
-            tracing::warn!("job {}: could not record the result: {e}", job.id);
+/// A running server: its address and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes requests and the jobs in progress, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
         }
     }
+}
+
+/// Starts the HTTP server, the change feed and `workers` background workers on `listener`.
+/// `stop`/`stop_rx` must be the pair `state.shutdown` was made from.
+pub fn spawn(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    workers: usize,
+    worker_prefix: &str,
+) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(
+        state
+            .events
+            .clone()
+            .follow(state.store.clone(), state.shutdown.clone()),
+    ));
+    for n in 0..workers {
+        tasks.push(tokio::spawn(run_worker(
+            state.clone(),
+            format!("{worker_prefix}-{n}"),
+            state.shutdown.clone(),
+        )));
+    }
+    let mut rx = state.shutdown.clone();
+    let app = router(state);
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("the HTTP server stopped: {e}");
+        }
+    }));
+    Ok(Running { addr, stop, tasks })
+}
+
+/// The worker id prefix for this process: host and process id.
+pub fn worker_prefix() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}:{}", std::process::id())
 }

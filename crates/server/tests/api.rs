@@ -1,146 +1,183 @@
-//! The review server over real HTTP: SQLite in a temp dir, the reference model, a free port.
+//! The review server over real HTTP, on SQLite and on PostgreSQL (each test runs on both).
 
-use histoscore_domain::Schema;
-use histoscore_engine::{EngineKind, Model, Scorer};
-use histoscore_server::{router, run_worker, AppState};
-use histoscore_store::Store;
+mod common;
+#[path = "../../store/tests/harness/mod.rs"]
+mod harness;
+
+use common::{fixtures, shared, TestApp};
+use futures_util::StreamExt;
+use harness::TestDb;
+use histoscore_server::Limits;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/reference-model")
+on_both_backends!(
+    review_cycle,
+    two_clients_editing_one_record_exactly_one_wins,
+    full_queue_answers_503_and_stores_nothing,
+    queued_jobs_survive_a_restart,
+    every_corpus_file_is_scored_or_refused,
+);
+
+const NAME: &str = "S-3602-10X_Image002_ch00.tif";
+
+fn expected(name: &str) -> Value {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
+    v["images"][name]["scores"].clone()
 }
 
-async fn start(dir: &std::path::Path) -> String {
-    for sub in ["tmp", "blobs"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    let url = format!("sqlite://{}?mode=rwc", dir.join("histoscore.db").display());
-    let store = Store::open(&url).await.unwrap();
-    let model = Model::load(&fixtures().join("model.pth")).unwrap();
-    let (queue, _thread) = model.start(EngineKind::Tract, 2, 8, 4).unwrap();
-    let scorer = Scorer {
-        schema: Schema::default(),
-        serials: Default::default(),
-        decode: Default::default(),
-        model: model.reference(),
-    };
-    let state = AppState {
-        store,
-        scorer: Arc::new(scorer),
-        queue,
-        data_dir: dir.to_path_buf(),
-        max_upload_bytes: 64 << 20,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(run_worker(
-        state.clone(),
-        "test-worker".into(),
-        Arc::new(tokio::sync::Notify::new()),
-    ));
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    format!("http://{addr}")
-}
-
-fn part(path: &std::path::Path, name: &str) -> reqwest::multipart::Form {
-    let bytes = std::fs::read(path).unwrap();
-    reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upload_score_correct_reupload_export() {
+async fn review_cycle(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let base = start(dir.path()).await;
-    let c = reqwest::Client::new();
-    assert_eq!(
-        c.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap(),
-        json!({"status": "ok"})
-    );
+    let app = TestApp::start(db.store, dir.path()).await;
+    let c = &app.client;
+    assert_eq!(app.get_json("/healthz").await, json!({"status": "ok"}));
+    let ready = app.get_json("/readyz").await;
+    assert_eq!(ready["status"], "ready");
+    let config = app.get_json("/api/config").await;
+    assert_eq!(config["schema"]["metrics"].as_array().unwrap().len(), 4);
+    assert_eq!(config["model"]["demo"], false);
 
-    let name = "S-3602-10X_Image002_ch00.tif";
-    let img = fixtures().join("images").join(name);
-    let r = c
-        .post(format!("{base}/api/images"))
-        .multipart(part(&img, name))
-        .send()
-        .await
-        .unwrap();
+    // Listen for events before uploading.
+    let events = c.get(app.url("/api/events")).send().await.unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut events = events.bytes_stream();
+
+    let img = fixtures().join("images").join(NAME);
+    let r = app.upload(&img, NAME).await;
     assert_eq!(r.status(), 201);
     let rec: Value = r.json().await.unwrap();
     let id = rec["id"].as_i64().unwrap();
     assert_eq!(rec["serial"], "S-3602-02");
+    assert_eq!(rec["group"], "S-3602");
+    assert_eq!(rec["status"], "queued");
 
-    // Wait for the worker; the draft equals the original's scores.
-    let mut rec = Value::Null;
-    for _ in 0..300 {
-        rec = c
-            .get(format!("{base}/api/images/{id}"))
-            .send()
+    // The scored state is pushed, not polled.
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.contains(&format!("{{\"id\":{id},\"status\":\"scored\"")) {
+        let chunk = tokio::time::timeout_at(deadline.into(), events.next())
             .await
+            .expect("no scored event within 60 s")
             .unwrap()
-            .json()
-            .await
             .unwrap();
-        if rec["status"] == "scored" || rec["status"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
     }
+    assert!(seen.contains("event: image"), "{seen}");
+    drop(events);
+
+    let rec = app.get_json(&format!("/api/images/{id}")).await;
     assert_eq!(rec["status"], "scored", "{rec}");
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
-            .unwrap();
-    for (metric, v) in expected["images"][name]["scores"].as_object().unwrap() {
+    for (metric, v) in expected(NAME).as_object().unwrap() {
         assert_eq!(&rec["scores"][metric], v, "{metric}");
         assert_eq!(&rec["draft"]["rounded"][metric], v, "{metric}");
     }
 
-    // A correction needs the ETag; a stale one is refused with the current record.
+    // Pictures: thumbnail, preview, deep zoom.
+    for (path, max) in [("thumbnail.jpg", 256), ("preview.jpg", 1024)] {
+        let r = c
+            .get(app.url(&format!("/api/images/{id}/{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age"));
+        let pic = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+        assert_eq!(pic.width().max(pic.height()), max, "{path}");
+    }
+    let dzi = c
+        .get(app.url(&format!("/api/images/{id}/tiles.dzi")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (w, h) = (
+        rec["width"].as_i64().unwrap(),
+        rec["height"].as_i64().unwrap(),
+    );
+    assert!(
+        dzi.contains(&format!("Width=\"{w}\" Height=\"{h}\"")),
+        "{dzi}"
+    );
+    let top = histoscore_server::media::max_level(w as u32, h as u32);
     let r = c
-        .get(format!("{base}/api/images/{id}"))
+        .get(app.url(&format!("/api/images/{id}/tiles_files/{top}/1_1.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tile = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((tile.width(), tile.height()), (256, 256));
+    let r = c
+        .get(app.url(&format!("/api/images/{id}/tiles_files/0/0_0.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(app.url(&format!("/api/images/{id}/tiles_files/{top}/999_0.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A correction needs the ETag; bad values are refused with the field; a stale ETag gets 409.
+    let r = c
+        .get(app.url(&format!("/api/images/{id}")))
         .send()
         .await
         .unwrap();
     let tag = r.headers()["etag"].to_str().unwrap().to_string();
-    let url = format!("{base}/api/images/{id}/scores");
+    let url = app.url(&format!("/api/images/{id}/scores"));
     let body = json!({"scores": {"Fibrosis": 3.5}, "reason": "more collagen than the AI saw"});
     assert_eq!(
         c.patch(&url).json(&body).send().await.unwrap().status(),
         428
     );
-    let bad = json!({"scores": {"Fibrosis": 4.1}});
+    for bad in [
+        json!({"scores": {"Fibrosis": 4.1}}),
+        json!({"scores": {"Fibrosis": 1.1}}),
+        json!({"scores": {"Fibrosis": "three"}}),
+        json!({"scores": {"Nope": 1}}),
+    ] {
+        let r = c
+            .patch(&url)
+            .header("If-Match", &tag)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert!(e["detail"].as_str().unwrap().len() > 10, "{e}");
+        assert!(e["field"].is_string(), "{e}");
+    }
+    let e: Value = c
+        .patch(&url)
+        .header("If-Match", &tag)
+        .json(&json!({"scores": {"Fibrosis": 4.1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(e["allowed"], json!({"min": 0, "max": 4.0, "step": 0.25}));
     let r = c
         .patch(&url)
         .header("If-Match", &tag)
-        .json(&bad)
+        .body("not json")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let e: Value = r.json().await.unwrap();
-    assert_eq!(e["field"], "Fibrosis");
-    let wrong_type = json!({"scores": {"Fibrosis": "three"}});
-    assert_eq!(
-        c.patch(&url)
-            .header("If-Match", &tag)
-            .json(&wrong_type)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        422
-    );
     let r = c
         .patch(&url)
         .header("If-Match", &tag)
@@ -149,8 +186,11 @@ async fn upload_score_correct_reupload_export() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let new_tag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_tag, tag);
     let updated: Value = r.json().await.unwrap();
     assert_eq!(updated["scores"]["Fibrosis"], 3.5);
+    assert_eq!(updated["updated_by"], "local");
     let r = c
         .patch(&url)
         .header("If-Match", &tag)
@@ -161,60 +201,452 @@ async fn upload_score_correct_reupload_export() {
     assert_eq!(r.status(), 409);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["current"]["scores"]["Fibrosis"], 3.5);
-
-    // Re-uploading the same file returns the corrected record, not a new draft.
     let r = c
-        .post(format!("{base}/api/images"))
-        .multipart(part(&img, name))
+        .patch(&url)
+        .header("If-Match", &new_tag)
+        .json(&json!({"reviewed": true}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+
+    // The audit log holds the change with its reason.
+    let audit = app.get_json(&format!("/api/images/{id}/audit")).await;
+    let change = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "score")
+        .unwrap()
+        .clone();
+    assert_eq!(change["field"], "Fibrosis");
+    assert_eq!(change["new_value"], "3.5");
+    assert_eq!(change["reason"], "more collagen than the AI saw");
+    assert_eq!(change["actor"], "local");
+
+    // Re-uploading the same file returns the corrected record, not a new draft.
+    let r = app.upload(&img, NAME).await;
+    assert_eq!(r.status(), 200);
     let again: Value = r.json().await.unwrap();
     assert_eq!(again["id"], id);
     assert_eq!(again["scores"]["Fibrosis"], 3.5);
+    assert_eq!(again["review_status"], "reviewed");
+    // The same content under another name is a duplicate of the same record.
+    let r = app.upload(&img, "renamed.tif").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], id);
 
-    // A different image under the same name is a conflict, not silently the old scores.
+    // A different image under a known name is a conflict with both hashes…
     let other = fixtures().join("images/gray_800x600.tif");
-    let r = c
-        .post(format!("{base}/api/images"))
-        .multipart(part(&other, name))
-        .send()
-        .await
-        .unwrap();
+    let r = app.upload(&other, NAME).await;
     assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["existing_sha256"], rec["sha256"]);
+    assert!(e["uploaded_sha256"].as_str().unwrap().len() == 64);
+    // …unless the client asks to keep both.
+    let r = app
+        .upload_bytes(
+            std::fs::read(&other).unwrap(),
+            NAME,
+            "?on_conflict=keep_both",
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let second: Value = r.json().await.unwrap();
+    app.wait_done(second["id"].as_i64().unwrap()).await;
 
     // Invalid files are refused and leave nothing behind; hostile names are data only.
-    let bad = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/generated/bad_truncated60_lzw.tif");
-    let r = c
-        .post(format!("{base}/api/images"))
-        .multipart(part(&bad, "../x.tif"))
-        .send()
-        .await
-        .unwrap();
+    let before = app.stored_originals().len();
+    let bad = shared().join("corpus/generated/bad_truncated60_lzw.tif");
+    let r = app.upload(&bad, "../x.tif").await;
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
     assert!(e["detail"].as_str().unwrap().contains("truncated"), "{e}");
-    assert!(!dir.path().parent().unwrap().join("x.tif").exists());
+    assert!(
+        !dir.path().join("x.tif").exists() && !dir.path().parent().unwrap().join("x.tif").exists()
+    );
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         0
     );
+    assert_eq!(app.stored_originals().len(), before);
 
-    // The export holds the correction.
+    // Several files in one request: one result each.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(&img).unwrap()).file_name(NAME),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"not an image".to_vec()).file_name("notes.tif"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                std::fs::read(fixtures().join("images/rgba_800x600.tif")).unwrap(),
+            )
+            .file_name("rgba.tif"),
+        );
+    let r = c
+        .post(app.url("/api/images"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let results: Value = r.json().await.unwrap();
+    let statuses: Vec<&str> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["known", "refused", "new"]);
+    assert!(results["results"][1]["error"].as_str().unwrap().len() > 5);
+    let rgba_id = results["results"][2]["id"].as_i64().unwrap();
+    app.wait_done(rgba_id).await;
+
+    // History: search, filters, sort, paging, group summary.
+    let list = app.get_json("/api/images?search=3602&limit=10").await;
+    assert_eq!(list["total"], 2);
+    let list = app.get_json("/api/images?review_status=reviewed").await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["id"], id);
+    let list = app
+        .get_json("/api/images?sort=filename&dir=desc&limit=1&offset=0")
+        .await;
+    assert_eq!(list["total"], 3);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["filename"], "rgba.tif");
+    let list = app.get_json("/api/images?group=S-3602").await;
+    let g = &list["groups"][0];
+    assert_eq!(
+        (g["count"].as_i64(), g["reviewed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let r = c
+        .get(app.url("/api/images?created_from=yesterday"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .get(app.url("/api/images?sort=password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Retract the keep-both upload: hidden from lists and exports, audited, restorable.
+    let sid = second["id"].as_i64().unwrap();
+    let r = c
+        .delete(app.url(&format!("/api/images/{sid}")))
+        .json(&json!({"reason": "wrong slide"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        c.get(app.url(&format!("/api/images/{sid}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(app.get_json("/api/images").await["total"], 2);
+    let audit = app.get_json(&format!("/api/images/{sid}/audit")).await;
+    assert!(audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "delete" && e["reason"] == "wrong slide"));
+
+    // The exports hold the correction and not the retracted record.
     let csv = c
-        .get(format!("{base}/api/export.csv"))
+        .get(app.url("/api/export.csv"))
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let fib = header.iter().position(|h| *h == "Fibrosis").unwrap();
-    assert_eq!(row[fib], "3.5");
-    assert_eq!(lines.next(), None, "refused uploads are not records");
+    let csv = csv.trim_start_matches('\u{feff}');
+    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| h == n)
+            .unwrap_or_else(|| panic!("no column {n}"))
+    };
+    let row = rows
+        .iter()
+        .find(|r| r[col("id")] == id.to_string())
+        .unwrap();
+    assert_eq!(&row[col("Fibrosis")], "3.5");
+    assert_eq!(
+        &row[col("AI Fibrosis")],
+        expected(NAME)["Fibrosis"].to_string().as_str()
+    );
+    assert_eq!(&row[col("review_status")], "reviewed");
+    assert!(!row[col("reviewed_at")].is_empty());
+    assert_eq!(&row[col("updated_by")], "local");
+    let json_export = app.get_json("/api/export.json").await;
+    assert_eq!(json_export["records"].as_array().unwrap().len(), 2);
+    assert_eq!(json_export["schema"]["name"], "pancreas-v1");
+    // Restored, it is back.
+    let r = c
+        .post(app.url(&format!("/api/images/{sid}/restore")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get_json("/api/images").await["total"], 3);
+
+    // Around it: metrics, OpenAPI, docs, request ids, unknown API routes.
+    let metrics = c
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("histoscore_images_scored_total 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("histoscore_http_request_duration_seconds_bucket"));
+    assert!(
+        metrics.contains("histoscore_uploads_refused_total{error=\"unsupported_image\"} 2"),
+        "{metrics}"
+    );
+    let api = app.get_json("/api/openapi.json").await;
+    for p in [
+        "/api/images",
+        "/api/images/{id}/scores",
+        "/api/export.csv",
+        "/api/events",
+        "/api/images/{id}/tiles.dzi",
+    ] {
+        assert!(api["paths"][p].is_object(), "OpenAPI lacks {p}");
+    }
+    let docs = c.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+    let r = c.get(app.url("/healthz")).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    let r = c.get(app.url("/api/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+    app.stop().await;
+}
+
+async fn two_clients_editing_one_record_exactly_one_wins(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let img = fixtures().join("images/rgba_800x600.tif");
+    let rec: Value = app.upload(&img, "rgba.tif").await.json().await.unwrap();
+    let id = rec["id"].as_i64().unwrap();
+    app.wait_done(id).await;
+    let r = app
+        .client
+        .get(app.url(&format!("/api/images/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let tag = r.headers()["etag"].to_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (c, url, tag) = (
+            app.client.clone(),
+            app.url(&format!("/api/images/{id}/scores")),
+            tag.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let v = 0.25 * (i + 1) as f64;
+            let r = c
+                .patch(url)
+                .header("If-Match", tag)
+                .json(&json!({"scores": {"Glandular Atrophy": v}}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), v, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut wins = Vec::new();
+    for t in tasks {
+        let (status, v, body) = t.await.unwrap();
+        match status {
+            200 => wins.push(v),
+            409 => assert!(body["current"]["scores"]["Glandular Atrophy"].is_number()),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(wins.len(), 1, "exactly one writer wins");
+    let now = app.get_json(&format!("/api/images/{id}")).await;
+    assert_eq!(now["scores"]["Glandular Atrophy"], wins[0]);
+    app.stop().await;
+}
+
+async fn full_queue_answers_503_and_stores_nothing(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_queued_jobs: 1,
+        ..Limits::default()
+    };
+    let app = TestApp::with(db.store, dir.path(), limits, 0).await;
+    let images = fixtures().join("images");
+    let r = app
+        .upload(&images.join("gray_800x600.tif"), "gray.tif")
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .upload(&images.join("rgba_800x600.tif"), "rgba.tif")
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "busy");
+    assert_eq!(app.get_json("/api/images").await["total"], 1);
+    assert_eq!(app.stored_originals().len(), 1);
+    app.stop().await;
+}
+
+async fn queued_jobs_survive_a_restart(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.store.clone();
+    // No workers: the jobs stay queued.
+    let app = TestApp::with(db.store, dir.path(), Limits::default(), 0).await;
+    let images = fixtures().join("images");
+    let a: Value = app
+        .upload(&images.join("gray_800x600.tif"), "gray.tif")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .upload(&images.join("rgba_800x600.tif"), "rgba.tif")
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.stop().await;
+    let app = TestApp::start(store, dir.path()).await;
+    for rec in [a, b] {
+        let done = app.wait_done(rec["id"].as_i64().unwrap()).await;
+        assert_eq!(done["status"], "scored", "{done}");
+    }
+    app.stop().await;
+}
+
+async fn every_corpus_file_is_scored_or_refused(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let mut files: Vec<_> = ["corpus/generated", "corpus/real"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(shared().join(d))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+        })
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e != "txt"))
+        .collect();
+    files.sort();
+    let mut accepted = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let t = Instant::now();
+        let r = app.upload(f, &name).await;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        let bad = name.starts_with("bad_")
+            || name.starts_with("bomb_")
+            || name.contains("broken")
+            || name.contains("unopenable")
+            || name.contains("unreadable");
+        match status {
+            200 | 201 => {
+                assert!(
+                    !bad || name == "bad_png_renamed.tif" || name == "bad_ifd_loop.tif",
+                    "{name} was accepted"
+                );
+                accepted.push((name, body["id"].as_i64().unwrap()));
+            }
+            400..=499 => {
+                assert!(
+                    body["detail"].as_str().is_some_and(|d| d.len() > 10),
+                    "{name}: {body}"
+                );
+                if name.starts_with("bomb_") {
+                    assert!(
+                        t.elapsed() < Duration::from_secs(5),
+                        "{name} took {:?}",
+                        t.elapsed()
+                    );
+                }
+            }
+            _ => panic!("{name}: {status} {body}"),
+        }
+    }
+    // The valid generated files all got in (JPEG2000 may be refused, as documented).
+    for must in [
+        "S-4711-10x_Image003_RAW_ch00.tif",
+        "rgb16_uncompressed.tif",
+        "palette8.tif",
+        "rgb8_planar_separate.tif",
+        "=cmd|' -C calc'!A0.tif",
+        "histolab__tcga-lung-rgb.png",
+    ] {
+        assert!(
+            accepted.iter().any(|(n, _)| n == must),
+            "{must} was refused"
+        );
+    }
+    for (name, id) in &accepted {
+        let rec = app.wait_done(*id).await;
+        assert_eq!(rec["status"], "scored", "{name}: {rec}");
+    }
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    // Files with the same pixels under several names share one record.
+    let ids: std::collections::BTreeSet<i64> = accepted.iter().map(|(_, id)| *id).collect();
+    let listed = app.get_json("/api/images?limit=1000").await;
+    assert_eq!(listed["total"].as_u64().unwrap() as usize, ids.len());
+    // A hostile name is stored as data; the export neutralises it. (The corpus file with
+    // that name has the same pixels as another one, so it is a duplicate: use other content.)
+    let r = app
+        .upload(
+            &fixtures().join("images/gray_800x600.tif"),
+            "=cmd|' -C calc'!A0.tif",
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let csv = app
+        .client
+        .get(app.url("/api/export.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("'=cmd|"), "formula not neutralised");
+    app.stop().await;
 }

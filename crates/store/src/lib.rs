@@ -43,7 +43,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 const IMAGE_COLS: &str = "i.id, i.filename, i.serial, i.group_name, i.image_number, i.sha256, \
      i.size_bytes, i.width, i.height, i.format, i.status, i.error, i.review_status, i.version, \
-     i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key";
+     i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at";
 const JOB_COLS: &str =
     "id, image_id, state, attempts, locked_by, locked_at, heartbeat, error, created_at";
 const DRAFT_COLS: &str = "id, image_id, model_id, model_demo, raw_outputs, rounded, created_at";
@@ -198,6 +198,7 @@ fn image_from_row(r: &AnyRow) -> Result<ImageRecord> {
         updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         updated_by: r.try_get("updated_by")?,
         deleted_at: parse_opt_ts(r.try_get("deleted_at")?)?,
+        reviewed_at: parse_opt_ts(r.try_get("reviewed_at")?)?,
         storage_key: r.try_get("storage_key")?,
         draft: None,
         scores: BTreeMap::new(),
@@ -574,6 +575,15 @@ impl Store {
             .await
     }
 
+    /// Whether any image, retracted ones included, has this content hash.
+    pub async fn sha256_known(&self, sha256: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM images WHERE sha256 = $1")
+            .bind(sha256.to_ascii_lowercase())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
     /// The newest non-deleted image uploaded under this file name.
     pub async fn find_by_filename(&self, filename: &str) -> Result<Option<ImageRecord>> {
         self.find_one("i.filename", filename).await
@@ -733,8 +743,9 @@ impl Store {
                 ReviewStatus::Unreviewed
             };
             if new_review.as_str() != old_review {
-                sqlx::query("UPDATE images SET review_status = $1 WHERE id = $2")
+                sqlx::query("UPDATE images SET review_status = $1, reviewed_at = $2 WHERE id = $3")
                     .bind(new_review.as_str())
+                    .bind(reviewed.then(|| at.clone()))
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -924,19 +935,76 @@ impl Store {
     }
 
     /// All non-deleted images in id order, a page at a time (1000 records per page).
-    pub fn all_images_for_export(&self) -> ExportPages<'_> {
+    pub fn all_images_for_export(&self) -> ExportPages {
         self.export_pages(1000)
     }
 
     /// All non-deleted images in id order, `page_size` records per page (keyset paging, so
     /// the cost per page stays constant and memory stays bounded).
-    pub fn export_pages(&self, page_size: usize) -> ExportPages<'_> {
+    pub fn export_pages(&self, page_size: usize) -> ExportPages {
         ExportPages {
-            store: self,
+            store: self.clone(),
             after_id: 0,
             page_size: page_size.clamp(1, 10_000),
             done: false,
         }
+    }
+
+    /// Images changed after `after` (a timestamp string from an earlier [`Change`]; `None`
+    /// means "from now on": only the current high-water mark is returned, with no changes).
+    /// Deleted images are included. Used to push record changes made by any process.
+    pub async fn changes_since(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Change>, String)> {
+        let Some(after) = after else {
+            let row = sqlx::query("SELECT MAX(updated_at) FROM images")
+                .fetch_one(&self.pool)
+                .await?;
+            let mark: Option<String> = row.try_get(0)?;
+            return Ok((Vec::new(), mark.unwrap_or_default()));
+        };
+        let rows = sqlx::query(
+            "SELECT id, status, version, updated_at, deleted_at FROM images \
+             WHERE updated_at > $1 ORDER BY updated_at, id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut mark = after.to_string();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let updated_at: String = r.try_get("updated_at")?;
+            out.push(Change {
+                id: r.try_get("id")?,
+                status: r.try_get::<String, _>("status")?.parse().map_err(corrupt)?,
+                version: r.try_get("version")?,
+                deleted: r.try_get::<Option<String>, _>("deleted_at")?.is_some(),
+            });
+            mark = updated_at;
+        }
+        Ok((out, mark))
+    }
+
+    /// Writes a consistent copy of an SQLite database to `path` while others keep using it
+    /// (`VACUUM INTO`). PostgreSQL databases are backed up with `pg_dump` instead.
+    pub async fn backup_sqlite(&self, path: &std::path::Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::invalid(
+                "backend",
+                "online backup here is for SQLite; back up PostgreSQL with pg_dump",
+            ));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::invalid("path", "the backup path must be UTF-8"))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     // --- jobs --------------------------------------------------------------------------------
@@ -1176,10 +1244,29 @@ impl Store {
         )
         .await?;
         if review == ReviewStatus::Unreviewed.as_str() {
-            let old = current_scores(&mut tx, image_id).await?;
+            // A value a person set is never replaced by a model's draft (e.g. a correction
+            // made while the image was still being scored, or before a rescore).
+            let rows = sqlx::query(
+                "SELECT metric, value, updated_by FROM scores \
+                 WHERE image_id = $1 AND reader = $2 AND phase = $3",
+            )
+            .bind(image_id)
+            .bind(LOCAL_READER)
+            .bind(FINAL_PHASE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut old: HashMap<String, (f64, bool)> = HashMap::new();
+            for r in rows {
+                let by: String = r.try_get("updated_by")?;
+                old.insert(
+                    r.try_get("metric")?,
+                    (r.try_get("value")?, !by.starts_with("model:")),
+                );
+            }
             for (metric, value) in &draft.rounded {
-                let before = old.get(metric).copied();
-                if before == Some(*value) {
+                let before = old.get(metric).map(|(v, _)| *v);
+                let human = old.get(metric).is_some_and(|(_, h)| *h);
+                if human || before == Some(*value) {
                     continue;
                 }
                 upsert_score(&mut tx, image_id, metric, *value, version, &at, &actor).await?;
@@ -1310,14 +1397,14 @@ async fn requeue_stale_in(tx: &mut Tx, at: &str, lease: Duration) -> Result<u64>
 }
 
 /// Pages of export records; see [`Store::export_pages`].
-pub struct ExportPages<'a> {
-    store: &'a Store,
+pub struct ExportPages {
+    store: Store,
     after_id: i64,
     page_size: usize,
     done: bool,
 }
 
-impl ExportPages<'_> {
+impl ExportPages {
     /// The next page, or `None` after the last one.
     pub async fn next_page(&mut self) -> Result<Option<Vec<ImageRecord>>> {
         if self.done {

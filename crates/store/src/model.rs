@@ -17,7 +17,7 @@ pub const FINAL_PHASE: &str = "final";
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -132,7 +132,7 @@ pub struct NewDraft {
 }
 
 /// A stored AI draft; immutable once written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Draft {
     pub id: i64,
     pub image_id: i64,
@@ -144,11 +144,13 @@ pub struct Draft {
 }
 
 /// One image with its latest AI draft and its current scores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageRecord {
     pub id: i64,
     pub filename: String,
     pub serial: Option<String>,
+    /// The sample group (serialised as `group`).
+    #[serde(rename = "group")]
     pub group_name: Option<String>,
     pub image_number: Option<i64>,
     pub sha256: String,
@@ -165,6 +167,8 @@ pub struct ImageRecord {
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When it was last marked reviewed; `None` while unreviewed.
+    pub reviewed_at: Option<DateTime<Utc>>,
     pub storage_key: Option<String>,
     /// The most recent AI draft, if the image has been scored.
     pub draft: Option<Draft>,
@@ -212,7 +216,7 @@ pub struct ScoreUpdate {
 }
 
 /// One row of the append-only audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -243,7 +247,7 @@ pub struct Job {
 }
 
 /// How much work is waiting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueDepth {
     pub queued: i64,
     pub running: i64,
@@ -292,7 +296,7 @@ impl Default for ListQuery {
 }
 
 /// Per-group statistics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupSummary {
     /// `None` for images without a group.
     pub group: Option<String>,
@@ -300,4 +304,13 @@ pub struct GroupSummary {
     pub reviewed: i64,
     /// Mean current score per metric over the group's images that have one (alphabetical).
     pub means: BTreeMap<String, f64>,
+}
+
+/// One changed image, from [`crate::Store::changes_since`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Change {
+    pub id: i64,
+    pub status: ImageStatus,
+    pub version: i64,
+    pub deleted: bool,
 }

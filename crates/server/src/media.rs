@@ -1,0 +1,360 @@
+//! Pictures of an image for people: a thumbnail, a larger preview and deep-zoom (DZI) tiles.
+//!
+//! Previews are made at upload, from the pixels already decoded to check the file, and
+//! stored beside the original. Deep-zoom tiles are cut on the first request for an image and
+//! cached under the data directory. All are served with long-lived caching headers: an image
+//! id always shows the same content.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use histoscore_imaging::resample::{resize_rgb, Filter};
+use histoscore_imaging::DecodedImage;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use crate::blobs::{original_key, preview_key};
+use crate::{ApiError, AppState};
+
+pub const THUMB_MAX: u32 = 256;
+pub const PREVIEW_MAX: u32 = 1024;
+pub const TILE_SIZE: u32 = 254;
+pub const TILE_OVERLAP: u32 = 1;
+const JPEG_QUALITY: u8 = 85;
+
+/// `(width, height)` that fits in `max × max`, keeping the aspect ratio; never upscales.
+pub fn fit(width: u32, height: u32, max: u32) -> (u32, u32) {
+    if width <= max && height <= max {
+        return (width, height);
+    }
+    let scale = max as f64 / width.max(height) as f64;
+    (
+        ((width as f64 * scale).round() as u32).clamp(1, max),
+        ((height as f64 * scale).round() as u32).clamp(1, max),
+    )
+}
+
+pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let mut out = Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+        .encode(rgb, width, height, image::ExtendedColorType::Rgb8)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}
+
+fn resized(rgb: &[u8], w: u32, h: u32, max: u32) -> (Vec<u8>, u32, u32) {
+    let (tw, th) = fit(w, h, max);
+    if (tw, th) == (w, h) {
+        return (rgb.to_vec(), w, h);
+    }
+    let out = resize_rgb(
+        rgb,
+        w as usize,
+        h as usize,
+        tw as usize,
+        th as usize,
+        Filter::Bilinear,
+    );
+    (out, tw, th)
+}
+
+/// The thumbnail and preview JPEGs of a decoded image (already 8-bit RGB, so 16-bit, gray,
+/// RGBA and palette files come out in the right colours).
+pub fn make_previews(img: &DecodedImage) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let (p, pw, ph) = resized(&img.rgb, img.width, img.height, PREVIEW_MAX);
+    let (t, tw, th) = resized(&p, pw, ph, THUMB_MAX);
+    Ok((encode_jpeg(&t, tw, th)?, encode_jpeg(&p, pw, ph)?))
+}
+
+fn jpeg_response(bytes: Vec<u8>, etag: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_string()),
+            (
+                header::CACHE_CONTROL,
+                "public, max-age=31536000, immutable".to_string(),
+            ),
+            (header::ETAG, format!("\"{etag}\"")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Decodes the stored original (bounded by the decode slots).
+async fn decode_original(s: &AppState, sha: &str) -> Result<DecodedImage, ApiError> {
+    let _permit = s.decode_slots.acquire().await.map_err(ApiError::internal)?;
+    let copy = s
+        .blobs
+        .local_copy(&original_key(sha))
+        .await
+        .map_err(ApiError::internal)?;
+    let opts = s.scorer.decode.clone();
+    tokio::task::spawn_blocking(move || histoscore_imaging::decode_file(&copy.path, &opts))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+async fn live_sha(s: &AppState, id: i64) -> Result<String, ApiError> {
+    let r = s.store.get_image(id).await?;
+    if r.is_deleted() {
+        return Err(ApiError::not_found(id));
+    }
+    Ok(r.sha256)
+}
+
+async fn preview(s: &AppState, id: i64, name: &str) -> Result<Response, ApiError> {
+    let sha = live_sha(s, id).await?;
+    let key = preview_key(&sha, name);
+    if let Some(b) = s.blobs.get_bytes(&key).await.map_err(ApiError::internal)? {
+        return Ok(jpeg_response(b, &format!("{sha}-{name}")));
+    }
+    // Made lazily for images stored before previews existed, or if a preview was lost.
+    let img = decode_original(s, &sha).await?;
+    let (thumb, prev) = tokio::task::spawn_blocking(move || make_previews(&img))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let bytes = if name == "thumb.jpg" {
+        thumb.clone()
+    } else {
+        prev.clone()
+    };
+    let _ = s
+        .blobs
+        .put_bytes(&preview_key(&sha, "thumb.jpg"), thumb)
+        .await;
+    let _ = s
+        .blobs
+        .put_bytes(&preview_key(&sha, "preview.jpg"), prev)
+        .await;
+    Ok(jpeg_response(bytes, &format!("{sha}-{name}")))
+}
+
+/// `GET /api/images/{id}/thumbnail.jpg`
+#[utoipa::path(get, path = "/api/images/{id}/thumbnail.jpg", tag = "images",
+    params(("id" = i64, Path, description = "Image id")),
+    responses((status = 200, description = "JPEG, at most 256 px on its longer side", content_type = "image/jpeg"),
+               (status = 404, description = "No such image")))]
+pub async fn thumbnail(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    preview(&s, id, "thumb.jpg").await
+}
+
+/// `GET /api/images/{id}/preview.jpg`
+#[utoipa::path(get, path = "/api/images/{id}/preview.jpg", tag = "images",
+    params(("id" = i64, Path, description = "Image id")),
+    responses((status = 200, description = "JPEG, at most 1024 px on its longer side", content_type = "image/jpeg"),
+               (status = 404, description = "No such image")))]
+pub async fn preview_large(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    preview(&s, id, "preview.jpg").await
+}
+
+/// The deep-zoom level count minus one: level `max` is full resolution, level 0 one pixel.
+pub fn max_level(width: u32, height: u32) -> u32 {
+    let m = width.max(height).max(1);
+    32 - (m - 1).leading_zeros()
+}
+
+/// `GET /api/images/{id}/tiles.dzi`
+#[utoipa::path(get, path = "/api/images/{id}/tiles.dzi", tag = "images",
+    params(("id" = i64, Path, description = "Image id")),
+    responses((status = 200, description = "Deep Zoom descriptor; tiles are under tiles_files/{level}/{col}_{row}.jpg", content_type = "application/xml"),
+               (status = 404, description = "No such image")))]
+pub async fn dzi(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let r = s.store.get_image(id).await?;
+    if r.is_deleted() {
+        return Err(ApiError::not_found(id));
+    }
+    let (w, h) = match (r.width, r.height) {
+        (Some(w), Some(h)) => (w, h),
+        _ => return Err(ApiError::not_found(id)),
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Image xmlns=\"http://schemas.microsoft.com/deepzoom/2008\" \
+         Format=\"jpg\" Overlap=\"{TILE_OVERLAP}\" TileSize=\"{TILE_SIZE}\"><Size Width=\"{w}\" Height=\"{h}\"/></Image>\n"
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/xml"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        xml,
+    )
+        .into_response())
+}
+
+/// `GET /api/images/{id}/tiles_files/{level}/{col}_{row}.jpg`
+#[utoipa::path(get, path = "/api/images/{id}/tiles_files/{level}/{tile}", tag = "images",
+    params(("id" = i64, Path, description = "Image id"), ("level" = u32, Path, description = "Deep-zoom level"),
+           ("tile" = String, Path, description = "`{col}_{row}.jpg`")),
+    responses((status = 200, description = "JPEG tile", content_type = "image/jpeg"),
+               (status = 404, description = "No such image or tile")))]
+pub async fn tile(
+    State(s): State<AppState>,
+    Path((id, level, tile)): Path<(i64, u32, String)>,
+) -> Result<Response, ApiError> {
+    let no_tile = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("image {id} has no tile {level}/{tile}"),
+        )
+    };
+    let (col, row) = tile
+        .strip_suffix(".jpg")
+        .and_then(|t| t.split_once('_'))
+        .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
+        .ok_or_else(no_tile)?;
+    let sha = live_sha(&s, id).await?;
+    let dir = ensure_pyramid(&s, &sha).await?;
+    let path = dir.join(level.to_string()).join(format!("{col}_{row}.jpg"));
+    match tokio::fs::read(&path).await {
+        Ok(b) => Ok(jpeg_response(b, &format!("{sha}-{level}-{col}-{row}"))),
+        Err(_) => Err(no_tile()),
+    }
+}
+
+/// The directory holding every tile of this image, cutting them first if needed. One image's
+/// pyramid is cut once even when many tile requests arrive together.
+async fn ensure_pyramid(s: &AppState, sha: &str) -> Result<PathBuf, ApiError> {
+    let dir = s.data_dir.join("cache").join("tiles").join(sha);
+    if dir.join("complete").exists() {
+        return Ok(dir);
+    }
+    let lock = {
+        let mut locks = s.tile_locks.lock().expect("tile lock table");
+        locks
+            .entry(sha.to_string())
+            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Mutex::new(())))
+            .clone()
+    };
+    let _guard = lock.lock().await;
+    if dir.join("complete").exists() {
+        return Ok(dir);
+    }
+    let img = decode_original(s, sha).await?;
+    let tmp = s
+        .data_dir
+        .join("cache")
+        .join("tiles")
+        .join(format!(".{sha}.{}.partial", std::process::id()));
+    let (tmp2, dir2) = (tmp.clone(), dir.clone());
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let _ = std::fs::remove_dir_all(&tmp2);
+        cut_pyramid(img.rgb, img.width, img.height, &tmp2)?;
+        std::fs::write(tmp2.join("complete"), b"")?;
+        let _ = std::fs::remove_dir_all(&dir2);
+        std::fs::rename(&tmp2, &dir2)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    s.tile_locks.lock().expect("tile lock table").remove(sha);
+    Ok(dir)
+}
+
+/// Writes every level's tiles under `out/{level}/{col}_{row}.jpg`.
+pub fn cut_pyramid(
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+    out: &std::path::Path,
+) -> std::io::Result<()> {
+    let mut level = max_level(width, height);
+    let (mut cur, mut w, mut h) = (rgb, width, height);
+    loop {
+        let ldir = out.join(level.to_string());
+        std::fs::create_dir_all(&ldir)?;
+        let cols = w.div_ceil(TILE_SIZE);
+        let rows = h.div_ceil(TILE_SIZE);
+        for r in 0..rows {
+            for c in 0..cols {
+                let x0 = (c * TILE_SIZE).saturating_sub(if c > 0 { TILE_OVERLAP } else { 0 });
+                let y0 = (r * TILE_SIZE).saturating_sub(if r > 0 { TILE_OVERLAP } else { 0 });
+                let x1 = ((c + 1) * TILE_SIZE + TILE_OVERLAP).min(w);
+                let y1 = ((r + 1) * TILE_SIZE + TILE_OVERLAP).min(h);
+                let (tw, th) = (x1 - x0, y1 - y0);
+                let mut buf = Vec::with_capacity((tw * th * 3) as usize);
+                for y in y0..y1 {
+                    let start = ((y * w + x0) * 3) as usize;
+                    buf.extend_from_slice(&cur[start..start + (tw * 3) as usize]);
+                }
+                let jpg = encode_jpeg(&buf, tw, th).map_err(std::io::Error::other)?;
+                std::fs::write(ldir.join(format!("{c}_{r}.jpg")), jpg)?;
+            }
+        }
+        if level == 0 {
+            return Ok(());
+        }
+        (cur, w, h) = halve(&cur, w, h);
+        level -= 1;
+    }
+}
+
+/// Halves an RGB image (rounding sizes up), averaging 2×2 blocks.
+fn halve(src: &[u8], w: u32, h: u32) -> (Vec<u8>, u32, u32) {
+    let (nw, nh) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = vec![0u8; (nw * nh * 3) as usize];
+    for y in 0..nh {
+        let (ya, yb) = (2 * y, (2 * y + 1).min(h - 1));
+        for x in 0..nw {
+            let (xa, xb) = (2 * x, (2 * x + 1).min(w - 1));
+            for ch in 0..3 {
+                let px = |xx: u32, yy: u32| src[((yy * w + xx) * 3 + ch) as usize] as u32;
+                let sum = px(xa, ya) + px(xb, ya) + px(xa, yb) + px(xb, yb);
+                out[((y * nw + x) * 3 + ch) as usize] = ((sum + 2) / 4) as u8;
+            }
+        }
+    }
+    (out, nw, nh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_fit() {
+        assert_eq!(max_level(1, 1), 0);
+        assert_eq!(max_level(2, 1), 1);
+        assert_eq!(max_level(4080, 2776), 12);
+        assert_eq!(max_level(4096, 10), 12);
+        assert_eq!(max_level(4097, 10), 13);
+        assert_eq!(fit(4080, 2776, 1024), (1024, 697));
+        assert_eq!(fit(100, 50, 256), (100, 50));
+        assert_eq!(fit(50, 3000, 256), (4, 256));
+    }
+
+    #[test]
+    fn pyramid_has_every_tile_of_every_level() {
+        let (w, h) = (600u32, 300u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        cut_pyramid(rgb, w, h, dir.path()).unwrap();
+        let top = max_level(w, h);
+        assert_eq!(top, 10);
+        // Level 10: 600×300 → 3×2 tiles; the last column is 600 − 508 + 1 = 93 px wide.
+        let t = image::open(dir.path().join("10/2_1.jpg")).unwrap();
+        assert_eq!((t.width(), t.height()), (93, 300 - 254 + 1));
+        let t = image::open(dir.path().join("10/0_0.jpg")).unwrap();
+        assert_eq!((t.width(), t.height()), (255, 255));
+        for level in 0..=top {
+            let scale = 1u32 << (top - level);
+            let (lw, lh) = (w.div_ceil(scale), h.div_ceil(scale));
+            let n = lw.div_ceil(TILE_SIZE) * lh.div_ceil(TILE_SIZE);
+            let files = std::fs::read_dir(dir.path().join(level.to_string()))
+                .unwrap()
+                .count() as u32;
+            assert_eq!(files, n, "level {level}");
+        }
+        let t = image::open(dir.path().join("0/0_0.jpg")).unwrap();
+        assert_eq!((t.width(), t.height()), (1, 1));
+    }
+}

@@ -1,0 +1,44 @@
+//! The OpenAPI document (`/api/openapi.json`), generated from the handlers' annotations, and
+//! the interactive docs at `/docs` (Swagger UI, served from the binary: no internet needed).
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Histoscore",
+        description = "AI-assisted histopathology scoring: upload microscope images, get the model's \
+            draft scores, correct them. Every change is versioned (ETag / If-Match) and audited.",
+    ),
+    paths(
+        crate::config,
+        crate::images::upload,
+        crate::images::list,
+        crate::images::get_image,
+        crate::images::patch_scores,
+        crate::images::delete,
+        crate::images::restore,
+        crate::images::rescore,
+        crate::images::audit,
+        crate::media::thumbnail,
+        crate::media::preview_large,
+        crate::media::dzi,
+        crate::media::tile,
+        crate::events::events,
+        crate::export::export_csv,
+        crate::export::export_json,
+        crate::healthz,
+        crate::readyz,
+    ),
+    components(schemas(
+        crate::ErrorBody,
+        crate::ConfigResponse,
+        crate::images::UploadResult,
+    )),
+    tags(
+        (name = "images", description = "Upload, review and correct"),
+        (name = "export", description = "Everything, for spreadsheets and scripts"),
+        (name = "service", description = "Health and configuration"),
+    )
+)]
+pub struct ApiDoc;

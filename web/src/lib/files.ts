@@ -1,0 +1,103 @@
+// Which files the client sends, and collecting files from dropped folders. The server decides by
+// content; the client only refuses what certainly cannot be an image it reads.
+
+export const ACCEPTED_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'] as const;
+export const ACCEPT_ATTR = ACCEPTED_EXTENSIONS.join(',');
+
+export function extensionOf(name: string): string {
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot).toLowerCase() : '';
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '–';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+/** Why the client will not send this file, or null when it will. */
+export function rejectReason(name: string, size: number, maxBytes?: number | null): string | null {
+  const ext = extensionOf(name);
+  if (!(ACCEPTED_EXTENSIONS as readonly string[]).includes(ext)) {
+    return ext
+      ? `Unsupported file type “${ext}”: only ${ACCEPTED_EXTENSIONS.join(' ')} images are accepted.`
+      : `No file extension: only ${ACCEPTED_EXTENSIONS.join(' ')} images are accepted.`;
+  }
+  if (size === 0) return 'The file is empty.';
+  if (maxBytes != null && maxBytes > 0 && size > maxBytes) {
+    return `Too large: ${formatBytes(size)} is over the server's limit of ${formatBytes(maxBytes)}.`;
+  }
+  return null;
+}
+
+export interface PickedFile {
+  file: File;
+  path: string;
+}
+
+// Minimal typings for the File and Directory Entries API (webkitGetAsEntry).
+interface FsEntry {
+  isFile: boolean;
+  isDirectory: boolean;
+  name: string;
+  fullPath: string;
+}
+interface FsFileEntry extends FsEntry {
+  file(ok: (f: File) => void, err: (e: unknown) => void): void;
+}
+interface FsDirectoryEntry extends FsEntry {
+  createReader(): { readEntries(ok: (entries: FsEntry[]) => void, err: (e: unknown) => void): void };
+}
+
+async function walk(entry: FsEntry, out: PickedFile[]): Promise<void> {
+  if (entry.isFile) {
+    const file = await new Promise<File>((ok, err) => (entry as FsFileEntry).file(ok, err));
+    out.push({ file, path: entry.fullPath.replace(/^\//, '') });
+    return;
+  }
+  if (entry.isDirectory) {
+    const reader = (entry as FsDirectoryEntry).createReader();
+    // readEntries returns the entries in batches (100 in Chromium) until it returns none.
+    for (;;) {
+      const batch = await new Promise<FsEntry[]>((ok, err) => reader.readEntries(ok, err));
+      if (batch.length === 0) break;
+      for (const child of batch) await walk(child, out);
+    }
+  }
+}
+
+/** Every file of a drop, folders searched recursively (in name order within each folder). */
+export async function filesFromDataTransfer(dt: DataTransfer): Promise<PickedFile[]> {
+  const entries: FsEntry[] = [];
+  const loose: PickedFile[] = [];
+  for (const item of Array.from(dt.items)) {
+    if (item.kind !== 'file') continue;
+    const entry = (item as DataTransferItem & { webkitGetAsEntry?: () => FsEntry | null }).webkitGetAsEntry?.();
+    if (entry) entries.push(entry);
+    else {
+      const f = item.getAsFile();
+      if (f) loose.push({ file: f, path: f.name });
+    }
+  }
+  if (entries.length === 0 && loose.length === 0) {
+    return Array.from(dt.files).map((f) => ({ file: f, path: f.name }));
+  }
+  const out: PickedFile[] = [];
+  for (const e of entries) await walk(e, out);
+  return [...out, ...loose];
+}
+
+export function filesFromInput(list: FileList | null): PickedFile[] {
+  return Array.from(list ?? []).map((f) => ({
+    file: f,
+    path: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name,
+  }));
+}
