@@ -2,6 +2,7 @@
 
 mod common;
 #[path = "../../store/tests/harness/mod.rs"]
+#[allow(dead_code)] // the store tests use every field; these tests need only the store
 mod harness;
 
 use common::{fixtures, shared, TestApp};
