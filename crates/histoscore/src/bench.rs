@@ -49,6 +49,30 @@ fn median_ms(mut f: impl FnMut(), n: usize) -> f64 {
     t[t.len() / 2]
 }
 
+/// The source image resized to the microscope exports' 4080×2776 (RGB).
+pub fn big_rgb(source: &Path) -> Result<(Vec<u8>, u32, u32)> {
+    let src = decode_file(source, &DecodeOptions::default())
+        .with_context(|| format!("could not read the source image {}", source.display()))?;
+    let (w, h) = (4080, 2776);
+    let big = resize_rgb(
+        &src.rgb,
+        src.width as usize,
+        src.height as usize,
+        w,
+        h,
+        Filter::Bicubic,
+    );
+    Ok((big, w as u32, h as u32))
+}
+
+/// An uncompressed RGB TIFF in memory.
+pub fn tiff_bytes(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+    use tiff::encoder::{colortype::RGB8, TiffEncoder};
+    let mut out = std::io::Cursor::new(Vec::with_capacity(rgb.len() + 4096));
+    TiffEncoder::new(&mut out)?.write_image::<RGB8>(w, h, rgb)?;
+    Ok(out.into_inner())
+}
+
 fn write_tiff(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
     use tiff::encoder::{colortype::RGB8, TiffEncoder};
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);

@@ -1,6 +1,7 @@
 //! `histoscore`: AI-assisted histopathology scoring.
 
 mod bench;
+mod bench_server;
 mod score;
 mod serve;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Inspect or export a model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Measure the review server: upload→scored latency, throughput, memory under concurrent
+    /// uploads, score-edit latency, history search over many records. Prints a table.
+    BenchServer(bench_server::BenchServerArgs),
     /// Run the review server: web UI and API on http://127.0.0.1:8000, SQLite in ./histoscore-data.
     Serve(serve::ServeArgs),
     /// Score queued images from the database without serving HTTP (to add scoring capacity
@@ -247,6 +251,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
+        Command::BenchServer(args) => bench_server::run(args).map(|_| true),
         Command::Worker(args) => serve::worker(args),
         Command::Export(args) => serve::export(args),
         Command::Backup(args) => serve::backup(args),

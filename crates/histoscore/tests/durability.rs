@@ -56,6 +56,14 @@ fn start(data: &Path) -> Server {
     Server { child, base }
 }
 
+/// A test that fails part-way must not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     fn kill9(mut self) {
         self.child.kill().unwrap(); // SIGKILL
