@@ -73,14 +73,6 @@ pub fn tiff_bytes(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
     Ok(out.into_inner())
 }
 
-fn write_tiff(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
-    use tiff::encoder::{colortype::RGB8, TiffEncoder};
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut enc = TiffEncoder::new(file)?;
-    enc.write_image::<RGB8>(w, h, rgb)?;
-    Ok(())
-}
-
 pub fn run(args: BenchArgs) -> Result<()> {
     let schema = args.schema.load()?;
     let model = args.model.load(&schema)?;
@@ -88,19 +80,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let tiff_path = dir.path().join("S-0001-10X_Image001_ch00.tif");
     {
-        let src = decode_file(&args.source, &DecodeOptions::default()).with_context(|| {
-            format!("could not read the source image {}", args.source.display())
-        })?;
-        let (w, h) = (4080, 2776);
-        let big = resize_rgb(
-            &src.rgb,
-            src.width as usize,
-            src.height as usize,
-            w,
-            h,
-            Filter::Bicubic,
-        );
-        write_tiff(&tiff_path, &big, w as u32, h as u32)?;
+        let (big, w, h) = big_rgb(&args.source)?;
+        std::fs::write(&tiff_path, tiff_bytes(&big, w, h)?)?;
     }
     let size_mb = std::fs::metadata(&tiff_path)?.len() as f64 / 1e6;
     eprintln!(

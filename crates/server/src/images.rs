@@ -233,7 +233,7 @@ pub async fn patch_scores(
         Some(Value::String(r)) => Some(r.clone()),
         Some(_) => return Err(invalid("reason must be text".into())),
     };
-    live(&s, id).await?;
+    // The store refuses a retracted image (404) and a stale version (409) atomically.
     let update = ScoreUpdate {
         expected_version: version,
         changes,
