@@ -1,9 +1,11 @@
-//! Histoscore's domain layer: what a score is, how a raw network output becomes one, and how a
-//! microscope file name maps to a sample. Pure data and rules, no I/O.
+//! Histoscore's domain layer: what a score is, how a raw network output becomes one, how a
+//! microscope file name maps to a sample, and how well raters agree. Pure data and rules, no I/O.
 
+pub mod agreement;
 pub mod export;
 pub mod schema;
 pub mod serial;
 
+pub use agreement::{BlandAltman, IccRow, IccTable, Interval, KappaWeights, PairAgreement, Stat};
 pub use schema::{Metric, Schema, SchemaError, Scores};
 pub use serial::{SerialInfo, SerialParser};

@@ -4,6 +4,7 @@ mod bench;
 mod bench_server;
 mod score;
 mod serve;
+mod users;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +47,9 @@ enum Command {
     Backup(serve::BackupArgs),
     /// Put a backup made by `histoscore backup` back into a data folder (server stopped).
     Restore(serve::RestoreArgs),
+    /// Manage accounts: `histoscore user add NAME --role admin|pathologist|viewer`.
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 #[derive(Subcommand)]
@@ -273,6 +277,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => serve::export(args),
         Command::Backup(args) => serve::backup(args),
         Command::Restore(args) => serve::restore(args),
+        Command::User(cmd) => users::run(cmd),
         Command::Score(args) => score::run(args),
         Command::Bench(args) => bench::run(args).map(|_| true),
         Command::Model(ModelCommand::Inspect {

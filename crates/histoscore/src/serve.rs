@@ -55,6 +55,18 @@ impl DataArgs {
     }
 }
 
+/// The data options to repeat in a suggested command, when they are not the defaults.
+pub fn data_hint(d: &DataArgs) -> String {
+    let mut out = String::new();
+    if d.data_dir != Path::new("./histoscore-data") {
+        out.push_str(&format!(" --data-dir {}", d.data_dir.display()));
+    }
+    if d.database.is_some() {
+        out.push_str(" --database …");
+    }
+    out
+}
+
 /// The original deployment's `postgresql+asyncpg://` style URLs work too.
 fn normalise_url(u: &str) -> String {
     for prefix in [
@@ -105,6 +117,10 @@ pub struct ServeArgs {
     /// Seconds a normal API request may take.
     #[arg(long, default_value_t = 60, env = "HISTOSCORE_REQUEST_TIMEOUT_SECS")]
     request_timeout_secs: u64,
+    /// Mark the login cookie Secure (HTTPS only) even when no proxy sends
+    /// `X-Forwarded-Proto: https`.
+    #[arg(long, env = "HISTOSCORE_SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 /// Options of the background scoring workers (`serve` and `worker`).
@@ -247,8 +263,23 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             .await
             .with_context(|| format!("could not listen on {} (is another server running there? choose another with --bind)", args.bind))?;
         let addr = listener.local_addr()?;
-        if !addr.ip().is_loopback() {
-            tracing::warn!("listening on {addr}, which other computers can reach; there are no accounts yet, so anyone who can reach it can change scores");
+        let accounts = store.has_active_admin().await?;
+        if !addr.ip().is_loopback() && !accounts {
+            drop(listener);
+            bail!(
+                "refusing to listen on {addr}: other computers can reach it, and without accounts \
+                 anyone could read and change every score.\n\
+                 Create the first administrator, then start again:\n  \
+                 histoscore user add NAME --role admin{}\n\
+                 (or keep the default --bind 127.0.0.1:8000 for single-user use on this computer)",
+                data_hint(&args.data)
+            );
+        }
+        state.secure_cookies = args.secure_cookies;
+        if store.has_users().await? {
+            eprintln!("histoscore: accounts are set up; everyone logs in");
+        } else {
+            eprintln!("histoscore: single-user mode (no accounts; create them with `histoscore user add`)");
         }
         let running = histoscore_server::spawn(
             listener,

@@ -47,6 +47,14 @@ impl ApiError {
         e
     }
 
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
     pub fn with(mut self, extra: Value) -> Self {
         self.extra = Some(extra);
         self
@@ -98,6 +106,7 @@ impl From<StoreError> for ApiError {
                 format!("{field}: {detail}"),
             )
             .with(json!({ "field": field })),
+            StoreError::Refused(detail) => Self::new(StatusCode::CONFLICT, "refused", detail),
             other => Self::internal(other),
         }
     }

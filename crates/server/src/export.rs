@@ -15,7 +15,9 @@ use histoscore_domain::export::csv_text;
 use histoscore_domain::Schema;
 use histoscore_store::{ExportPages, ImageRecord, Store};
 
+use crate::auth::Caller;
 use crate::{ApiError, AppState};
+use std::collections::HashSet;
 
 pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -123,6 +125,7 @@ pub struct CsvExport {
     schema: Schema,
     pages: ExportPages,
     started: bool,
+    hidden: HashSet<i64>,
 }
 
 impl CsvExport {
@@ -131,7 +134,14 @@ impl CsvExport {
             schema,
             pages: store.all_images_for_export(),
             started: false,
+            hidden: HashSet::new(),
         }
+    }
+
+    /// Leaves out the AI draft and scores of these images (a blinded reader's export).
+    pub fn hiding(mut self, hidden: HashSet<i64>) -> Self {
+        self.hidden = hidden;
+        self
     }
 
     /// The next chunk of CSV bytes, or `None` at the end. The first chunk starts with a UTF-8
@@ -145,9 +155,14 @@ impl CsvExport {
         }
         match self.pages.next_page().await.map_err(|e| e.to_string())? {
             None => Ok(None),
-            Some(page) => Ok(Some(csv_bytes(
-                page.iter().map(|r| csv_row(&self.schema, r)),
-            )?)),
+            Some(mut page) => {
+                for r in &mut page {
+                    crate::images::mask(r, &self.hidden);
+                }
+                Ok(Some(csv_bytes(
+                    page.iter().map(|r| csv_row(&self.schema, r)),
+                )?))
+            }
         }
     }
 }
@@ -155,8 +170,9 @@ impl CsvExport {
 /// Every record as CSV (streamed).
 #[utoipa::path(get, path = "/api/export.csv", tag = "export",
     responses((status = 200, description = "CSV with a header row; see docs/export.md", content_type = "text/csv")))]
-pub async fn export_csv(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let export = CsvExport::new(&s.store, s.scorer.schema.clone());
+pub async fn export_csv(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let hidden = crate::images::hidden_from(&s, &caller).await?;
+    let export = CsvExport::new(&s.store, s.scorer.schema.clone()).hiding(hidden);
     let stream = futures_util::stream::unfold(export, |mut e| async move {
         match e.next_chunk().await {
             Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), e)),
@@ -183,7 +199,8 @@ pub async fn export_csv(State(s): State<AppState>) -> Result<Response, ApiError>
 /// Every record as JSON: `{app_version, schema, exported_at, records: [ImageRecord]}` (streamed).
 #[utoipa::path(get, path = "/api/export.json", tag = "export",
     responses((status = 200, description = "`{app_version, schema, exported_at, records}`", content_type = "application/json")))]
-pub async fn export_json(State(s): State<AppState>) -> Result<Response, ApiError> {
+pub async fn export_json(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let hidden = crate::images::hidden_from(&s, &caller).await?;
     let head = serde_json::json!({
         "app_version": APP_VERSION,
         "schema": s.scorer.schema,
@@ -195,36 +212,40 @@ pub async fn export_json(State(s): State<AppState>) -> Result<Response, ApiError
     let pages = s.store.all_images_for_export();
     let stream = futures_util::stream::unfold(
         (Some(head), pages, true, false),
-        |(head, mut pages, first, done)| async move {
-            if let Some(h) = head {
-                return Some((
-                    Ok::<_, std::io::Error>(h.into_bytes()),
-                    (None, pages, first, done),
-                ));
-            }
-            if done {
-                return None;
-            }
-            match pages.next_page().await {
-                Ok(Some(page)) => {
-                    let mut out = String::new();
-                    let mut first = first;
-                    for r in page {
-                        if !first {
-                            out.push(',');
-                        }
-                        first = false;
-                        out.push_str(&serde_json::to_string(&r).unwrap_or_default());
-                    }
-                    Some((Ok(out.into_bytes()), (None, pages, first, false)))
+        move |(head, mut pages, first, done)| {
+            let hidden = hidden.clone();
+            async move {
+                if let Some(h) = head {
+                    return Some((
+                        Ok::<_, std::io::Error>(h.into_bytes()),
+                        (None, pages, first, done),
+                    ));
                 }
-                Ok(None) => Some((Ok(b"]}".to_vec()), (None, pages, first, true))),
-                Err(e) => {
-                    tracing::error!("JSON export failed part-way: {e}");
-                    Some((
-                        Err(std::io::Error::other(e.to_string())),
-                        (None, pages, first, true),
-                    ))
+                if done {
+                    return None;
+                }
+                match pages.next_page().await {
+                    Ok(Some(page)) => {
+                        let mut out = String::new();
+                        let mut first = first;
+                        for mut r in page {
+                            crate::images::mask(&mut r, &hidden);
+                            if !first {
+                                out.push(',');
+                            }
+                            first = false;
+                            out.push_str(&serde_json::to_string(&r).unwrap_or_default());
+                        }
+                        Some((Ok(out.into_bytes()), (None, pages, first, false)))
+                    }
+                    Ok(None) => Some((Ok(b"]}".to_vec()), (None, pages, first, true))),
+                    Err(e) => {
+                        tracing::error!("JSON export failed part-way: {e}");
+                        Some((
+                            Err(std::io::Error::other(e.to_string())),
+                            (None, pages, first, true),
+                        ))
+                    }
                 }
             }
         },

@@ -16,8 +16,11 @@ use std::sync::atomic::Ordering;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Caller;
 use crate::blobs::{original_key, preview_key};
-use crate::{ApiError, AppState, LOCAL_USER};
+use crate::{ApiError, AppState};
+use histoscore_store::Role;
+use std::collections::HashSet;
 
 fn etag(r: &ImageRecord) -> String {
     format!("\"{}\"", r.version)
@@ -25,6 +28,37 @@ fn etag(r: &ImageRecord) -> String {
 
 pub(crate) fn record_response(status: StatusCode, r: &ImageRecord) -> Response {
     (status, [(header::ETAG, etag(r))], Json(r)).into_response()
+}
+
+/// The version an `If-Match` header names.
+pub(crate) fn parse_if_match(v: &axum::http::HeaderValue) -> Result<i64, ApiError> {
+    v.to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_if_match",
+                "If-Match must be the ETag from GET /api/images/{id}",
+            )
+        })
+}
+
+/// Images whose AI draft (and current score) this caller must not see yet: a reader in a
+/// blinded study before their blind score. Administrators see everything.
+pub(crate) async fn hidden_from(s: &AppState, caller: &Caller) -> Result<HashSet<i64>, ApiError> {
+    if caller.single_user || caller.role == Role::Admin {
+        return Ok(HashSet::new());
+    }
+    Ok(s.store.drafts_hidden_from(&caller.name).await?)
+}
+
+/// Blanks what a blinded reader must not see of a record.
+pub(crate) fn mask(r: &mut ImageRecord, hidden: &HashSet<i64>) {
+    if hidden.contains(&r.id) {
+        r.draft = None;
+        r.scores.clear();
+    }
 }
 
 async fn live(s: &AppState, id: i64) -> Result<ImageRecord, ApiError> {
@@ -42,9 +76,12 @@ async fn live(s: &AppState, id: i64) -> Result<ImageRecord, ApiError> {
               (status = 404, body = crate::ErrorBody)))]
 pub async fn get_image(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    Ok(record_response(StatusCode::OK, &live(&s, id).await?))
+    let mut r = live(&s, id).await?;
+    mask(&mut r, &hidden_from(&s, &caller).await?);
+    Ok(record_response(StatusCode::OK, &r))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -107,6 +144,7 @@ fn parse_enum<T: std::str::FromStr<Err = histoscore_store::StoreError>>(
     responses((status = 200, body = ListResponse), (status = 400, body = crate::ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
+    caller: Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<ListResponse>, ApiError> {
     let q = ListQuery {
@@ -132,7 +170,12 @@ pub async fn list(
         limit: p.limit.unwrap_or(50),
         offset: p.offset.unwrap_or(0).max(0),
     };
-    let (items, total) = s.store.list_images(&q).await?;
+    let (mut items, total) = s.store.list_images(&q).await?;
+    let hidden = hidden_from(&s, &caller).await?;
+    for r in &mut items {
+        mask(r, &hidden);
+    }
+    // Group means include hidden scores only in aggregate over the whole group.
     let groups = s.store.group_summary(&q).await?;
     Ok(Json(ListResponse {
         items,
@@ -163,6 +206,7 @@ pub struct ScoresPatch {
               (status = 428, body = crate::ErrorBody, description = "No If-Match header")))]
 pub async fn patch_scores(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -174,17 +218,7 @@ pub async fn patch_scores(
             "send the record's ETag in an If-Match header so a concurrent change is not overwritten",
         ));
     };
-    let version: i64 = if_match
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_if_match",
-                "If-Match must be the ETag from GET /api/images/{id}",
-            )
-        })?;
+    let version = parse_if_match(if_match)?;
     let schema = &s.scorer.schema;
     let invalid =
         |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail);
@@ -239,7 +273,8 @@ pub async fn patch_scores(
         changes,
         reviewed,
         reason,
-        actor: LOCAL_USER.to_string(),
+        actor: caller.name.clone(),
+        study_id: None,
     };
     let r = s.store.update_scores(id, &update, schema).await?;
     s.events.poke();
@@ -258,6 +293,7 @@ pub struct ReasonBody {
     responses((status = 200, body = ImageRecord), (status = 404, body = crate::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -275,7 +311,7 @@ pub async fn delete(
     live(&s, id).await?;
     let r = s
         .store
-        .soft_delete(id, LOCAL_USER, reason.reason.as_deref())
+        .soft_delete(id, &caller.name, reason.reason.as_deref())
         .await?;
     s.events.poke();
     Ok(record_response(StatusCode::OK, &r))
@@ -285,8 +321,12 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/images/{id}/restore", tag = "images",
     params(("id" = i64, Path, description = "Image id")),
     responses((status = 200, body = ImageRecord), (status = 404, body = crate::ErrorBody)))]
-pub async fn restore(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let r = s.store.restore(id, LOCAL_USER).await?;
+pub async fn restore(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let r = s.store.restore(id, &caller.name).await?;
     s.events.poke();
     Ok(record_response(StatusCode::OK, &r))
 }
@@ -295,9 +335,13 @@ pub async fn restore(State(s): State<AppState>, Path(id): Path<i64>) -> Result<R
 #[utoipa::path(post, path = "/api/images/{id}/rescore", tag = "images",
     params(("id" = i64, Path, description = "Image id")),
     responses((status = 202, body = ImageRecord), (status = 404, body = crate::ErrorBody)))]
-pub async fn rescore(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+pub async fn rescore(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     live(&s, id).await?;
-    let r = s.store.enqueue_rescore(id, LOCAL_USER).await?;
+    let r = s.store.enqueue_rescore(id, &caller.name).await?;
     s.events.poke();
     s.work.notify_waiters();
     Ok(record_response(StatusCode::ACCEPTED, &r))
@@ -314,12 +358,16 @@ pub struct AuditResponse {
     responses((status = 200, body = AuditResponse), (status = 404, body = crate::ErrorBody)))]
 pub async fn audit(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<AuditResponse>, ApiError> {
     s.store.get_image(id).await?;
-    Ok(Json(AuditResponse {
-        entries: s.store.audit_for_image(id).await?,
-    }))
+    let mut entries = s.store.audit_for_image(id).await?;
+    if hidden_from(&s, &caller).await?.contains(&id) {
+        // Before their blind score a reader sees only their own entries and the upload.
+        entries.retain(|e| e.actor == caller.name || e.action == "create");
+    }
+    Ok(Json(AuditResponse { entries }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -386,6 +434,7 @@ impl Drop for InFlight {
               (status = 503, body = crate::ErrorBody, description = "Busy; see Retry-After")))]
 pub async fn upload(
     State(s): State<AppState>,
+    caller: Caller,
     Query(p): Query<UploadParams>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
@@ -429,11 +478,17 @@ pub async fn upload(
             .file_name()
             .map(clean_filename)
             .unwrap_or_else(|| "upload".to_string());
-        let outcome = receive(&s, field, &filename, keep_both).await;
+        let outcome = receive(&s, field, &filename, keep_both, &caller.name).await;
         if let Outcome::Refused(e) = &outcome {
             s.metrics.refused.with_label_values(&[e.error]).inc();
         }
         results.push((filename, outcome));
+    }
+    let hidden = hidden_from(&s, &caller).await?;
+    for (_, o) in &mut results {
+        if let Outcome::Known(r) | Outcome::Duplicate(r) = o {
+            mask(r, &hidden);
+        }
     }
     if results.iter().any(|(_, o)| matches!(o, Outcome::New(_))) {
         s.events.poke();
@@ -506,6 +561,7 @@ async fn receive(
     mut field: axum::extract::multipart::Field<'_>,
     filename: &str,
     keep_both: bool,
+    actor: &str,
 ) -> Outcome {
     let tmp =
         s.data_dir
@@ -549,7 +605,7 @@ async fn receive(
     .await;
     let outcome = match result {
         Err(e) => Outcome::Refused(e),
-        Ok((sha, size)) => match decide(s, &tmp, filename, &sha, size, keep_both).await {
+        Ok((sha, size)) => match decide(s, &tmp, filename, &sha, size, keep_both, actor).await {
             Ok(o) => o,
             Err(e) => Outcome::Refused(e),
         },
@@ -565,6 +621,7 @@ async fn decide(
     sha: &str,
     size: u64,
     keep_both: bool,
+    actor: &str,
 ) -> Result<Outcome, ApiError> {
     let same_content = s.store.find_by_sha256(sha).await?;
     if let Some(existing) = same_content.as_ref().filter(|r| r.filename == filename) {
@@ -636,7 +693,7 @@ async fn decide(
         format: Some(format),
         storage_key: Some(original_key(sha)),
     };
-    Ok(Outcome::New(s.store.insert_image(&new, LOCAL_USER).await?))
+    Ok(Outcome::New(s.store.insert_image(&new, actor).await?))
 }
 
 #[cfg(test)]

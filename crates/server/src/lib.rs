@@ -2,6 +2,8 @@
 //! background workers that take jobs from the database, and every correction is versioned
 //! and audited by the store. Handlers are thin: parse, call the store or scorer, map errors.
 
+mod accounts;
+pub mod auth;
 pub mod blobs;
 mod error;
 pub mod events;
@@ -10,6 +12,7 @@ mod images;
 pub mod media;
 mod metrics;
 mod openapi;
+mod studies;
 mod web;
 mod worker;
 
@@ -89,6 +92,10 @@ pub struct AppState {
     /// Wakes this process's idle workers when a job is queued.
     pub work: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
+    /// Whether accounts exist (cached), and single-user mode's CSRF token.
+    pub accounts: Arc<auth::AccountsFlag>,
+    /// Mark session cookies Secure even without `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
     decode_slots: Arc<Semaphore>,
     uploads_in_flight: Arc<AtomicUsize>,
     tile_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
@@ -122,6 +129,8 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             work: Arc::new(Notify::new()),
             shutdown,
+            accounts: Arc::default(),
+            secure_cookies: false,
             uploads_in_flight: Arc::new(AtomicUsize::new(0)),
             tile_locks: Arc::default(),
         })
@@ -278,6 +287,30 @@ pub fn router(state: AppState) -> Router {
         .route("/api/images/{id}/restore", post(images::restore))
         .route("/api/images/{id}/rescore", post(images::rescore))
         .route("/api/images/{id}/audit", get(images::audit))
+        .route("/api/session", get(accounts::session))
+        .route("/api/login", post(accounts::login))
+        .route("/api/logout", post(accounts::logout))
+        .route("/api/account/password", post(accounts::change_password))
+        .route(
+            "/api/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route("/api/users/{name}", patch(accounts::patch_user))
+        .route("/api/studies", get(studies::list).post(studies::create))
+        .route("/api/studies/{id}", get(studies::get).patch(studies::patch))
+        .route(
+            "/api/studies/{id}/images",
+            get(studies::images).post(studies::add_images),
+        )
+        .route(
+            "/api/studies/{id}/images/{image_id}/read",
+            get(studies::open_read).post(studies::submit_read),
+        )
+        .route(
+            "/api/studies/{id}/images/{image_id}/final",
+            axum::routing::put(studies::set_final),
+        )
+        .route("/api/studies/{id}/agreement", get(studies::agreement))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .layer(TimeoutLayer::with_status_code(
@@ -298,11 +331,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events::events))
         .route("/api/export.csv", get(export::export_csv))
         .route("/api/export.json", get(export::export_json))
+        .route(
+            "/api/studies/{id}/agreement.csv",
+            get(studies::agreement_csv),
+        )
+        .route("/api/studies/{id}/export.csv", get(studies::export_csv))
+        .route("/api/audit.csv", get(studies::audit_csv))
         .route("/api/openapi.json", get(openapi_json))
         .merge(
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
         )
+        // Every route above: who is calling, may they, and CSRF. Static assets are public.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .fallback(web::static_handler)
         .layer(axum::extract::DefaultBodyLimit::max(
             (state.limits.max_upload_bytes as usize).saturating_add(1 << 20),
@@ -320,11 +364,19 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PATCH,
+                    Method::PUT,
+                    Method::DELETE,
+                ])
                 .allow_headers([
                     axum::http::header::CONTENT_TYPE,
                     axum::http::header::IF_MATCH,
+                    HeaderName::from_static(auth::CSRF_HEADER),
                 ])
+                .allow_credentials(true)
                 .expose_headers([axum::http::header::ETAG, axum::http::header::RETRY_AFTER]),
         );
     }
@@ -394,9 +446,12 @@ pub fn spawn(
         let shutdown = async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
         {
             tracing::error!("the HTTP server stopped: {e}");
         }

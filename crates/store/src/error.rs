@@ -23,6 +23,11 @@ pub enum StoreError {
     #[error("job {job_id} is not held by this worker (lease lost or already finished)")]
     JobNotHeld { job_id: i64 },
 
+    /// The change would break a rule about the current state (a name already taken, the last
+    /// administrator demoted, a blind score changed); nothing was written.
+    #[error("{0}")]
+    Refused(String),
+
     /// The database URL names no supported backend.
     #[error("unsupported database URL {0:?}: use sqlite://path?mode=rwc or postgres://…")]
     UnsupportedUrl(String),

@@ -15,8 +15,10 @@
 //! of two writers holding the same version exactly one wins, the other gets
 //! [`StoreError::Conflict`] with the current record.
 
+mod accounts;
 mod error;
 mod model;
+mod studies;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -28,8 +30,10 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row};
 
+pub use accounts::{check_user_name, User, UserUpdate};
 pub use error::{Result, StoreError};
 pub use model::*;
+pub use studies::*;
 
 /// The largest page `list_images` returns.
 pub const MAX_PAGE: i64 = 1000;
@@ -47,7 +51,8 @@ const IMAGE_COLS: &str = "i.id, i.filename, i.serial, i.group_name, i.image_numb
 const JOB_COLS: &str =
     "id, image_id, state, attempts, locked_by, locked_at, heartbeat, error, created_at";
 const DRAFT_COLS: &str = "id, image_id, model_id, model_demo, raw_outputs, rounded, created_at";
-const AUDIT_COLS: &str = "id, at, actor, image_id, action, field, old_value, new_value, reason";
+const AUDIT_COLS: &str =
+    "id, at, actor, image_id, action, field, old_value, new_value, reason, study_id";
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,6 +292,7 @@ fn audit_from_row(r: &AnyRow) -> Result<AuditEntry> {
         old_value: r.try_get("old_value")?,
         new_value: r.try_get("new_value")?,
         reason: r.try_get("reason")?,
+        study_id: r.try_get("study_id")?,
     })
 }
 
@@ -302,9 +308,20 @@ struct Audit<'a> {
 }
 
 async fn append_audit(tx: &mut Tx, at: &str, a: Audit<'_>) -> Result<()> {
+    append_study_audit(tx, at, a, None).await
+}
+
+/// Appends one audit row that belongs to a study.
+async fn append_study_audit(
+    tx: &mut Tx,
+    at: &str,
+    a: Audit<'_>,
+    study_id: Option<i64>,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, image_id, action, field, old_value, new_value, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log \
+         (at, actor, image_id, action, field, old_value, new_value, reason, study_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(at)
     .bind(a.actor)
@@ -314,6 +331,7 @@ async fn append_audit(tx: &mut Tx, at: &str, a: Audit<'_>) -> Result<()> {
     .bind(a.old_value)
     .bind(a.new_value)
     .bind(a.reason)
+    .bind(study_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -776,18 +794,23 @@ impl Store {
                 continue;
             }
             upsert_score(&mut tx, id, metric, *value, version, &at, actor).await?;
-            append_audit(
+            append_study_audit(
                 &mut tx,
                 &at,
                 Audit {
                     actor,
                     image_id: Some(id),
-                    action: "score",
+                    action: if update.study_id.is_some() {
+                        "adjudicate"
+                    } else {
+                        "score"
+                    },
                     field: Some(metric),
                     old_value: before.map(fmt_value),
                     new_value: Some(fmt_value(*value)),
                     reason,
                 },
+                update.study_id,
             )
             .await?;
         }

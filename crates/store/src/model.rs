@@ -83,6 +83,27 @@ text_enum!(
     SortDir { Asc => "asc", Desc => "desc" }
 );
 
+text_enum!(
+    /// What an account may do: a viewer reads, a pathologist also scores, an admin also
+    /// manages users, studies and models.
+    Role { Viewer => "viewer", Pathologist => "pathologist", Admin => "admin" }
+);
+
+impl Role {
+    fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Pathologist => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    /// Whether this role includes everything `other` may do.
+    pub fn at_least(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+}
+
 impl SortField {
     /// The column this key sorts by (constant SQL, never user text).
     pub(crate) fn column(self) -> &'static str {
@@ -213,6 +234,8 @@ pub struct ScoreUpdate {
     pub reason: Option<String>,
     /// Who makes the change (user name); recorded in the audit log.
     pub actor: String,
+    /// Set when an adjudicator sets the final score within a study (audited as `adjudicate`).
+    pub study_id: Option<i64>,
 }
 
 /// One row of the append-only audit log.
@@ -223,12 +246,15 @@ pub struct AuditEntry {
     pub actor: String,
     pub image_id: Option<i64>,
     /// `create`, `score` (a human change), `ai_score` (a model's draft became the score),
-    /// `review`, `scored`, `failed`, `delete`, `restore`.
+    /// `review`, `scored`, `failed`, `delete`, `restore`; in studies `blind_score`,
+    /// `reader_score`, `reader_revise` and `adjudicate`.
     pub action: String,
     pub field: Option<String>,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
     pub reason: Option<String>,
+    /// The study the change was made in, if any.
+    pub study_id: Option<i64>,
 }
 
 /// An inference job.

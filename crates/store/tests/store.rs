@@ -105,6 +105,7 @@ fn update(version: i64, changes: Scores) -> ScoreUpdate {
         reviewed: None,
         reason: None,
         actor: "dr.a".into(),
+        study_id: None,
     }
 }
 

@@ -1,0 +1,332 @@
+//! Session, login, logout, password change and user management.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use histoscore_store::{Role, User, UserUpdate};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{self, Caller};
+use crate::{ApiError, AppState};
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionUser {
+    name: String,
+    role: Role,
+}
+
+impl From<&User> for SessionUser {
+    fn from(u: &User) -> Self {
+        SessionUser {
+            name: u.name.clone(),
+            role: u.role,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// `single-user` (no accounts, no login) or `accounts`.
+    mode: &'static str,
+    /// The logged-in user; `null` when nobody is.
+    user: Option<SessionUser>,
+    /// Send it as `X-CSRF-Token` with every request that changes data.
+    csrf_token: Option<String>,
+}
+
+/// Who is logged in, and the CSRF token to send with changes.
+#[utoipa::path(get, path = "/api/session", tag = "accounts",
+    responses((status = 200, body = SessionResponse)))]
+pub async fn session(
+    State(s): State<AppState>,
+    caller: Option<axum::Extension<Caller>>,
+) -> Result<Json<SessionResponse>, ApiError> {
+    let accounts = s.accounts.enabled(&s.store).await?;
+    Ok(Json(match caller {
+        Some(axum::Extension(c)) => SessionResponse {
+            mode: if accounts { "accounts" } else { "single-user" },
+            user: Some(SessionUser {
+                name: c.name,
+                role: c.role,
+            }),
+            csrf_token: Some(c.csrf_token),
+        },
+        None => SessionResponse {
+            mode: if accounts { "accounts" } else { "single-user" },
+            user: None,
+            csrf_token: None,
+        },
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginBody {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    user: SessionUser,
+    csrf_token: String,
+}
+
+fn body_json<T: serde::de::DeserializeOwned>(bytes: &[u8], shape: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the body must be JSON {shape}: {e}"),
+        )
+    })
+}
+
+/// A dummy hash to verify against when the user does not exist, so that a wrong name takes
+/// as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password("not a real password").unwrap_or_default())
+}
+
+async fn start_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let token = auth::random_token();
+    let csrf = auth::random_token();
+    let expires = chrono::Utc::now()
+        + chrono::Duration::from_std(auth::SESSION_TTL).unwrap_or(chrono::Duration::hours(12));
+    s.store
+        .create_session(&auth::token_hash(&token), user, &csrf, expires)
+        .await?;
+    let mut res = (
+        status,
+        Json(LoginResponse {
+            user: user.into(),
+            csrf_token: csrf,
+        }),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::session_cookie(s, headers, Some(&token)),
+    );
+    Ok(res)
+}
+
+/// Log in with name and password: sets the session cookie and returns the CSRF token.
+/// Too many failures for a name or from an address answer 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/login", tag = "accounts", request_body = LoginBody,
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::ErrorBody),
+              (status = 429, body = crate::ErrorBody)))]
+pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let headers = req.headers().clone();
+    let bytes = axum::body::to_bytes(req.into_body(), 64 << 10)
+        .await
+        .map_err(|_| ApiError::bad_request("invalid_body", "the login body is too large"))?;
+    let body: LoginBody = body_json(&bytes, r#"{"name": "…", "password": "…"}"#)?;
+    if !s.accounts.enabled(&s.store).await? {
+        return Err(ApiError::bad_request(
+            "single_user",
+            "there are no accounts: this server runs in single-user mode without login",
+        ));
+    }
+    let window_start = chrono::Utc::now()
+        - chrono::Duration::from_std(auth::LOGIN_WINDOW).unwrap_or(chrono::Duration::minutes(15));
+    let (by_name, by_address) = s
+        .store
+        .login_failures(&body.name, &address, window_start)
+        .await?;
+    if by_name >= auth::MAX_FAILURES_PER_NAME || by_address >= auth::MAX_FAILURES_PER_ADDRESS {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "too many failed logins; try again in {} minutes",
+                auth::LOGIN_WINDOW.as_secs() / 60
+            ),
+        );
+        e.retry_after = Some(auth::LOGIN_WINDOW.as_secs());
+        return Err(e);
+    }
+    let found = s.store.user_with_hash(&body.name).await?;
+    let (user, hash) = match &found {
+        Some((u, h)) => (Some(u.clone()), h.clone()),
+        None => (None, dummy_hash().to_string()),
+    };
+    let password = body.password.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    match user {
+        Some(u) if ok && !u.disabled => {
+            s.store.clear_login_failures(&u.name).await?;
+            tracing::info!(user = %u.name, "login");
+            start_session(&s, &headers, &u, StatusCode::OK).await
+        }
+        _ => {
+            s.store
+                .record_login_failure(&body.name, &address, window_start)
+                .await?;
+            tracing::warn!(user = %body.name, %address, "failed login");
+            Err(ApiError::unauthorized(
+                "wrong user name or password (or the account is disabled)",
+            ))
+        }
+    }
+}
+
+/// End this session.
+#[utoipa::path(post, path = "/api/logout", tag = "accounts",
+    responses((status = 204, description = "Logged out")))]
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = auth::session_token(&headers) {
+        s.store.delete_session(&auth::token_hash(&token)).await?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, auth::session_cookie(&s, &headers, None));
+    Ok(res)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordBody {
+    current: String,
+    new: String,
+}
+
+/// Change your own password. Other sessions of the account end; this one is renewed.
+#[utoipa::path(post, path = "/api/account/password", tag = "accounts", request_body = PasswordBody,
+    responses((status = 200, body = LoginResponse), (status = 403, body = crate::ErrorBody),
+              (status = 422, body = crate::ErrorBody)))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<PasswordBody>,
+) -> Result<Response, ApiError> {
+    if caller.single_user {
+        return Err(ApiError::bad_request(
+            "single_user",
+            "single-user mode has no password; create accounts with `histoscore user add`",
+        ));
+    }
+    auth::check_password(&body.new)?;
+    let Some((user, hash)) = s.store.user_with_hash(&caller.name).await? else {
+        return Err(ApiError::unauthorized("your account no longer exists"));
+    };
+    let current = body.current.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&current, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    if !ok {
+        return Err(ApiError::forbidden("the current password is wrong"));
+    }
+    let new_hash = hash_blocking(body.new).await?;
+    s.store
+        .update_user(
+            &user.name,
+            &UserUpdate {
+                password_hash: Some(new_hash),
+                ..UserUpdate::default()
+            },
+        )
+        .await?;
+    start_session(&s, &headers, &user, StatusCode::OK).await
+}
+
+async fn hash_blocking(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Every account (administrators only).
+#[utoipa::path(get, path = "/api/users", tag = "accounts",
+    responses((status = 200, body = [User])))]
+pub async fn list_users(State(s): State<AppState>) -> Result<Json<Vec<User>>, ApiError> {
+    Ok(Json(s.store.list_users().await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUserBody {
+    name: String,
+    role: Role,
+    password: String,
+}
+
+/// Create an account (administrators only).
+#[utoipa::path(post, path = "/api/users", tag = "accounts", request_body = NewUserBody,
+    responses((status = 201, body = User), (status = 409, body = crate::ErrorBody),
+              (status = 422, body = crate::ErrorBody)))]
+pub async fn create_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewUserBody>,
+) -> Result<Response, ApiError> {
+    histoscore_store::check_user_name(&body.name)?;
+    auth::check_password(&body.password)?;
+    let hash = hash_blocking(body.password).await?;
+    let user = s.store.create_user(&body.name, body.role, &hash).await?;
+    s.accounts.set_enabled();
+    tracing::info!(by = %caller.name, user = %user.name, role = %user.role, "account created");
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(default)]
+pub struct UserPatchBody {
+    role: Option<Role>,
+    disabled: Option<bool>,
+    /// A new password (ends the account's sessions).
+    password: Option<String>,
+}
+
+/// Change an account's role, disable/enable it, or set a new password (administrators only).
+/// The last enabled administrator cannot be demoted or disabled (409).
+#[utoipa::path(patch, path = "/api/users/{name}", tag = "accounts", request_body = UserPatchBody,
+    params(("name" = String, Path, description = "User name")),
+    responses((status = 200, body = User), (status = 409, body = crate::ErrorBody)))]
+pub async fn patch_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<UserPatchBody>,
+) -> Result<Json<User>, ApiError> {
+    let password_hash = match body.password {
+        Some(p) => {
+            auth::check_password(&p)?;
+            Some(hash_blocking(p).await?)
+        }
+        None => None,
+    };
+    let update = UserUpdate {
+        role: body.role,
+        disabled: body.disabled,
+        password_hash,
+    };
+    let user = s
+        .store
+        .update_user(&name, &update)
+        .await
+        .map_err(|e| match e {
+            histoscore_store::StoreError::Refused(d) if d.starts_with("there is no account") => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", d)
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(by = %caller.name, user = %user.name, role = %user.role, disabled = user.disabled, "account changed");
+    Ok(Json(user))
+}

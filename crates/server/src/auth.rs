@@ -1,0 +1,408 @@
+//! Who is calling and what they may do.
+//!
+//! With no accounts the server is in single-user mode: every request acts as `local`, an
+//! administrator (only allowed on a loopback address; `histoscore serve` refuses otherwise).
+//! Once an account exists every route but the public ones needs a session cookie, and the
+//! role it belongs to must be allowed by [`access`]. Requests that change something must
+//! not come from another site's page (`Origin` / `Sec-Fetch-Site`), and with a session they
+//! must carry the session's CSRF token in `X-CSRF-Token`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use histoscore_store::{Role, User};
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, AppState, LOCAL_USER};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "histoscore_session";
+/// The header that carries the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Failed logins allowed per user name, and per address, within [`LOGIN_WINDOW`].
+pub const MAX_FAILURES_PER_NAME: i64 = 5;
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 30;
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The shortest password accepted.
+pub const MIN_PASSWORD: usize = 10;
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a session (health, login, static assets, API description).
+    Public,
+    /// Anyone logged in, whatever the role.
+    LoggedIn,
+    /// This role or a higher one.
+    Role(Role),
+}
+
+/// The access rule of a route (`path` as the router spells it, e.g. `/api/images/{id}`).
+/// Routes nobody listed need an administrator.
+pub fn access(method: &Method, path: &str) -> Access {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match path {
+        "/healthz" | "/readyz" | "/metrics" | "/api/session" | "/api/openapi.json" => {
+            Access::Public
+        }
+        "/api/login" => Access::Public,
+        p if p.starts_with("/docs") => Access::Public,
+        "/api/logout" | "/api/account/password" => Access::LoggedIn,
+        p if p.starts_with("/api/users") => Access::Role(Role::Admin),
+        "/api/studies/{id}/images/{image_id}/read" => Access::Role(Role::Pathologist),
+        "/api/studies/{id}/images/{image_id}/final" => Access::Role(Role::Admin),
+        p if p.starts_with("/api/studies") => {
+            if read {
+                Access::Role(Role::Viewer)
+            } else {
+                Access::Role(Role::Admin)
+            }
+        }
+        "/api/images/{id}/rescore" => Access::Role(Role::Admin),
+        p if p.starts_with("/api/") => {
+            if read {
+                Access::Role(Role::Viewer)
+            } else {
+                Access::Role(Role::Pathologist)
+            }
+        }
+        _ => Access::Role(Role::Admin),
+    }
+}
+
+/// The user a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+    /// The token state-changing requests of this session must send.
+    pub csrf_token: String,
+    /// Single-user mode (no accounts).
+    pub single_user: bool,
+}
+
+impl Caller {
+    pub fn may(&self, role: Role) -> bool {
+        self.role.at_least(role)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("log in first"))
+    }
+}
+
+/// Whether accounts exist, cached: once they do, they always will (the last administrator
+/// cannot be removed), so only the "not yet" answer is re-checked, at most once a second.
+#[derive(Debug)]
+pub struct AccountsFlag {
+    enabled: AtomicBool,
+    checked: Mutex<Option<Instant>>,
+    /// The CSRF token of single-user mode (per process).
+    pub local_csrf: String,
+}
+
+impl Default for AccountsFlag {
+    fn default() -> Self {
+        Self {
+            enabled: AtomicBool::new(false),
+            checked: Mutex::new(None),
+            local_csrf: random_token(),
+        }
+    }
+}
+
+impl AccountsFlag {
+    pub async fn enabled(&self, store: &histoscore_store::Store) -> Result<bool, ApiError> {
+        if self.enabled.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let due = {
+            let mut last = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due && store.has_users().await? {
+            self.enabled.store(true, Ordering::Relaxed);
+        }
+        Ok(self.enabled.load(Ordering::Relaxed))
+    }
+
+    /// Called when this process creates an account.
+    pub fn set_enabled(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
+    }
+}
+
+/// 32 random bytes, hex.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    hex::encode(b)
+}
+
+/// What the database keeps of a session token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An argon2id hash (PHC string) of a password.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `password` matches the stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A password rule check with a message for people.
+pub fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            format!("the password must have at least {MIN_PASSWORD} characters"),
+        )
+        .with(serde_json::json!({"field": "password"})));
+    }
+    Ok(())
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The session token sent with the request, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE).filter(|t| !t.is_empty())
+}
+
+/// Whether the request arrived over HTTPS (directly or through a proxy that says so).
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` value of a new session (`token: None` clears the cookie).
+pub fn session_cookie(s: &AppState, headers: &HeaderMap, token: Option<&str>) -> HeaderValue {
+    let secure = if s.secure_cookies || over_tls(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let v = match token {
+        Some(t) => format!(
+            "{SESSION_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            SESSION_TTL.as_secs()
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&v).expect("cookie text is ASCII")
+}
+
+/// Whether a state-changing request comes from another site's page.
+fn cross_site(s: &AppState, headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Not a browser page (scripts, curl): nothing to forge.
+        return false;
+    };
+    if s.cors_origins.iter().any(|o| o == origin) {
+        return false;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let bare = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or(origin);
+    bare != host
+}
+
+/// Identifies the caller, enforces [`access`] and CSRF rules. Runs after routing, so the
+/// route's path template is known.
+pub async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    match check(&s, &mut req).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check(s: &AppState, req: &mut Request) -> Result<(), ApiError> {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let rule = access(req.method(), &path);
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes && cross_site(s, req.headers()) {
+        return Err(ApiError::forbidden(
+            "requests that change data must come from Histoscore's own pages \
+             (this one came from another site)",
+        ));
+    }
+    let caller = if s.accounts.enabled(&s.store).await? {
+        match session_token(req.headers()) {
+            Some(token) => s
+                .store
+                .session(&token_hash(&token))
+                .await?
+                .map(|(user, csrf)| Caller {
+                    name: user.name,
+                    role: user.role,
+                    csrf_token: csrf,
+                    single_user: false,
+                }),
+            None => None,
+        }
+    } else {
+        Some(Caller {
+            name: LOCAL_USER.into(),
+            role: Role::Admin,
+            csrf_token: s.accounts.local_csrf.clone(),
+            single_user: true,
+        })
+    };
+    if let Some(c) = &caller {
+        if changes && !c.single_user && rule != Access::Public {
+            let sent = req
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !constant_time_eq(sent.as_bytes(), c.csrf_token.as_bytes()) {
+                return Err(ApiError::forbidden(
+                    "missing or wrong X-CSRF-Token header: send the csrf_token from \
+                     GET /api/session with every request that changes data",
+                )
+                .with(serde_json::json!({"reason": "csrf"})));
+            }
+        }
+        req.extensions_mut().insert(c.clone());
+    }
+    match (rule, &caller) {
+        (Access::Public, _) => Ok(()),
+        (_, None) => Err(ApiError::unauthorized(
+            "log in first (POST /api/login); your session may have expired",
+        )),
+        (Access::LoggedIn, Some(_)) => Ok(()),
+        (Access::Role(r), Some(c)) if c.may(r) => Ok(()),
+        (Access::Role(r), Some(c)) => Err(ApiError::forbidden(format!(
+            "this needs the {r} role; {} is a {}",
+            c.name, c.role
+        ))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The public view of an account.
+pub fn user_json(u: &User) -> serde_json::Value {
+    serde_json::json!({"name": u.name, "role": u.role})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules() {
+        assert_eq!(access(&Method::GET, "/healthz"), Access::Public);
+        assert_eq!(access(&Method::POST, "/api/login"), Access::Public);
+        assert_eq!(
+            access(&Method::GET, "/api/images"),
+            Access::Role(Role::Viewer)
+        );
+        assert_eq!(
+            access(&Method::POST, "/api/images"),
+            Access::Role(Role::Pathologist)
+        );
+        assert_eq!(
+            access(&Method::POST, "/api/studies"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(
+            access(&Method::POST, "/api/studies/{id}/images/{image_id}/read"),
+            Access::Role(Role::Pathologist)
+        );
+        assert_eq!(
+            access(&Method::GET, "/api/users"),
+            Access::Role(Role::Admin)
+        );
+        assert_eq!(access(&Method::GET, "/unknown"), Access::Role(Role::Admin));
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterY", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; histoscore_session=abc; b=2"),
+        );
+        assert_eq!(session_token(&h).as_deref(), Some("abc"));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+    }
+}

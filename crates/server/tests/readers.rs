@@ -1,0 +1,869 @@
+//! Accounts, roles, CSRF, blinded reader studies and agreement over real HTTP, on SQLite and
+//! PostgreSQL.
+
+mod common;
+#[path = "../../store/tests/harness/mod.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use common::{fixtures, TestApp};
+use harness::TestDb;
+use histoscore_server::auth::hash_password;
+use histoscore_store::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use utoipa::OpenApi;
+
+on_both_backends!(
+    route_inventory_every_route_is_public_or_guarded,
+    login_logout_rate_limit_and_csrf,
+    user_management_keeps_an_admin,
+    blinded_study_end_to_end,
+    audit_log_has_no_update_or_delete_path,
+);
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A logged-in client: the session cookie and the CSRF token.
+struct As {
+    cookie: String,
+    csrf: String,
+}
+
+async fn add_user(app: &TestApp, name: &str, role: Role) {
+    let hash = hash_password(PASSWORD).unwrap();
+    app.store.create_user(name, role, &hash).await.unwrap();
+}
+
+async fn login(app: &TestApp, name: &str) -> As {
+    let r = app
+        .client
+        .post(app.url("/api/login"))
+        .json(&json!({"name": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "login of {name}");
+    let set_cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["name"], name);
+    As {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap().to_string(),
+    }
+}
+
+impl As {
+    fn req(&self, app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
+        app.client
+            .request(method, app.url(path))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+    }
+
+    async fn json(
+        &self,
+        app: &TestApp,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.req(app, method, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, app: &TestApp, path: &str) -> Value {
+        let (s, v) = self.json(app, Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::OK, "GET {path}: {v}");
+        v
+    }
+
+    async fn upload(&self, app: &TestApp, name: &str) -> Value {
+        let bytes = std::fs::read(fixtures().join("images").join(name)).unwrap();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+        let r = self
+            .req(app, Method::POST, "/api/images")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    async fn wait_scored(&self, app: &TestApp, id: i64) -> Value {
+        for _ in 0..600 {
+            let rec = self.get(app, &format!("/api/images/{id}")).await;
+            if rec["status"] == "scored" {
+                return rec;
+            }
+            assert_ne!(rec["status"], "failed", "{rec}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("image {id} was not scored");
+    }
+}
+
+/// Every route of the API description, with its parameters filled in.
+fn inventory() -> Vec<(Method, String, String)> {
+    let doc = histoscore_server::ApiDoc::openapi();
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{image_id}", "1")
+            .replace("{name}", "nobody")
+            .replace("{level}", "0")
+            .replace("{tile}", "0_0.jpg");
+        let ops = [
+            (Method::GET, item.get.is_some()),
+            (Method::POST, item.post.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::PATCH, item.patch.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+        ];
+        for (m, present) in ops {
+            if present {
+                out.push((m, path.clone(), concrete.clone()));
+            }
+        }
+    }
+    out.push((Method::GET, "/metrics".into(), "/metrics".into()));
+    out.push((
+        Method::GET,
+        "/api/openapi.json".into(),
+        "/api/openapi.json".into(),
+    ));
+    out.push((Method::GET, "/docs".into(), "/docs/".into()));
+    out
+}
+
+async fn route_inventory_every_route_is_public_or_guarded(db: TestDb) {
+    use histoscore_server::auth::{access, Access};
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    add_user(&app, "ada", Role::Admin).await;
+    add_user(&app, "pat", Role::Pathologist).await;
+    add_user(&app, "vic", Role::Viewer).await;
+    let sessions = [
+        (Role::Viewer, login(&app, "vic").await),
+        (Role::Pathologist, login(&app, "pat").await),
+    ];
+    let routes = inventory();
+    assert!(
+        routes.len() > 30,
+        "the inventory lists {} routes",
+        routes.len()
+    );
+    let mut public = Vec::new();
+    for (method, template, path) in &routes {
+        let rule = access(method, template);
+        // No session.
+        let r = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        match rule {
+            Access::Public => {
+                assert!(
+                    r.status() != StatusCode::UNAUTHORIZED && r.status() != StatusCode::FORBIDDEN,
+                    "{method} {template} is public but answered {}",
+                    r.status()
+                );
+                public.push(format!("{method} {template}"));
+            }
+            _ => assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {template} without a session"
+            ),
+        }
+        // Each role that may not use it gets 403.
+        if let Access::Role(needed) = rule {
+            for (role, who) in &sessions {
+                let r = who.req(&app, method.clone(), path).send().await.unwrap();
+                if role.at_least(needed) {
+                    assert!(
+                        r.status() != StatusCode::UNAUTHORIZED
+                            && r.status() != StatusCode::FORBIDDEN
+                            || template.contains("/read")
+                            || template.starts_with("/api/studies/{id}"),
+                        "{method} {template} as {role}: {}",
+                        r.status()
+                    );
+                } else {
+                    assert_eq!(
+                        r.status(),
+                        StatusCode::FORBIDDEN,
+                        "{method} {template} as {role} (needs {needed})"
+                    );
+                }
+            }
+        }
+    }
+    public.sort();
+    assert_eq!(
+        public,
+        [
+            "GET /api/openapi.json",
+            "GET /api/session",
+            "GET /docs",
+            "GET /healthz",
+            "GET /metrics",
+            "GET /readyz",
+            "POST /api/login",
+        ]
+    );
+    // Static assets of the web UI need no session (the login page must load).
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+async fn login_logout_rate_limit_and_csrf(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    // Single-user mode: no login, the local user; a foreign page may still not change data.
+    let s: Value = app.get_json("/api/session").await;
+    assert_eq!(s["mode"], "single-user");
+    assert_eq!(s["user"]["name"], "local");
+    let r = app
+        .client
+        .post(app.url("/api/images/1/restore"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    add_user(&app, "ada", Role::Admin).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the mode cache
+    let s: Value = app.get_json("/api/session").await;
+    assert_eq!(s["mode"], "accounts");
+    assert_eq!(s["user"], Value::Null);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/images"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Wrong password, then right.
+    let r = app
+        .client
+        .post(app.url("/api/login"))
+        .json(&json!({"name": "ada", "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let ada = login(&app, "ada").await;
+    let me = ada.get(&app, "/api/session").await;
+    assert_eq!(me["user"], json!({"name": "ada", "role": "admin"}));
+    assert_eq!(me["csrf_token"], ada.csrf.as_str());
+
+    // CSRF: the same session without the token, or with another, is refused and changes nothing.
+    let before = ada.get(&app, "/api/users").await;
+    for token in [None, Some("forged")] {
+        let mut r = app
+            .client
+            .post(app.url("/api/users"))
+            .header("cookie", &ada.cookie)
+            .json(&json!({"name": "eve", "role": "admin", "password": PASSWORD}));
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["reason"], "csrf");
+    }
+    assert_eq!(ada.get(&app, "/api/users").await, before);
+
+    // Password change: the old one stops working, the session is renewed.
+    let (st, v) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/account/password",
+            Some(json!({"current": PASSWORD, "new": "short"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, _) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/account/password",
+            Some(json!({"current": "nope nope nope", "new": "a new password 1"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let r = ada
+        .req(&app, Method::POST, "/api/account/password")
+        .json(&json!({"current": PASSWORD, "new": "a new password 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        ada.req(&app, Method::GET, "/api/users")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the old session ended"
+    );
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let renewed: Value = r.json().await.unwrap();
+    let ada = As {
+        cookie: set_cookie.split(';').next().unwrap().to_string(),
+        csrf: renewed["csrf_token"].as_str().unwrap().to_string(),
+    };
+    ada.get(&app, "/api/users").await;
+
+    // Logout ends the session.
+    let (st, _) = ada.json(&app, Method::POST, "/api/logout", None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        ada.req(&app, Method::GET, "/api/users")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rate limit: after 5 failures for a name even the right password is refused, with Retry-After.
+    for _ in 0..5 {
+        let r = app
+            .client
+            .post(app.url("/api/login"))
+            .json(&json!({"name": "ada", "password": "guess guess guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = app
+        .client
+        .post(app.url("/api/login"))
+        .json(&json!({"name": "ada", "password": "a new password 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    app.stop().await;
+}
+
+async fn user_management_keeps_an_admin(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    add_user(&app, "ada", Role::Admin).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let ada = login(&app, "ada").await;
+    let (st, v) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/users",
+            Some(json!({"name": "bob", "role": "pathologist", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["role"], "pathologist");
+    assert!(v.get("password_hash").is_none());
+    let (st, _) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/users",
+            Some(json!({"name": "bob", "role": "viewer", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "names are unique");
+    let (st, v) = ada
+        .json(
+            &app,
+            Method::PATCH,
+            "/api/users/ada",
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "the last admin stays: {v}");
+    assert!(v["detail"].as_str().unwrap().contains("last administrator"));
+    let bob = login(&app, "bob").await;
+    bob.get(&app, "/api/images").await;
+    let (st, v) = ada
+        .json(
+            &app,
+            Method::PATCH,
+            "/api/users/bob",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        bob.req(&app, Method::GET, "/api/images")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "a disabled account's sessions end"
+    );
+    let users = ada.get(&app, "/api/users").await;
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+fn scores(v: f64) -> Value {
+    json!({"Pancreatic Architecture": v, "Glandular Atrophy": v, "Pseudotubular Complexes": v, "Fibrosis": v})
+}
+
+async fn blinded_study_end_to_end(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    add_user(&app, "ada", Role::Admin).await;
+    add_user(&app, "r1", Role::Pathologist).await;
+    add_user(&app, "r2", Role::Pathologist).await;
+    add_user(&app, "vic", Role::Viewer).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let ada = login(&app, "ada").await;
+    let r1 = login(&app, "r1").await;
+    let r2 = login(&app, "r2").await;
+    let vic = login(&app, "vic").await;
+
+    let names = [
+        "S-3602-10X_Image001_ch00.tif",
+        "S-3602-10X_Image002_ch00.tif",
+        "S-4500-10x_Image123_RAW_ch00.tif",
+    ];
+    let mut ids = Vec::new();
+    for n in names {
+        let rec = ada.upload(&app, n).await;
+        assert_eq!(rec["updated_by"], "ada", "uploads are attributed");
+        ids.push(rec["id"].as_i64().unwrap());
+    }
+    let mut ai = Vec::new();
+    for id in &ids {
+        let rec = ada.wait_scored(&app, *id).await;
+        ai.push(rec["draft"]["rounded"].clone());
+    }
+
+    // Only admins create studies; readers must be able to score.
+    let body = json!({"name": "Fibrosis inter-observer", "blinded": true, "require_reason": true,
+                      "readers": ["r1", "r2"], "image_ids": ids});
+    let (st, _) = r1
+        .json(&app, Method::POST, "/api/studies", Some(body.clone()))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/studies",
+            Some(json!({"name": "x", "readers": ["vic"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, study) = ada
+        .json(&app, Method::POST, "/api/studies", Some(body))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{study}");
+    let sid = study["id"].as_i64().unwrap();
+    assert_eq!(study["image_count"], 3);
+    assert_eq!(study["readers"], json!(["r1", "r2"]));
+
+    // Before their blind score a reader sees no AI draft anywhere.
+    let list = r1.get(&app, &format!("/api/studies/{sid}/images")).await;
+    for row in list.as_array().unwrap() {
+        assert_eq!(row["ai"], Value::Null);
+        assert_eq!(row["my_state"], "not_started");
+        assert_eq!(row["final"], Value::Null);
+    }
+    let rec = r1.get(&app, &format!("/api/images/{}", ids[0])).await;
+    assert_eq!(rec["draft"], Value::Null, "image page hides the draft");
+    assert_eq!(rec["scores"], json!({}), "and the AI-filled score");
+    let page = r1.get(&app, "/api/images?limit=10").await;
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["draft"].is_null()));
+    let csv = r1
+        .req(&app, Method::GET, "/api/export.csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[11], "", "export hides the AI draft: {line}");
+    }
+
+    // Reader 1 reads image 0 blind.
+    let read = r1
+        .get(&app, &format!("/api/studies/{sid}/images/{}/read", ids[0]))
+        .await;
+    assert_eq!(read["state"], "blind");
+    assert_eq!(read["ai"], Value::Null);
+    let url0 = format!("/api/studies/{sid}/images/{}/read", ids[0]);
+    let (st, v) = r1
+        .json(
+            &app,
+            Method::POST,
+            &url0,
+            Some(json!({"scores": {"Fibrosis": 1.0}})),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the blind score needs every metric: {v}"
+    );
+    let (st, v) = r1
+        .json(&app, Method::POST, &url0, Some(json!({"scores": {"Fibrosis": 9.0, "Glandular Atrophy": 1.0, "Pancreatic Architecture": 1.0, "Pseudotubular Complexes": 1.0}})))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "Fibrosis");
+    let (st, read) = r1
+        .json(
+            &app,
+            Method::POST,
+            &url0,
+            Some(json!({"scores": scores(1.0)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{read}");
+    assert_eq!(read["state"], "revealed");
+    assert_eq!(read["ai"], ai[0], "the AI draft is revealed on submit");
+    assert_eq!(read["blind"], scores(1.0));
+    assert!(read["blind_seconds"].as_f64().unwrap() >= 0.0);
+    // A revision needs a reason in this study; the blind score stays.
+    let (st, v) = r1
+        .json(
+            &app,
+            Method::POST,
+            &url0,
+            Some(json!({"scores": {"Fibrosis": 2.0}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["field"], "reason");
+    let (st, read) = r1
+        .json(
+            &app,
+            Method::POST,
+            &url0,
+            Some(json!({"scores": {"Fibrosis": 2.0}, "reason": "missed septal fibrosis"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{read}");
+    assert_eq!(read["blind"]["Fibrosis"], 1.0);
+    assert_eq!(read["revised"]["Fibrosis"], 2.0);
+    assert!(read["revised_seconds"].is_number());
+    // Now the image page shows r1 the draft of image 0 (not of image 1).
+    let rec = r1.get(&app, &format!("/api/images/{}", ids[0])).await;
+    assert_eq!(rec["draft"]["rounded"], ai[0]);
+    let rec = r1.get(&app, &format!("/api/images/{}", ids[1])).await;
+    assert_eq!(rec["draft"], Value::Null);
+
+    // Reader 2 scores every image blind and never sees reader 1.
+    for id in &ids {
+        let url = format!("/api/studies/{sid}/images/{id}/read");
+        r2.get(&app, &url).await;
+        let (st, read) = r2
+            .json(
+                &app,
+                Method::POST,
+                &url,
+                Some(json!({"scores": scores(1.5)})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{read}");
+    }
+    let list = r2.get(&app, &format!("/api/studies/{sid}/images")).await;
+    for row in list.as_array().unwrap() {
+        assert_eq!(row["my_state"], "revealed");
+        assert!(
+            row["reads"].get("r1").is_none(),
+            "r2 must not see r1: {row}"
+        );
+    }
+    let (st, _) = r2
+        .json(
+            &app,
+            Method::GET,
+            &format!("/api/studies/{sid}/agreement"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "readers do not see the other readers through statistics"
+    );
+    // A viewer reads but cannot score; a non-reader cannot read.
+    let (st, _) = vic
+        .json(
+            &app,
+            Method::POST,
+            &url0,
+            Some(json!({"scores": scores(1.0)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Reader 1 finishes the other two.
+    for id in &ids[1..] {
+        let url = format!("/api/studies/{sid}/images/{id}/read");
+        let (st, _) = r1
+            .json(
+                &app,
+                Method::POST,
+                &url,
+                Some(json!({"scores": scores(2.0)})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+
+    // The admin adjudicates image 0 (a reason is required here).
+    let final_url = format!("/api/studies/{sid}/images/{}/final", ids[0]);
+    let (st, _) = ada
+        .json(
+            &app,
+            Method::PUT,
+            &final_url,
+            Some(json!({"scores": {"Fibrosis": 1.75}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, row) = ada
+        .json(
+            &app,
+            Method::PUT,
+            &final_url,
+            Some(json!({"scores": {"Fibrosis": 1.75}, "reason": "consensus"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{row}");
+    assert_eq!(row["final"]["Fibrosis"], 1.75);
+    assert_eq!(row["reads"]["r1"]["blind"]["Fibrosis"], 1.0);
+    let rec = ada.get(&app, &format!("/api/images/{}", ids[0])).await;
+    assert_eq!(
+        rec["scores"]["Fibrosis"], 1.75,
+        "the final score is the image's score"
+    );
+    assert_eq!(rec["review_status"], "reviewed");
+
+    // Progress and agreement (viewer sees everything).
+    let study = vic.get(&app, &format!("/api/studies/{sid}")).await;
+    assert_eq!(study["progress"]["r1"], json!({"blind": 3, "revised": 1}));
+    assert_eq!(study["progress"]["r2"], json!({"blind": 3, "revised": 0}));
+    let ag = vic
+        .get(&app, &format!("/api/studies/{sid}/agreement"))
+        .await;
+    let fib = ag["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "Fibrosis")
+        .unwrap();
+    assert_eq!(fib["raters"], json!(["ai", "r1", "r2"]));
+    let pairs = fib["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 3);
+    let r1r2 = pairs
+        .iter()
+        .find(|p| p["a"] == "r1" && p["b"] == "r2")
+        .unwrap();
+    assert_eq!(r1r2["n"], 3);
+    // r1 = 2, 2, 2 and r2 = 1.5, 1.5, 1.5: a constant difference.
+    assert!((r1r2["mae"]["value"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!((r1r2["bland_altman"]["mean_diff"]["value"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!(
+        r1r2["qwk"]["not_defined"].is_string(),
+        "constant raters: {}",
+        r1r2["qwk"]
+    );
+    let text = serde_json::to_string(&ag).unwrap();
+    assert!(
+        !text.contains("NaN") && !text.contains("null"),
+        "no NaN or null statistics: {text}"
+    );
+    let shift = fib["shift"].as_array().unwrap();
+    let s1 = shift.iter().find(|s| s["reader"] == "r1").unwrap();
+    assert_eq!(s1["n"], 3);
+    assert_eq!(s1["changed"], 1);
+
+    // Exports: a column block per reader plus final; the audit trail of the study.
+    let csv = vic
+        .req(&app, Method::GET, &format!("/api/studies/{sid}/export.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rdr = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    for col in [
+        "ai.Fibrosis",
+        "r1.blind.Fibrosis",
+        "r1.Fibrosis",
+        "r1.blind_seconds",
+        "r2.Fibrosis",
+        "final.Fibrosis",
+    ] {
+        assert!(header.contains(&col.to_string()), "{col} in {header:?}");
+    }
+    let first: Vec<String> = rdr
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(String::from)
+        .collect();
+    let col = |name: &str| first[header.iter().position(|h| h == name).unwrap()].clone();
+    assert_eq!(col("r1.blind.Fibrosis"), "1");
+    assert_eq!(col("r1.Fibrosis"), "2");
+    assert_eq!(col("r2.Fibrosis"), "1.5");
+    assert_eq!(col("final.Fibrosis"), "1.75");
+    let agcsv = vic
+        .req(
+            &app,
+            Method::GET,
+            &format!("/api/studies/{sid}/agreement.csv"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(agcsv.contains("Fibrosis,r1,r2,3,0.5"), "{agcsv}");
+    let audit = ada
+        .req(&app, Method::GET, &format!("/api/audit.csv?study_id={sid}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        ",r1,",
+        "blind_score",
+        "reader_revise",
+        "missed septal fibrosis",
+        "adjudicate",
+        "consensus",
+    ] {
+        assert!(
+            audit.contains(needle),
+            "{needle} in the study's audit export:\n{audit}"
+        );
+    }
+    let (st, _) = r1
+        .json(
+            &app,
+            Method::GET,
+            &format!("/api/audit.csv?study_id={sid}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a reader cannot read the others' scores in the log"
+    );
+    let per_image = ada
+        .get(&app, &format!("/api/images/{}/audit", ids[0]))
+        .await;
+    let entries = per_image["entries"].as_array().unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "adjudicate" && e["actor"] == "ada" && e["study_id"] == sid));
+    app.stop().await;
+}
+
+async fn audit_log_has_no_update_or_delete_path(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    // Over HTTP: the audit routes answer reads only.
+    for (m, path) in [
+        (Method::DELETE, "/api/images/1/audit"),
+        (Method::PATCH, "/api/images/1/audit"),
+        (Method::PUT, "/api/images/1/audit"),
+        (Method::POST, "/api/images/1/audit"),
+        (Method::DELETE, "/api/audit.csv"),
+        (Method::POST, "/api/audit.csv"),
+    ] {
+        let r = app
+            .client
+            .request(m.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+    }
+    // In the database: blind scores and the log refuse change.
+    let pool = app.store.pool();
+    sqlx::query("INSERT INTO studies (name, description, blinded, require_reason, created_at, created_by, updated_at) VALUES ('s', '', 1, 0, 'x', 'x', 'x')")
+        .execute(pool)
+        .await
+        .unwrap();
+    let up = app
+        .upload(
+            &fixtures().join("images/S-3602-10X_Image001_ch00.tif"),
+            "a.tif",
+        )
+        .await;
+    let id = up.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    sqlx::query(&format!("INSERT INTO study_scores (study_id, image_id, reader, phase, metric, value, updated_at) VALUES (1, {id}, 'r', 'blind', 'Fibrosis', 1, 'x')"))
+        .execute(pool)
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE study_scores SET value = 3 WHERE phase = 'blind'",
+        "UPDATE audit_log SET reason = 'forged'",
+        "DELETE FROM audit_log",
+    ] {
+        assert!(
+            sqlx::query(sql).execute(pool).await.is_err(),
+            "the database must refuse {sql:?}"
+        );
+    }
+    app.stop().await;
+}

@@ -1,0 +1,714 @@
+//! Scoring studies: a set of images, its readers, and each reader's scores per image, kept
+//! apart from the image's own (final) score. In a blinded study a reader's first score is the
+//! blind one (made without the AI draft); it is kept unchanged, and revisions after the
+//! reveal are kept beside it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use histoscore_domain::{Schema, Scores};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{
+    append_study_audit, now, parse_opt_ts, parse_ts, Arg, Audit, AuditEntry, ImageRecord, Result,
+    Sql, Store, StoreError, AUDIT_COLS,
+};
+
+/// What an administrator sends to create a study.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct NewStudy {
+    pub name: String,
+    pub description: String,
+    /// Readers score without the AI draft first; the draft is revealed on submit.
+    pub blinded: bool,
+    /// Revisions and adjudications need a reason.
+    pub require_reason: bool,
+    /// User names of the readers.
+    pub readers: Vec<String>,
+    /// Add every (non-retracted) image of these sample groups.
+    pub groups: Vec<String>,
+    /// Add these images.
+    pub image_ids: Vec<i64>,
+}
+
+/// Changes to a study; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct StudyPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub require_reason: Option<bool>,
+    pub readers: Option<Vec<String>>,
+}
+
+/// How far one reader is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReaderProgress {
+    /// Images with a first (in blinded studies: blind) score.
+    pub blind: i64,
+    /// Images revised after the first score.
+    pub revised: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Study {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub blinded: bool,
+    pub require_reason: bool,
+    pub readers: Vec<String>,
+    pub image_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub progress: BTreeMap<String, ReaderProgress>,
+}
+
+impl Study {
+    pub fn has_reader(&self, name: &str) -> bool {
+        self.readers.iter().any(|r| r == name)
+    }
+}
+
+/// One reader's work on one image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReaderRead {
+    /// The score given before the AI draft was revealed (blinded studies).
+    pub blind: Option<BTreeMap<String, f64>>,
+    /// The reader's current score (after the reveal in blinded studies).
+    pub revised: Option<BTreeMap<String, f64>>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub revised_at: Option<DateTime<Utc>>,
+    /// First opening → blind submit (blinded studies).
+    pub blind_seconds: Option<f64>,
+    /// Blind submit → last revision (blinded), or first opening → last save (unblinded).
+    pub revised_seconds: Option<f64>,
+}
+
+impl ReaderRead {
+    /// Whether the reader has submitted a first score (and, if blinded, seen the AI draft).
+    pub fn submitted(&self) -> bool {
+        self.submitted_at.is_some()
+    }
+
+    fn finish(&mut self, blinded: bool) {
+        let secs = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        };
+        if blinded {
+            self.blind_seconds = secs(self.opened_at, self.submitted_at);
+            self.revised_seconds = secs(self.submitted_at, self.revised_at);
+        } else {
+            self.blind = None;
+            self.blind_seconds = None;
+            self.revised_seconds = secs(self.opened_at, self.revised_at.or(self.submitted_at));
+        }
+    }
+}
+
+/// An image of a study with every reader's work on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyImageRow {
+    pub record: ImageRecord,
+    pub reads: BTreeMap<String, ReaderRead>,
+}
+
+fn study_from_row(r: &AnyRow) -> Result<Study> {
+    Ok(Study {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        blinded: r.try_get::<i64, _>("blinded")? != 0,
+        require_reason: r.try_get::<i64, _>("require_reason")? != 0,
+        readers: Vec::new(),
+        image_count: 0,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        created_by: r.try_get("created_by")?,
+        progress: BTreeMap::new(),
+    })
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(StoreError::invalid(
+            "name",
+            "give the study a name of 1 to 200 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_readers(readers: &[String]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for r in readers {
+        if r.trim().is_empty() {
+            return Err(StoreError::invalid("readers", "a reader name is empty"));
+        }
+        if !seen.insert(r) {
+            return Err(StoreError::invalid(
+                "readers",
+                format!("{r} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+async fn set_readers(tx: &mut Tx, study_id: i64, readers: &[String]) -> Result<()> {
+    sqlx::query("DELETE FROM study_readers WHERE study_id = $1")
+        .bind(study_id)
+        .execute(&mut **tx)
+        .await?;
+    for r in readers {
+        sqlx::query("INSERT INTO study_readers (study_id, reader) VALUES ($1, $2)")
+            .bind(study_id)
+            .bind(r)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn add_images(
+    tx: &mut Tx,
+    study_id: i64,
+    groups: &[String],
+    image_ids: &[i64],
+    at: &str,
+) -> Result<()> {
+    for g in groups {
+        sqlx::query(
+            "INSERT INTO study_images (study_id, image_id, added_at) \
+             SELECT $1, id, $2 FROM images WHERE group_name = $3 AND deleted_at IS NULL \
+             ON CONFLICT (study_id, image_id) DO NOTHING",
+        )
+        .bind(study_id)
+        .bind(at)
+        .bind(g)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for id in image_ids {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM images WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
+        if n == 0 {
+            return Err(StoreError::invalid(
+                "image_ids",
+                format!("there is no image {id}"),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO study_images (study_id, image_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (study_id, image_id) DO NOTHING",
+        )
+        .bind(study_id)
+        .bind(id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn scores_map(rows: &[(String, f64)]) -> Option<BTreeMap<String, f64>> {
+    (!rows.is_empty()).then(|| rows.iter().cloned().collect())
+}
+
+impl Store {
+    /// Creates a study with its readers and images.
+    pub async fn create_study(&self, new: &NewStudy, actor: &str) -> Result<Study> {
+        check_name(&new.name)?;
+        check_readers(&new.readers)?;
+        let at = now();
+        let (_write, mut tx) = self.begin_write().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO studies (name, description, blinded, require_reason, created_at, \
+             created_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $5) RETURNING id",
+        )
+        .bind(new.name.trim())
+        .bind(new.description.trim())
+        .bind(i64::from(new.blinded))
+        .bind(i64::from(new.require_reason))
+        .bind(&at)
+        .bind(actor)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        set_readers(&mut tx, id, &new.readers).await?;
+        if let Err(e) = add_images(&mut tx, id, &new.groups, &new.image_ids, &at).await {
+            tx.rollback().await?;
+            return Err(e);
+        }
+        tx.commit().await?;
+        self.study(id).await
+    }
+
+    /// Changes a study's name, description, reason rule or readers. Whether it is blinded
+    /// cannot change once created.
+    pub async fn update_study(&self, id: i64, patch: &StudyPatch) -> Result<Study> {
+        if let Some(n) = &patch.name {
+            check_name(n)?;
+        }
+        if let Some(r) = &patch.readers {
+            check_readers(r)?;
+        }
+        let at = now();
+        let (_write, mut tx) = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE studies SET name = COALESCE($1, name), \
+             description = COALESCE($2, description), \
+             require_reason = COALESCE($3, require_reason), updated_at = $4 WHERE id = $5",
+        )
+        .bind(patch.name.as_deref().map(str::trim))
+        .bind(patch.description.as_deref().map(str::trim))
+        .bind(patch.require_reason.map(i64::from))
+        .bind(&at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound { what: "study", id });
+        }
+        if let Some(r) = &patch.readers {
+            set_readers(&mut tx, id, r).await?;
+        }
+        tx.commit().await?;
+        self.study(id).await
+    }
+
+    /// Adds images (by group and/or id) to a study; images already in it are skipped.
+    pub async fn add_study_images(
+        &self,
+        id: i64,
+        groups: &[String],
+        image_ids: &[i64],
+    ) -> Result<Study> {
+        self.study(id).await?;
+        let at = now();
+        let (_write, mut tx) = self.begin_write().await?;
+        if let Err(e) = add_images(&mut tx, id, groups, image_ids, &at).await {
+            tx.rollback().await?;
+            return Err(e);
+        }
+        sqlx::query("UPDATE studies SET updated_at = $1 WHERE id = $2")
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.study(id).await
+    }
+
+    /// One study with its readers, image count and each reader's progress.
+    pub async fn study(&self, id: i64) -> Result<Study> {
+        let row = sqlx::query(
+            "SELECT id, name, description, blinded, require_reason, created_at, created_by \
+             FROM studies WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound { what: "study", id })?;
+        let mut study = study_from_row(&row)?;
+        self.fill_study(&mut study).await?;
+        Ok(study)
+    }
+
+    async fn fill_study(&self, study: &mut Study) -> Result<()> {
+        study.readers =
+            sqlx::query("SELECT reader FROM study_readers WHERE study_id = $1 ORDER BY reader")
+                .bind(study.id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?;
+        study.image_count = sqlx::query(
+            "SELECT COUNT(*) FROM study_images s JOIN images i ON i.id = s.image_id \
+             WHERE s.study_id = $1 AND i.deleted_at IS NULL",
+        )
+        .bind(study.id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        study.progress = study
+            .readers
+            .iter()
+            .map(|r| (r.clone(), ReaderProgress::default()))
+            .collect();
+        let rows = sqlx::query(
+            "SELECT r.reader, \
+             CAST(SUM(CASE WHEN r.submitted_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN r.revised_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM study_reads r JOIN study_images s \
+               ON s.study_id = r.study_id AND s.image_id = r.image_id \
+             JOIN images i ON i.id = r.image_id \
+             WHERE r.study_id = $1 AND i.deleted_at IS NULL GROUP BY r.reader",
+        )
+        .bind(study.id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let reader: String = r.try_get(0)?;
+            if let Some(p) = study.progress.get_mut(&reader) {
+                p.blind = r.try_get(1)?;
+                p.revised = r.try_get(2)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every study (`reader: Some(name)`: only those the user reads in), newest first.
+    pub async fn list_studies(&self, reader: Option<&str>) -> Result<Vec<Study>> {
+        let rows = match reader {
+            Some(name) => {
+                sqlx::query(
+                    "SELECT id, name, description, blinded, require_reason, created_at, \
+                     created_by FROM studies WHERE id IN \
+                     (SELECT study_id FROM study_readers WHERE reader = $1) ORDER BY id DESC",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, name, description, blinded, require_reason, created_at, \
+                     created_by FROM studies ORDER BY id DESC",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut s = study_from_row(r)?;
+            self.fill_study(&mut s).await?;
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// The study's (non-retracted) images in id order, each with every reader's work.
+    pub async fn study_rows(&self, study: &Study) -> Result<Vec<StudyImageRow>> {
+        let ids: Vec<i64> = sqlx::query(
+            "SELECT s.image_id FROM study_images s JOIN images i ON i.id = s.image_id \
+             WHERE s.study_id = $1 AND i.deleted_at IS NULL ORDER BY s.image_id",
+        )
+        .bind(study.id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+        let records = self.load_records(&ids).await?;
+        let mut reads = self.reads(study, None, None).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let reads = reads.remove(&record.id).unwrap_or_default();
+                StudyImageRow { record, reads }
+            })
+            .collect())
+    }
+
+    /// Reads of a study by image and reader, optionally for one image and/or reader.
+    async fn reads(
+        &self,
+        study: &Study,
+        image_id: Option<i64>,
+        reader: Option<&str>,
+    ) -> Result<BTreeMap<i64, BTreeMap<String, ReaderRead>>> {
+        let mut filter = Sql::default();
+        let sid = filter.arg(Arg::I64(study.id));
+        let mut cond = format!("study_id = {sid}");
+        if let Some(i) = image_id {
+            let p = filter.arg(Arg::I64(i));
+            cond.push_str(&format!(" AND image_id = {p}"));
+        }
+        if let Some(r) = reader {
+            let p = filter.arg(Arg::Text(r.into()));
+            cond.push_str(&format!(" AND reader = {p}"));
+        }
+        let mut out: BTreeMap<i64, BTreeMap<String, ReaderRead>> = BTreeMap::new();
+        let mut sql = Sql {
+            text: format!(
+                "SELECT image_id, reader, opened_at, submitted_at, revised_at \
+                 FROM study_reads WHERE {cond}"
+            ),
+            args: filter.args.clone(),
+        };
+        for r in sql.query().fetch_all(&self.pool).await? {
+            let read = ReaderRead {
+                opened_at: parse_opt_ts(r.try_get("opened_at")?)?,
+                submitted_at: parse_opt_ts(r.try_get("submitted_at")?)?,
+                revised_at: parse_opt_ts(r.try_get("revised_at")?)?,
+                ..ReaderRead::default()
+            };
+            out.entry(r.try_get("image_id")?)
+                .or_default()
+                .insert(r.try_get("reader")?, read);
+        }
+        sql.text = format!(
+            "SELECT image_id, reader, phase, metric, value FROM study_scores WHERE {cond} \
+             ORDER BY image_id, reader, phase, metric"
+        );
+        let mut scores: BTreeMap<(i64, String, String), Vec<(String, f64)>> = BTreeMap::new();
+        for r in sql.query().fetch_all(&self.pool).await? {
+            scores
+                .entry((
+                    r.try_get("image_id")?,
+                    r.try_get("reader")?,
+                    r.try_get("phase")?,
+                ))
+                .or_default()
+                .push((r.try_get("metric")?, r.try_get("value")?));
+        }
+        for ((image, reader, phase), values) in scores {
+            let read = out.entry(image).or_default().entry(reader).or_default();
+            match phase.as_str() {
+                "blind" => read.blind = scores_map(&values),
+                _ => read.revised = scores_map(&values),
+            }
+        }
+        for by_reader in out.values_mut() {
+            for read in by_reader.values_mut() {
+                read.finish(study.blinded);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the image belongs to the study (and is not retracted).
+    pub async fn study_has_image(&self, study_id: i64, image_id: i64) -> Result<bool> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM study_images s JOIN images i ON i.id = s.image_id \
+             WHERE s.study_id = $1 AND s.image_id = $2 AND i.deleted_at IS NULL",
+        )
+        .bind(study_id)
+        .bind(image_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// A reader's work on one image; the first call starts their clock.
+    pub async fn open_read(
+        &self,
+        study: &Study,
+        image_id: i64,
+        reader: &str,
+    ) -> Result<ReaderRead> {
+        if !self.study_has_image(study.id, image_id).await? {
+            return Err(StoreError::NotFound {
+                what: "image in this study",
+                id: image_id,
+            });
+        }
+        let existing = self.reads(study, Some(image_id), Some(reader)).await?;
+        if let Some(read) = existing.get(&image_id).and_then(|m| m.get(reader)) {
+            return Ok(read.clone());
+        }
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO study_reads (study_id, image_id, reader, opened_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (study_id, image_id, reader) DO NOTHING",
+        )
+        .bind(study.id)
+        .bind(image_id)
+        .bind(reader)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.read(study, image_id, reader).await
+    }
+
+    async fn read(&self, study: &Study, image_id: i64, reader: &str) -> Result<ReaderRead> {
+        Ok(self
+            .reads(study, Some(image_id), Some(reader))
+            .await?
+            .remove(&image_id)
+            .and_then(|mut m| m.remove(reader))
+            .unwrap_or_default())
+    }
+
+    /// Saves a reader's score. The first submission must score every metric; in a blinded
+    /// study it is the blind score (kept unchanged from then on) and reveals the AI draft.
+    /// Later submissions revise the reader's current score (a reason is needed when the study
+    /// requires one). Every changed value is audited.
+    pub async fn submit_read(
+        &self,
+        study: &Study,
+        image_id: i64,
+        reader: &str,
+        scores: &Scores,
+        reason: Option<&str>,
+        schema: &Schema,
+    ) -> Result<ReaderRead> {
+        for (metric, value) in scores {
+            schema
+                .check_value(metric, *value)
+                .map_err(|e| StoreError::invalid(metric.clone(), e.to_string()))?;
+        }
+        let before = self.open_read(study, image_id, reader).await?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let first = !before.submitted();
+        if first {
+            if let Some(m) = schema
+                .metrics
+                .iter()
+                .find(|m| !scores.contains_key(&m.name))
+            {
+                return Err(StoreError::invalid(
+                    m.name.clone(),
+                    "the first score of an image must give every metric",
+                ));
+            }
+        } else if study.require_reason && reason.is_none() {
+            return Err(StoreError::invalid(
+                "reason",
+                "this study asks for a reason with every change after the first score",
+            ));
+        }
+        let at = now();
+        let (_write, mut tx) = self.begin_write().await?;
+        let old = before.revised.clone().unwrap_or_default();
+        let mut changed = false;
+        for (metric, value) in scores {
+            let was = old.get(metric).copied();
+            if was == Some(*value) {
+                continue;
+            }
+            changed = true;
+            let phases: &[&str] = if first && study.blinded {
+                &["blind", "revised"]
+            } else {
+                &["revised"]
+            };
+            for phase in phases {
+                sqlx::query(
+                    "INSERT INTO study_scores \
+                     (study_id, image_id, reader, phase, metric, value, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (study_id, image_id, reader, phase, metric) DO UPDATE SET \
+                     value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(study.id)
+                .bind(image_id)
+                .bind(reader)
+                .bind(*phase)
+                .bind(metric)
+                .bind(*value)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let action = match (first, study.blinded) {
+                (true, true) => "blind_score",
+                (true, false) => "reader_score",
+                (false, _) => "reader_revise",
+            };
+            append_study_audit(
+                &mut tx,
+                &at,
+                Audit {
+                    actor: reader,
+                    image_id: Some(image_id),
+                    action,
+                    field: Some(metric),
+                    old_value: was.map(crate::fmt_value),
+                    new_value: Some(crate::fmt_value(*value)),
+                    reason,
+                },
+                Some(study.id),
+            )
+            .await?;
+        }
+        let sql = if first {
+            "UPDATE study_reads SET submitted_at = $1 \
+             WHERE study_id = $2 AND image_id = $3 AND reader = $4"
+        } else if changed {
+            "UPDATE study_reads SET revised_at = $1 \
+             WHERE study_id = $2 AND image_id = $3 AND reader = $4"
+        } else {
+            ""
+        };
+        if !sql.is_empty() {
+            sqlx::query(sql)
+                .bind(&at)
+                .bind(study.id)
+                .bind(image_id)
+                .bind(reader)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.read(study, image_id, reader).await
+    }
+
+    /// Images whose AI draft this user must not see yet: they read them in a blinded study
+    /// and have not submitted their blind score.
+    pub async fn drafts_hidden_from(&self, reader: &str) -> Result<HashSet<i64>> {
+        let rows = sqlx::query(
+            "SELECT si.image_id FROM study_images si \
+             JOIN studies s ON s.id = si.study_id AND s.blinded = 1 \
+             JOIN study_readers r ON r.study_id = si.study_id AND r.reader = $1 \
+             LEFT JOIN study_reads d ON d.study_id = si.study_id \
+               AND d.image_id = si.image_id AND d.reader = $1 \
+             WHERE d.submitted_at IS NULL",
+        )
+        .bind(reader)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// A page of the audit log in id order after `after_id`, optionally for one study and/or
+    /// image.
+    pub async fn audit_page(
+        &self,
+        study_id: Option<i64>,
+        image_id: Option<i64>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let mut sql = Sql::default();
+        let after = sql.arg(Arg::I64(after_id));
+        let mut cond = format!("id > {after}");
+        if let Some(s) = study_id {
+            let p = sql.arg(Arg::I64(s));
+            cond.push_str(&format!(" AND study_id = {p}"));
+        }
+        if let Some(i) = image_id {
+            let p = sql.arg(Arg::I64(i));
+            cond.push_str(&format!(" AND image_id = {p}"));
+        }
+        let limit = sql.arg(Arg::I64(limit.clamp(1, 10_000)));
+        sql.push(&format!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE {cond} ORDER BY id LIMIT {limit}"
+        ));
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(crate::audit_from_row)
+            .collect()
+    }
+}
