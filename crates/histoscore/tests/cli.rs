@@ -301,3 +301,73 @@ fn a_schema_that_does_not_fit_the_model_is_refused() {
     let v = rows[0]["scores"]["Steatosis"].as_f64().unwrap();
     assert!((0.0..=3.0).contains(&v) && (v * 2.0).fract() == 0.0);
 }
+
+/// Accounts from the command line, and the refusal to serve other computers without them.
+#[test]
+fn user_accounts_and_the_non_loopback_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = s(dir.path());
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_histoscore"));
+        c.args(args)
+            .env_remove("HISTOSCORE_MODEL")
+            .env_remove("DATABASE_URL")
+            .env("HISTOSCORE_DATA_DIR", &data);
+        match password {
+            Some(p) => c.env("HISTOSCORE_PASSWORD", p),
+            None => c.env_remove("HISTOSCORE_PASSWORD"),
+        };
+        c.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    // Without accounts, listening beyond this computer is refused with the way out.
+    let out = run(&["serve", "--bind", "0.0.0.0:0"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to listen"), "{err}");
+    assert!(err.contains("histoscore user add NAME --role admin"), "{err}");
+
+    let out = run(&["user", "add", "ada", "--role", "admin"], Some("short"));
+    assert!(!out.status.success(), "a short password is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+    let out = run(&["user", "add", "ada", "--role", "admin"], Some("a long enough password"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created ada (admin)"));
+    let out = run(&["user", "add", "ada", "--role", "viewer"], Some("a long enough password"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already an account"));
+    let out = run(&["user", "add", "bob", "--role", "pathologist"], Some("another long password"));
+    assert!(out.status.success());
+    let out = run(&["user", "role", "ada", "--role", "viewer"], None);
+    assert!(!out.status.success(), "the last admin cannot be demoted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last administrator"));
+    let out = run(&["user", "disable", "bob"], None);
+    assert!(out.status.success());
+    let out = run(&["user", "list"], None);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("ada") && list.contains("admin"), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("bob") && l.contains("disabled")), "{list}");
+    // With an administrator, binding every address is allowed (the server starts, then is
+    // stopped).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_histoscore"))
+        .args(["serve", "--bind", "0.0.0.0:0", "--workers", "0"])
+        .env("HISTOSCORE_DATA_DIR", &data)
+        .env_remove("HISTOSCORE_MODEL")
+        .env_remove("DATABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("listening on") {
+            break;
+        }
+        line.clear();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("accounts are set up"), "{seen}");
+    assert!(seen.contains("listening on http://0.0.0.0:"), "{seen}");
+}
