@@ -11,7 +11,7 @@ export function sharedDir(): string {
   return process.env.HISTOSCORE_SHARED ?? resolve(webDir, '../../shared');
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.unref();
@@ -24,7 +24,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitHealthy(url: string, exited: () => string | null, timeoutMs: number): Promise<void> {
+export async function waitHealthy(url: string, exited: () => string | null, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const gone = exited();
@@ -100,7 +100,7 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
   };
 }
 
-function tail(path: string): string {
+export function tail(path: string): string {
   try {
     return readFileSync(path, 'utf8').split('\n').slice(-30).join('\n');
   } catch {

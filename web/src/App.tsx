@@ -1,17 +1,151 @@
-import { useCallback, useEffect, useState } from 'react';
-import { getConfig } from './api/client';
-import type { AppConfig } from './api/types';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { ApiError, getConfig, getSession, logout, setCsrfToken, setUnauthorizedHandler } from './api/client';
+import type { AppConfig, SessionMode, SessionUser } from './api/types';
 import { ConfigContext } from './lib/config';
-import { startEvents, useLiveState } from './lib/events';
+import { startEvents, stopEvents, useLiveState } from './lib/events';
+import { clearRecords } from './lib/records';
 import { Link, useLocation } from './lib/router';
+import { matchRoute, PAGE_TITLES, type Route } from './lib/routes';
+import { canScore, effectiveUser, isAdmin, LOCAL_USER, ROLE_HELP, ROLE_LABELS } from './lib/roles';
+import { SessionContext, useSession, type SessionValue } from './lib/session';
 import { useUploadQueue, type UploadQueue } from './lib/useUploadQueue';
 import { counts } from './lib/queue';
 import { ScorePage } from './pages/ScorePage';
 import { HistoryPage } from './pages/HistoryPage';
-import { Badge, btnPrimary, btnSecondary, Icon } from './components/ui';
+import { LoginPage } from './pages/LoginPage';
+import { StudiesPage } from './pages/StudiesPage';
+import { ChangePasswordDialog } from './components/ChangePasswordDialog';
+import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, Icon } from './components/ui';
 import { shortId } from './lib/format';
 
+// Pages most sessions never open load on first use, so the first load stays small.
+const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
+const NewStudyPage = lazy(() => import('./pages/NewStudyPage').then((m) => ({ default: m.NewStudyPage })));
+const StudyPage = lazy(() => import('./pages/StudyPage').then((m) => ({ default: m.StudyPage })));
+
+type Phase =
+  | { kind: 'loading' }
+  | { kind: 'error'; message: string }
+  | { kind: 'login'; notice: string | null }
+  | { kind: 'ready'; mode: SessionMode; user: SessionUser };
+
+const SESSION_ENDED = 'Your session has ended (it expired, or you were logged out elsewhere). Log in again to continue.';
+
 export function App() {
+  const [phase, setPhase] = useState<Phase>({ kind: 'loading' });
+  const [attempt, setAttempt] = useState(0);
+
+  // Who is this? Single-user mode goes straight on; accounts mode without a user logs in first.
+  useEffect(() => {
+    let cancelled = false;
+    getSession()
+      .then((info) => {
+        if (cancelled) return;
+        setCsrfToken(info.csrf_token);
+        const user = effectiveUser(info);
+        setPhase(user ? { kind: 'ready', mode: info.mode, user } : { kind: 'login', notice: null });
+      })
+      .catch((e: unknown) => {
+        if (cancelled) return;
+        // A server from before accounts existed has no /api/session: it is single-user.
+        if (e instanceof ApiError && e.status === 404) setPhase({ kind: 'ready', mode: 'single-user', user: LOCAL_USER });
+        else setPhase({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [attempt]);
+
+  /** Forget everything the last user saw and show the login page. */
+  const endSession = useCallback((notice: string | null) => {
+    stopEvents();
+    clearRecords();
+    setCsrfToken(null);
+    setPhase({ kind: 'login', notice });
+  }, []);
+
+  // Any 401 later on: the session expired or was ended elsewhere.
+  useEffect(() => {
+    setUnauthorizedHandler(() => endSession(SESSION_ENDED));
+    return () => setUnauthorizedHandler(null);
+  }, [endSession]);
+
+  const doLogout = useCallback(async () => {
+    try {
+      await logout();
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) {
+        window.alert(`Not logged out: ${e instanceof Error ? e.message : String(e)}. Check the connection and try again.`);
+        return;
+      }
+    }
+    endSession(null);
+  }, [endSession]);
+
+  const refresh = useCallback(async () => {
+    const info = await getSession();
+    setCsrfToken(info.csrf_token);
+    const user = effectiveUser(info);
+    if (user) setPhase({ kind: 'ready', mode: info.mode, user });
+    else endSession(null);
+  }, [endSession]);
+
+  const mode = phase.kind === 'ready' ? phase.mode : null;
+  const user = phase.kind === 'ready' ? phase.user : null;
+  const session = useMemo<SessionValue | null>(
+    () => (mode && user ? { mode, user, logout: doLogout, refresh } : null),
+    [mode, user, doLogout, refresh],
+  );
+
+  if (phase.kind === 'login') {
+    return (
+      <LoginPage
+        notice={phase.notice}
+        onLoggedIn={(answer) => {
+          setCsrfToken(answer.csrf_token);
+          setPhase({ kind: 'ready', mode: 'accounts', user: answer.user });
+        }}
+      />
+    );
+  }
+  if (phase.kind === 'ready' && session) {
+    return (
+      <SessionContext.Provider value={session}>
+        <Ready />
+      </SessionContext.Provider>
+    );
+  }
+  return (
+    <Centered>
+      {phase.kind === 'error' ? (
+        <div role="alert" className="max-w-lg space-y-3 text-center">
+          <h1 className="text-lg font-semibold">Histoscore could not reach its server</h1>
+          <p className="text-sm text-slate-600 dark:text-slate-400">{phase.message}</p>
+          <button
+            className={btnPrimary}
+            onClick={() => {
+              setPhase({ kind: 'loading' });
+              setAttempt((n) => n + 1);
+            }}
+          >
+            Try again
+          </button>
+        </div>
+      ) : (
+        <p className="text-slate-500 dark:text-slate-400" role="status">
+          Loading…
+        </p>
+      )}
+    </Centered>
+  );
+}
+
+function Centered({ children }: { children: React.ReactNode }) {
+  return <div className="flex h-full items-center justify-center p-8">{children}</div>;
+}
+
+/** Logged in (or single-user): load the configuration, then the pages. */
+function Ready() {
   const [config, setConfig] = useState<AppConfig | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
@@ -38,7 +172,7 @@ export function App() {
 
   if (!config) {
     return (
-      <div className="flex h-full items-center justify-center p-8">
+      <Centered>
         {error ? (
           <div role="alert" className="max-w-lg space-y-3 text-center">
             <h1 className="text-lg font-semibold">Histoscore could not load its configuration</h1>
@@ -52,7 +186,7 @@ export function App() {
             Loading…
           </p>
         )}
-      </div>
+      </Centered>
     );
   }
   return (
@@ -62,29 +196,80 @@ export function App() {
   );
 }
 
+type NavKey = 'score' | 'history' | 'studies' | 'users';
+
+function navOf(route: Route): NavKey {
+  switch (route.page) {
+    case 'score':
+    case 'history':
+    case 'users':
+      return route.page;
+    default:
+      return 'studies';
+  }
+}
+
 function Shell({ config }: { config: AppConfig }) {
   const { pathname } = useLocation();
-  // The queue lives above the pages: uploads continue while the history page is open.
+  const route = matchRoute(pathname);
+  // The queue lives above the pages: uploads continue while another page is open.
   const queue = useUploadQueue(config.max_upload_bytes);
-  const onHistory = pathname.startsWith('/history');
 
   useEffect(() => {
-    document.title = onHistory ? 'History — Histoscore' : 'Score — Histoscore';
-  }, [onHistory]);
+    if (route.page !== 'study') document.title = `${PAGE_TITLES[route.page]} — Histoscore`;
+  }, [route.page]);
+
+  let page;
+  switch (route.page) {
+    case 'history':
+      page = <HistoryPage />;
+      break;
+    case 'users':
+      page = <UsersPage />;
+      break;
+    case 'studies':
+      page = <StudiesPage />;
+      break;
+    case 'new-study':
+      page = <NewStudyPage />;
+      break;
+    case 'study':
+      page = <StudyPage key={route.id} id={route.id} />;
+      break;
+    default:
+      page = <ScorePage queue={queue} />;
+  }
 
   return (
     <div className="flex h-full flex-col">
-      <Header config={config} queue={queue} active={onHistory ? 'history' : 'score'} />
-      <main className="min-h-0 flex-1">{onHistory ? <HistoryPage /> : <ScorePage queue={queue} />}</main>
+      <Header config={config} queue={queue} active={navOf(route)} />
+      <main className="min-h-0 flex-1">
+        <Suspense
+          fallback={
+            <p className="p-6 text-slate-500 dark:text-slate-400" role="status">
+              Loading…
+            </p>
+          }
+        >
+          {page}
+        </Suspense>
+      </main>
     </div>
   );
 }
 
-function Header({ config, queue, active }: { config: AppConfig; queue: UploadQueue; active: 'score' | 'history' }) {
+function Header({ config, queue, active }: { config: AppConfig; queue: UploadQueue; active: NavKey }) {
   const c = counts(queue.state);
   const live = useLiveState();
+  const { mode, user } = useSession();
+  const accounts = mode === 'accounts';
   const nav = (on: boolean) =>
     `rounded-md px-3 py-1.5 text-sm font-medium ${on ? 'bg-slate-200 text-slate-900 dark:bg-slate-800 dark:text-white' : 'text-slate-600 hover:bg-slate-200/60 dark:text-slate-300 dark:hover:bg-slate-800/60'}`;
+  const entry = (key: NavKey, to: string, label: string) => (
+    <Link to={to} className={nav(active === key)} aria-current={active === key ? 'page' : undefined}>
+      {label}
+    </Link>
+  );
   return (
     <header className="flex flex-wrap items-center gap-x-6 gap-y-2 border-b border-slate-200 bg-white px-6 py-3 dark:border-slate-800 dark:bg-slate-900">
       <div className="flex items-center gap-3">
@@ -95,12 +280,10 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
         </div>
       </div>
       <nav aria-label="Pages" className="flex gap-1">
-        <Link to="/" className={nav(active === 'score')} aria-current={active === 'score' ? 'page' : undefined}>
-          Score
-        </Link>
-        <Link to="/history" className={nav(active === 'history')} aria-current={active === 'history' ? 'page' : undefined}>
-          History
-        </Link>
+        {entry('score', '/', 'Score')}
+        {entry('history', '/history', 'History')}
+        {entry('studies', '/studies', 'Studies')}
+        {accounts && isAdmin(user.role) && entry('users', '/users', 'Users')}
       </nav>
       <div className="ml-auto flex flex-wrap items-center gap-3 text-sm">
         {config.model.demo ? (
@@ -114,17 +297,52 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
           </span>
         )}
         <LiveIndicator state={live} />
-        <span className="flex items-center gap-1.5" aria-live="polite">
-          <span aria-hidden className="text-green-600 dark:text-green-400">
-            ✓
+        {canScore(user.role) && (
+          <span className="flex items-center gap-1.5" aria-live="polite">
+            <span aria-hidden className="text-green-600 dark:text-green-400">
+              ✓
+            </span>
+            Processed: <strong data-testid="processed-count">{c.done}</strong>
           </span>
-          Processed: <strong data-testid="processed-count">{c.done}</strong>
-        </span>
+        )}
         <a className={active === 'score' ? btnPrimary : btnSecondary} href="/api/export.csv" download>
           <Icon name="download" /> Export CSV
         </a>
+        {accounts && <UserMenu />}
       </div>
     </header>
+  );
+}
+
+function UserMenu() {
+  const { user, logout: doLogout } = useSession();
+  const [changing, setChanging] = useState(false);
+  const [busy, setBusy] = useState(false);
+  return (
+    <div className="flex items-center gap-2 border-l border-slate-200 pl-3 dark:border-slate-700" data-testid="user-menu">
+      <span className="flex items-center gap-1.5" title={`${ROLE_LABELS[user.role]}: ${ROLE_HELP[user.role]}`}>
+        <span className="sr-only">Logged in as </span>
+        <strong data-testid="user-name">{user.name}</strong>
+        <Badge tone={user.role === 'admin' ? 'violet' : user.role === 'pathologist' ? 'blue' : 'slate'}>
+          <span data-testid="user-role">{ROLE_LABELS[user.role]}</span>
+        </Badge>
+      </span>
+      <button type="button" className={`${btnGhost} ${btnSmall}`} onClick={() => setChanging(true)}>
+        Change password
+      </button>
+      <button
+        type="button"
+        className={`${btnSecondary} ${btnSmall}`}
+        disabled={busy}
+        onClick={() => {
+          setBusy(true);
+          void doLogout().finally(() => setBusy(false));
+        }}
+      >
+        Log out
+      </button>
+      {changing && <ChangePasswordDialog onClose={() => setChanging(false)} />}
+    </div>
   );
 }
 

@@ -1,5 +1,28 @@
-import { describe, expect, it } from 'vitest';
-import { etagOf, listQuery, parseRetryAfter } from './client';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  changePassword,
+  createStudy,
+  CSRF_HEADER,
+  csrfHeaders,
+  deleteImage,
+  etagOf,
+  getConfig,
+  getCsrfToken,
+  getRead,
+  listQuery,
+  listStudies,
+  login,
+  logout,
+  parseRetryAfter,
+  patchScores,
+  putFinal,
+  restoreImage,
+  setCsrfToken,
+  setUnauthorizedHandler,
+  studyUrls,
+  submitRead,
+  uploadFile,
+} from './client';
 import type { ImageRecord } from './types';
 
 describe('parseRetryAfter', () => {
@@ -31,5 +54,119 @@ describe('etagOf', () => {
     const r = { version: 4 } as ImageRecord;
     expect(etagOf(r, '"7"')).toBe('"7"');
     expect(etagOf(r)).toBe('"4"');
+  });
+});
+
+describe('CSRF token and session end', () => {
+  afterEach(() => {
+    setCsrfToken(null);
+    setUnauthorizedHandler(null);
+    vi.unstubAllGlobals();
+  });
+
+  const answering = (status: number, body: unknown = {}) => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit) => {
+        calls.push({ url, init });
+        return new Response(status === 204 ? null : JSON.stringify(body), { status });
+      }),
+    );
+    return calls;
+  };
+  const header = (init: RequestInit, name: string) => (init.headers as Record<string, string>)[name];
+
+  it('sends the token with every request that changes something, not with reads', async () => {
+    const calls = answering(200, { id: 1, version: 2 });
+    setCsrfToken('tok-1');
+    await getConfig();
+    await patchScores(1, '"1"', { scores: { a: 1 } });
+    await deleteImage(1);
+    await restoreImage(1);
+    await putFinal(3, 1, { a: 1 }, 'agreed at the meeting');
+    await createStudy({ name: 's', blinded: true, require_reason: false, readers: ['r1'] });
+    expect(calls.map((c) => [c.init.method ?? 'GET', header(c.init, CSRF_HEADER)])).toEqual([
+      ['GET', undefined],
+      ['PATCH', 'tok-1'],
+      ['DELETE', 'tok-1'],
+      ['POST', 'tok-1'],
+      ['PUT', 'tok-1'],
+      ['POST', 'tok-1'],
+    ]);
+    // The caller's own headers stay.
+    expect(header(calls[1]?.init as RequestInit, 'If-Match')).toBe('"1"');
+    expect(JSON.parse(String(calls[4]?.init.body))).toEqual({ scores: { a: 1 }, reason: 'agreed at the meeting' });
+  });
+
+  it('sends no token before one is known, and forgets it', async () => {
+    const calls = answering(204);
+    await logout();
+    setCsrfToken('tok-2');
+    await logout();
+    setCsrfToken(null);
+    await logout();
+    expect(calls.map((c) => header(c.init, CSRF_HEADER))).toEqual([undefined, 'tok-2', undefined]);
+    expect(csrfHeaders('get')).toEqual({});
+  });
+
+  it('takes the renewed token from a password change', async () => {
+    answering(200, { user: { name: 'bob', role: 'pathologist' }, csrf_token: 'renewed' });
+    setCsrfToken('old');
+    await changePassword('old password!', 'new password!');
+    expect(getCsrfToken()).toBe('renewed');
+  });
+
+  it('reports a 401 as the end of the session, except for the login itself', async () => {
+    const ended = vi.fn();
+    setUnauthorizedHandler(ended);
+    answering(401, { error: 'unauthorized', detail: 'log in first' });
+    await expect(listStudies()).rejects.toMatchObject({ status: 401, message: 'log in first' });
+    expect(ended).toHaveBeenCalledTimes(1);
+    await expect(login('alice', 'wrong')).rejects.toMatchObject({ status: 401 });
+    expect(ended).toHaveBeenCalledTimes(1);
+  });
+
+  it('builds study paths and the read body', async () => {
+    const calls = answering(200, {});
+    await submitRead(7, 12, { a: 0.5 });
+    await getRead('7', 12);
+    expect(calls.map((c) => `${c.init.method ?? 'GET'} ${c.url}`)).toEqual(['POST /api/studies/7/images/12/read', 'GET /api/studies/7/images/12/read']);
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ scores: { a: 0.5 } });
+    expect(studyUrls(7)).toEqual({
+      agreementCsv: '/api/studies/7/agreement.csv',
+      exportCsv: '/api/studies/7/export.csv',
+      auditCsv: '/api/audit.csv?study_id=7',
+    });
+  });
+
+  it('sends the token with uploads (XMLHttpRequest) too', async () => {
+    const sent: Record<string, string> = {};
+    class FakeXhr {
+      status = 0;
+      responseText = '';
+      upload: { onprogress?: unknown } = {};
+      onload: (() => void) | null = null;
+      onerror: (() => void) | null = null;
+      onabort: (() => void) | null = null;
+      open() {}
+      setRequestHeader(k: string, v: string) {
+        sent[k] = v;
+      }
+      getResponseHeader() {
+        return null;
+      }
+      send() {
+        this.status = 201;
+        this.responseText = JSON.stringify({ id: 5, version: 1 });
+        this.onload?.();
+      }
+      abort() {}
+    }
+    vi.stubGlobal('XMLHttpRequest', FakeXhr);
+    setCsrfToken('tok-3');
+    const res = await uploadFile(Object.assign(new Blob(['x']), { name: 'a.tif' }), {}).promise;
+    expect(res.ok).toBe(true);
+    expect(sent[CSRF_HEADER]).toBe('tok-3');
   });
 });

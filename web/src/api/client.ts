@@ -1,4 +1,64 @@
-import type { ApiErrorBody, AppConfig, AuditEntry, ImageList, ImageRecord } from './types';
+import type {
+  Agreement,
+  ApiErrorBody,
+  AppConfig,
+  AuditEntry,
+  ImageList,
+  ImageRecord,
+  LoginAnswer,
+  NewStudy,
+  Read,
+  Scores,
+  SessionInfo,
+  Study,
+  StudyId,
+  StudyImage,
+  StudyPatch,
+  UserAccount,
+  UserPatch,
+} from './types';
+
+// ---- Session state shared by every request ----
+
+/** The header every state-changing request carries (docs/readers.md). */
+export const CSRF_HEADER = 'X-CSRF-Token';
+
+let csrfToken: string | null = null;
+
+/** The token from `GET /api/session` or the login answer; null forgets it (after logout). */
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+export function getCsrfToken(): string | null {
+  return csrfToken;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The headers to add for a request with this method: the CSRF token on everything but reads. */
+export function csrfHeaders(method: string | undefined): Record<string, string> {
+  if (SAFE_METHODS.has((method ?? 'GET').toUpperCase()) || !csrfToken) return {};
+  return { [CSRF_HEADER]: csrfToken };
+}
+
+let unauthorizedHandler: (() => void) | null = null;
+
+/**
+ * Called when the server answers 401 to an ordinary request: the session ended (expired, logged
+ * out elsewhere, the account was disabled). Not called for the login itself or for a wrong
+ * current password, where 401 is an answer to show.
+ */
+export function setUnauthorizedHandler(handler: (() => void) | null): void {
+  unauthorizedHandler = handler;
+}
+
+const OWN_401 = ['/api/login', '/api/account/password', '/api/session'];
+
+function sessionEnded(path: string): void {
+  if (OWN_401.some((p) => path === p || path.startsWith(`${p}?`))) return;
+  unauthorizedHandler?.();
+}
 
 /** An HTTP error from the server, with its JSON body when it sent one. */
 export class ApiError extends Error {
@@ -40,12 +100,17 @@ function errorBody(status: number, text: string): ApiErrorBody {
 async function request<T>(path: string, init?: RequestInit): Promise<{ data: T; etag: string | null }> {
   let res: Response;
   try {
-    res = await fetch(path, { ...init, headers: { Accept: 'application/json', ...init?.headers } });
+    res = await fetch(path, {
+      ...init,
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json', ...csrfHeaders(init?.method), ...init?.headers },
+    });
   } catch (e) {
     throw new ApiError(0, { error: 'network', detail: `the server could not be reached (${String(e)})` });
   }
   const text = await res.text();
   if (!res.ok) {
+    if (res.status === 401) sessionEnded(path);
     throw new ApiError(res.status, errorBody(res.status, text), parseRetryAfter(res.headers.get('Retry-After')));
   }
   return { data: (text ? JSON.parse(text) : null) as T, etag: res.headers.get('ETag') };
@@ -150,6 +215,7 @@ export function uploadFile(
     const url = '/api/images' + (opts.keepBoth ? '?on_conflict=keep_both' : '');
     xhr.open('POST', url);
     xhr.setRequestHeader('Accept', 'application/json');
+    for (const [k, v] of Object.entries(csrfHeaders('POST'))) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) opts.onProgress?.(e.loaded, e.total);
     };
@@ -164,6 +230,7 @@ export function uploadFile(
         }
         return;
       }
+      if (xhr.status === 401) sessionEnded('/api/images');
       resolve({
         ok: false,
         error: new ApiError(xhr.status, errorBody(xhr.status, text), parseRetryAfter(xhr.getResponseHeader('Retry-After'))),
@@ -178,3 +245,105 @@ export function uploadFile(
   });
   return { promise, abort: () => xhr.abort() };
 }
+
+// ---- Session and accounts ----
+
+const json = (body: unknown): RequestInit => ({
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+export async function getSession(): Promise<SessionInfo> {
+  return (await request<SessionInfo>('/api/session')).data;
+}
+
+export async function login(name: string, password: string): Promise<LoginAnswer> {
+  return (await request<LoginAnswer>('/api/login', { method: 'POST', ...json({ name, password }) })).data;
+}
+
+export async function logout(): Promise<void> {
+  await request<unknown>('/api/logout', { method: 'POST' });
+}
+
+/**
+ * Changes one's own password. The server may renew the session with it (other sessions end):
+ * when the answer carries a new CSRF token, later requests send that one.
+ */
+export async function changePassword(current: string, next: string): Promise<void> {
+  const { data } = await request<Partial<LoginAnswer> | null>('/api/account/password', { method: 'POST', ...json({ current, new: next }) });
+  if (data && typeof data.csrf_token === 'string' && data.csrf_token) setCsrfToken(data.csrf_token);
+}
+
+export async function listUsers(): Promise<UserAccount[]> {
+  return (await request<UserAccount[]>('/api/users')).data;
+}
+
+export async function createUser(body: { name: string; role: string; password: string }): Promise<UserAccount> {
+  return (await request<UserAccount>('/api/users', { method: 'POST', ...json(body) })).data;
+}
+
+export async function patchUser(name: string, body: UserPatch): Promise<UserAccount> {
+  return (await request<UserAccount>(`/api/users/${encodeURIComponent(name)}`, { method: 'PATCH', ...json(body) })).data;
+}
+
+// ---- Studies ----
+
+const studyPath = (id: StudyId) => `/api/studies/${encodeURIComponent(String(id))}`;
+
+export async function listStudies(): Promise<Study[]> {
+  return (await request<Study[]>('/api/studies')).data;
+}
+
+export async function createStudy(body: NewStudy): Promise<Study> {
+  return (await request<Study>('/api/studies', { method: 'POST', ...json(body) })).data;
+}
+
+export async function getStudy(id: StudyId): Promise<Study> {
+  return (await request<Study>(studyPath(id))).data;
+}
+
+export async function patchStudy(id: StudyId, body: StudyPatch): Promise<Study> {
+  return (await request<Study>(studyPath(id), { method: 'PATCH', ...json(body) })).data;
+}
+
+export async function addStudyImages(id: StudyId, body: { groups?: string[]; image_ids?: number[] }): Promise<Study> {
+  return (await request<Study>(`${studyPath(id)}/images`, { method: 'POST', ...json(body) })).data;
+}
+
+export async function listStudyImages(id: StudyId, signal?: AbortSignal): Promise<StudyImage[]> {
+  return (await request<StudyImage[]>(`${studyPath(id)}/images`, { signal })).data;
+}
+
+/** The reader's view of one image; the first call starts the reader's clock. */
+export async function getRead(id: StudyId, imageId: number): Promise<Read> {
+  return (await request<Read>(`${studyPath(id)}/images/${imageId}/read`)).data;
+}
+
+/** Blinded and not yet revealed: the blind score (reveals the AI draft); otherwise a revision. */
+export async function submitRead(id: StudyId, imageId: number, scores: Scores, reason?: string): Promise<Read> {
+  return (
+    await request<Read>(`${studyPath(id)}/images/${imageId}/read`, {
+      method: 'POST',
+      ...json(reason ? { scores, reason } : { scores }),
+    })
+  ).data;
+}
+
+export async function putFinal(id: StudyId, imageId: number, scores: Scores, reason?: string): Promise<StudyImage> {
+  return (
+    await request<StudyImage>(`${studyPath(id)}/images/${imageId}/final`, {
+      method: 'PUT',
+      ...json(reason ? { scores, reason } : { scores }),
+    })
+  ).data;
+}
+
+export async function getAgreement(id: StudyId, signal?: AbortSignal): Promise<Agreement> {
+  return (await request<Agreement>(`${studyPath(id)}/agreement`, { signal })).data;
+}
+
+export const studyUrls = (id: StudyId) => ({
+  agreementCsv: `${studyPath(id)}/agreement.csv`,
+  exportCsv: `${studyPath(id)}/export.csv`,
+  auditCsv: `/api/audit.csv?study_id=${encodeURIComponent(String(id))}`,
+});

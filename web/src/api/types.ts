@@ -109,3 +109,194 @@ export interface ImageEvent {
   version?: number;
   deleted?: boolean;
 }
+
+// ---- Accounts, studies and agreement (docs/readers.md) ----
+
+export type Role = 'viewer' | 'pathologist' | 'admin';
+export const ROLES: readonly Role[] = ['viewer', 'pathologist', 'admin'];
+
+export interface SessionUser {
+  name: string;
+  role: Role;
+}
+
+export type SessionMode = 'single-user' | 'accounts';
+
+/** `GET /api/session`. */
+export interface SessionInfo {
+  mode: SessionMode;
+  user: SessionUser | null;
+  csrf_token: string | null;
+}
+
+/** `POST /api/login` → 200. */
+export interface LoginAnswer {
+  user: SessionUser;
+  csrf_token: string;
+}
+
+export interface UserAccount {
+  name: string;
+  role: Role;
+  disabled: boolean;
+  created_at: string;
+}
+
+export interface UserPatch {
+  role?: Role;
+  disabled?: boolean;
+  password?: string;
+}
+
+/** Scores by metric name. */
+export type Scores = Record<string, number>;
+
+/** Study ids travel in paths; the contract does not say number or string, so both are accepted. */
+export type StudyId = number | string;
+
+export interface StudyProgress {
+  blind: number;
+  revised: number;
+}
+
+export interface Study {
+  id: StudyId;
+  name: string;
+  description?: string | null;
+  blinded: boolean;
+  require_reason: boolean;
+  readers: string[];
+  image_count: number;
+  created_at: string;
+  created_by: string;
+  /** Admins and viewers: every reader; a reader: only their own entry. */
+  progress: Record<string, StudyProgress>;
+}
+
+export interface NewStudy {
+  name: string;
+  description?: string;
+  blinded: boolean;
+  require_reason: boolean;
+  readers: string[];
+  groups?: string[];
+  image_ids?: number[];
+}
+
+export interface StudyPatch {
+  name?: string;
+  description?: string;
+  require_reason?: boolean;
+  readers?: string[];
+}
+
+export type MyState = 'not_started' | 'blind' | 'revealed';
+
+export interface ReaderScores {
+  blind: Scores | null;
+  revised: Scores | null;
+  blind_seconds: number | null;
+  revised_seconds: number | null;
+}
+
+export interface StudyImage {
+  image_id: number;
+  filename: string;
+  serial: string | null;
+  group?: string | null;
+  group_name?: string | null;
+  status: ImageStatus;
+  /** null when the caller is not a reader of the study. */
+  my_state: MyState | null;
+  /** Hidden (null) from a reader until they reveal, in a blinded study. */
+  ai: Scores | null;
+  /** Admins and viewers: every reader; a reader: only their own. */
+  reads: Record<string, ReaderScores>;
+  /** The image's current (adjudicated) score. */
+  final: Scores | null;
+  version: number;
+}
+
+export interface ReadImage {
+  id: number;
+  filename: string;
+  serial: string | null;
+  group?: string | null;
+  group_name?: string | null;
+  width: number | null;
+  height: number | null;
+  status: ImageStatus;
+}
+
+export type ReadState = 'blind' | 'revealed';
+
+/** `GET|POST /api/studies/{id}/images/{image_id}/read`. */
+export interface Read {
+  study_id: StudyId;
+  image: ReadImage;
+  blinded: boolean;
+  /** Not in docs/readers.md; the server sends it (the study's rule). */
+  require_reason?: boolean;
+  state: ReadState;
+  blind: Scores | null;
+  /** The reader's current score (the server may set it to the blind score at the blind submit). */
+  revised: Scores | null;
+  /** null while state = blind in a blinded study. */
+  ai: Scores | null;
+  model_id: string | null;
+  blind_seconds: number | null;
+  revised_seconds: number | null;
+}
+
+export type Stat = { value: number } | { not_defined: string };
+export type Interval = { value: number; ci95: [number, number] } | { not_defined: string };
+
+export interface BlandAltman {
+  mean_diff: Stat;
+  sd_diff: Stat;
+  loa_low: Stat;
+  loa_high: Stat;
+  /** [mean of a and b, a − b] per image. */
+  points: [number, number][];
+}
+
+export interface AgreementPair {
+  a: string;
+  b: string;
+  n: number;
+  mae: Stat;
+  qwk: Stat;
+  icc2_1: Interval;
+  icc3_1: Interval;
+  bland_altman: BlandAltman;
+  /** Rows: a's grid index; columns: b's. */
+  confusion: number[][];
+}
+
+export interface ShiftRow {
+  reader: string;
+  n: number;
+  changed: number;
+  toward_ai: number;
+  away_from_ai: number;
+  mean_abs_to_ai_blind: Stat;
+  mean_abs_to_ai_revised: Stat;
+}
+
+export interface MetricAgreement {
+  metric: string;
+  max: number;
+  step: number;
+  grid: number[];
+  /** "ai" first, then the reader names. */
+  raters: string[];
+  pairs: AgreementPair[];
+  icc_readers: { n: number; icc2_1: Interval; icc3_1: Interval };
+  /** Blinded studies only. */
+  shift?: ShiftRow[] | null;
+}
+
+export interface Agreement {
+  study_id: StudyId;
+  metrics: MetricAgreement[];
+}

@@ -3,6 +3,8 @@ import type { ImageRecord, Metric } from '../api/types';
 import { groupOf } from '../api/types';
 import { deleteImage, restoreImage } from '../api/client';
 import { useConfig } from '../lib/config';
+import { canScore } from '../lib/roles';
+import { useSession } from '../lib/session';
 import { putRecord, refreshRecord, useRecord } from '../lib/records';
 import { clamp, formatScore, parseScoreInput, stepScore, totalScore } from '../lib/scores';
 import { useScoreEditor, type SaveStatus, type ScoreEditor } from '../lib/useScoreEditor';
@@ -78,6 +80,9 @@ export function ReviewPanel(props: ReviewPanelProps) {
 
 function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: number }) {
   const config = useConfig();
+  const { user } = useSession();
+  /** Viewers read only: no fields, no review, no delete. */
+  const readOnly = !canScore(user.role);
   const editor = useScoreEditor(id);
   const record = editor.record as ImageRecord;
   const [nextMsg, setNextMsg] = useState<string | null>(null);
@@ -87,7 +92,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
   const editable = record.status === 'scored' || record.status === 'failed';
 
   const reviewAndNext = async () => {
-    if (!editable) return;
+    if (!editable || readOnly) return;
     setNextMsg(null);
     const ok = await editor.flush(record.review_status === 'reviewed' ? undefined : true);
     if (!ok) return;
@@ -182,7 +187,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
 
       <div className="flex flex-col gap-4 px-6 py-4">
         {demo && <DemoBanner />}
-        {deleted && (
+        {deleted && !readOnly && (
           <div role="alert" className="flex items-center gap-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
             This image is deleted (hidden from lists and the export).
             <button className={`${btnSecondary} ${btnSmall}`} onClick={() => void onRestore()}>
@@ -212,38 +217,47 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
           </p>
         )}
 
-        <ScoreTable editor={editor} record={record} editable={editable} firstInput={firstInput} />
+        <ScoreTable editor={editor} record={record} editable={editable} readOnly={readOnly} firstInput={firstInput} />
 
-        <div className="flex flex-wrap items-center gap-3">
-          <button
-            className={btnPrimary}
-            onClick={() => void reviewAndNext()}
-            disabled={!editable}
-            aria-keyshortcuts="Control+Enter r"
-            data-testid="review-next"
-          >
-            {record.review_status === 'reviewed' ? 'Reviewed ✓ — next unreviewed' : 'Mark reviewed & next'}
-            <kbd className="rounded border border-white/40 px-1 text-xs font-normal">Ctrl+Enter</kbd>
-          </button>
-          {record.review_status === 'reviewed' ? (
-            <>
-              <Badge tone="green">Reviewed</Badge>
-              <button className={`${btnGhost} ${btnSmall}`} onClick={() => void editor.flush(false)}>
-                Mark unreviewed
+        {readOnly ? (
+          <p className="flex flex-wrap items-center gap-2 text-sm text-slate-500 dark:text-slate-400" data-testid="read-only-note">
+            {record.review_status === 'reviewed' ? <Badge tone="green">Reviewed</Badge> : <Badge tone="slate">Not reviewed</Badge>}
+            Your account can read scores but not change them.
+          </p>
+        ) : (
+          <>
+            <div className="flex flex-wrap items-center gap-3">
+              <button
+                className={btnPrimary}
+                onClick={() => void reviewAndNext()}
+                disabled={!editable}
+                aria-keyshortcuts="Control+Enter r"
+                data-testid="review-next"
+              >
+                {record.review_status === 'reviewed' ? 'Reviewed ✓ — next unreviewed' : 'Mark reviewed & next'}
+                <kbd className="rounded border border-white/40 px-1 text-xs font-normal">Ctrl+Enter</kbd>
               </button>
-            </>
-          ) : (
-            <Badge tone="slate">Not reviewed</Badge>
-          )}
-          {nextMsg && (
-            <span role="status" className="text-sm text-green-700 dark:text-green-400">
-              {nextMsg}
-            </span>
-          )}
-        </div>
-        <p className="text-xs text-slate-500 dark:text-slate-400" data-testid="shortcut-help">
-          Keyboard: {SHORTCUT_HELP}.
-        </p>
+              {record.review_status === 'reviewed' ? (
+                <>
+                  <Badge tone="green">Reviewed</Badge>
+                  <button className={`${btnGhost} ${btnSmall}`} onClick={() => void editor.flush(false)}>
+                    Mark unreviewed
+                  </button>
+                </>
+              ) : (
+                <Badge tone="slate">Not reviewed</Badge>
+              )}
+              {nextMsg && (
+                <span role="status" className="text-sm text-green-700 dark:text-green-400">
+                  {nextMsg}
+                </span>
+              )}
+            </div>
+            <p className="text-xs text-slate-500 dark:text-slate-400" data-testid="shortcut-help">
+              Keyboard: {SHORTCUT_HELP}.
+            </p>
+          </>
+        )}
 
         <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 border-t border-slate-200 pt-3 text-xs text-slate-500 dark:border-slate-800 dark:text-slate-400">
           <dt>AI model</dt>
@@ -266,7 +280,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
 
         <AuditLog id={id} version={record.version} defaultOpen={showAudit === true} />
 
-        {!deleted && (
+        {!deleted && !readOnly && (
           <div>
             <button className={`${btnGhost} ${btnSmall} text-red-700 dark:text-red-400`} onClick={() => void onDelete()}>
               Delete image…
@@ -323,11 +337,13 @@ function ScoreTable({
   editor,
   record,
   editable,
+  readOnly,
   firstInput,
 }: {
   editor: ScoreEditor;
   record: ImageRecord;
   editable: boolean;
+  readOnly: boolean;
   firstInput: React.RefObject<HTMLInputElement | null>;
 }) {
   const { schema } = useConfig();
@@ -405,9 +421,12 @@ function ScoreTable({
     <section aria-labelledby="scores-title">
       <div className="mb-2 flex items-center justify-between gap-3">
         <h3 id="scores-title" className="font-semibold">
-          Pathology scores <span className="text-sm font-normal text-slate-500 dark:text-slate-400">(editable, steps of {formatScore(schema.step, schema.step)})</span>
+          Pathology scores{' '}
+          <span className="text-sm font-normal text-slate-500 dark:text-slate-400">
+            ({readOnly ? 'read only' : 'editable'}, steps of {formatScore(schema.step, schema.step)})
+          </span>
         </h3>
-        <SaveIndicator status={editor.status} hasErrors={hasErrors} onRetry={() => void editor.flush()} />
+        {!readOnly && <SaveIndicator status={editor.status} hasErrors={hasErrors} onRetry={() => void editor.flush()} />}
       </div>
       {editor.status.kind === 'conflict' && <ConflictBox status={editor.status} editor={editor} onTheirs={() => setTexts({})} />}
       {editor.status.kind === 'error' && (
@@ -441,7 +460,7 @@ function ScoreTable({
             return (
               <tr key={m.name} className="border-t border-slate-200 align-top dark:border-slate-800" data-testid="metric-row" data-metric={m.name}>
                 <th scope="row" className="py-2.5 pr-2 text-left font-medium">
-                  <label htmlFor={inputId} className="text-xs uppercase tracking-wide text-slate-600 dark:text-slate-300">
+                  <label htmlFor={readOnly ? undefined : inputId} className="text-xs uppercase tracking-wide text-slate-600 dark:text-slate-300">
                     {m.name}
                   </label>
                   <div className="text-xs font-normal text-slate-500 dark:text-slate-400">0 – {formatScore(m.max, schema.step)}</div>
@@ -450,70 +469,85 @@ function ScoreTable({
                   {ai == null ? '–' : formatScore(ai, schema.step)}
                 </td>
                 <td className="py-2 pl-4">
-                  <div className="flex items-center justify-end gap-1">
-                    {corrected && (
-                      <span className="mr-1 text-xs text-amber-700 dark:text-amber-400" title="Corrected from the AI draft">
-                        corrected
-                      </span>
-                    )}
-                    <button
-                      type="button"
-                      tabIndex={-1}
-                      className={`${btnSecondary} size-8 px-0 py-0`}
-                      aria-label={`Decrease ${m.name}`}
-                      disabled={!editable || v === 0}
-                      onClick={() => commit(m, stepScore(v, -1, m, schema.step))}
-                    >
-                      −
-                    </button>
-                    <input
-                      id={inputId}
-                      ref={i === 0 ? firstInput : undefined}
-                      type="text"
-                      inputMode="decimal"
-                      autoComplete="off"
-                      role="spinbutton"
-                      aria-valuemin={0}
-                      aria-valuemax={m.max}
-                      aria-valuenow={v ?? undefined}
-                      aria-invalid={err ? true : undefined}
-                      aria-describedby={err ? errId : undefined}
-                      disabled={!editable}
-                      value={text}
-                      onChange={(e) => onChange(m, e.target.value)}
-                      onKeyDown={(e) => onKeyDown(m, e)}
-                      onBlur={() => {
-                        if (!errors[m.name]) clearText(m.name);
-                      }}
-                      data-testid="score-input"
-                      className={`w-20 rounded-md border px-2 py-1.5 text-right tabular-nums ${
-                        err
-                          ? 'border-red-500 bg-red-50 dark:bg-red-950/50'
-                          : corrected
-                            ? 'border-amber-400 bg-white dark:border-amber-600 dark:bg-slate-900'
-                            : 'border-slate-300 bg-white dark:border-slate-700 dark:bg-slate-900'
-                      }`}
-                    />
-                    <button
-                      type="button"
-                      tabIndex={-1}
-                      className={`${btnSecondary} size-8 px-0 py-0`}
-                      aria-label={`Increase ${m.name}`}
-                      disabled={!editable || v === m.max}
-                      onClick={() => commit(m, stepScore(v, 1, m, schema.step))}
-                    >
-                      +
-                    </button>
-                  </div>
-                  {err && (
-                    <p id={errId} role="alert" className="mt-1 text-right text-xs text-red-700 dark:text-red-400" data-testid="score-error">
-                      {err}
-                      {suggestions[m.name] !== undefined && (
-                        <button type="button" className="ml-1 underline" onClick={() => commit(m, suggestions[m.name] as number)}>
-                          Use {formatScore(suggestions[m.name], schema.step)}
-                        </button>
+                  {readOnly ? (
+                    <div className="flex items-center justify-end gap-2 py-1 pr-1 tabular-nums" data-testid="score-value">
+                      {corrected && (
+                        <span className="text-xs text-amber-700 dark:text-amber-400" title="Corrected from the AI draft">
+                          corrected
+                        </span>
                       )}
-                    </p>
+                      <span className="font-semibold">
+                        {v == null ? '–' : formatScore(v, schema.step)}
+                      </span>
+                    </div>
+                  ) : (
+                    <>
+                      <div className="flex items-center justify-end gap-1">
+                        {corrected && (
+                          <span className="mr-1 text-xs text-amber-700 dark:text-amber-400" title="Corrected from the AI draft">
+                            corrected
+                          </span>
+                        )}
+                        <button
+                          type="button"
+                          tabIndex={-1}
+                          className={`${btnSecondary} size-8 px-0 py-0`}
+                          aria-label={`Decrease ${m.name}`}
+                          disabled={!editable || v === 0}
+                          onClick={() => commit(m, stepScore(v, -1, m, schema.step))}
+                        >
+                          −
+                        </button>
+                        <input
+                          id={inputId}
+                          ref={i === 0 ? firstInput : undefined}
+                          type="text"
+                          inputMode="decimal"
+                          autoComplete="off"
+                          role="spinbutton"
+                          aria-valuemin={0}
+                          aria-valuemax={m.max}
+                          aria-valuenow={v ?? undefined}
+                          aria-invalid={err ? true : undefined}
+                          aria-describedby={err ? errId : undefined}
+                          disabled={!editable}
+                          value={text}
+                          onChange={(e) => onChange(m, e.target.value)}
+                          onKeyDown={(e) => onKeyDown(m, e)}
+                          onBlur={() => {
+                            if (!errors[m.name]) clearText(m.name);
+                          }}
+                          data-testid="score-input"
+                          className={`w-20 rounded-md border px-2 py-1.5 text-right tabular-nums ${
+                            err
+                              ? 'border-red-500 bg-red-50 dark:bg-red-950/50'
+                              : corrected
+                                ? 'border-amber-400 bg-white dark:border-amber-600 dark:bg-slate-900'
+                                : 'border-slate-300 bg-white dark:border-slate-700 dark:bg-slate-900'
+                          }`}
+                        />
+                        <button
+                          type="button"
+                          tabIndex={-1}
+                          className={`${btnSecondary} size-8 px-0 py-0`}
+                          aria-label={`Increase ${m.name}`}
+                          disabled={!editable || v === m.max}
+                          onClick={() => commit(m, stepScore(v, 1, m, schema.step))}
+                        >
+                          +
+                        </button>
+                      </div>
+                      {err && (
+                        <p id={errId} role="alert" className="mt-1 text-right text-xs text-red-700 dark:text-red-400" data-testid="score-error">
+                          {err}
+                          {suggestions[m.name] !== undefined && (
+                            <button type="button" className="ml-1 underline" onClick={() => commit(m, suggestions[m.name] as number)}>
+                              Use {formatScore(suggestions[m.name], schema.step)}
+                            </button>
+                          )}
+                        </p>
+                      )}
+                    </>
                   )}
                 </td>
               </tr>
@@ -524,7 +558,7 @@ function ScoreTable({
               Total
             </th>
             <td className="py-2 text-right tabular-nums text-slate-500 dark:text-slate-400">{aiTotal == null ? '–' : formatScore(aiTotal, schema.step)}</td>
-            <td className="py-2 pr-10 text-right tabular-nums" data-testid="total-current">
+            <td className={`py-2 ${readOnly ? 'pr-1' : 'pr-10'} text-right tabular-nums`} data-testid="total-current">
               {total == null ? '–' : formatScore(total, schema.step)}
             </td>
           </tr>

@@ -74,12 +74,31 @@ export function startEvents(): void {
       setState('polling');
       if (!pollTimer) pollTimer = setInterval(pollUnfinished, 2000);
       setTimeout(() => {
-        if (!source) startEvents();
+        if (!source && pollTimer) startEvents();
       }, 30_000);
     } else {
       setState('reconnecting');
     }
   });
+}
+
+/** Closes the stream and stops polling (logout, or the session ended): it would only get 401s. */
+export function stopEvents(): void {
+  if (source) {
+    const es = source;
+    source = null;
+    es.close();
+  }
+  if (pollTimer) {
+    clearInterval(pollTimer);
+    pollTimer = null;
+  }
+  if (safetyTimer) {
+    clearInterval(safetyTimer);
+    safetyTimer = null;
+  }
+  hadError = false;
+  setState('connecting');
 }
 
 export function onImageEvent(l: (e: ImageEvent) => void): () => void {

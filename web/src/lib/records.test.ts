@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ImageRecord } from '../api/types';
-import { getEntry, handleImageEvent, putRecord, refreshRecord } from './records';
+import { clearRecords, getEntry, handleImageEvent, putRecord, refreshRecord } from './records';
 
 const rec = (id: number, version: number, status: ImageRecord['status']) =>
   ({ id, version, status, filename: `f${id}.tif`, scores: {}, draft: null }) as unknown as ImageRecord;
@@ -40,5 +40,14 @@ describe('record cache', () => {
     vi.stubGlobal('fetch', fetchMock);
     handleImageEvent({ id: 99, status: 'scored', version: 5 });
     expect(fetchMock).not.toHaveBeenCalled();
+  });
+});
+
+describe('logout', () => {
+  it('forgets every record, so the next user sees only what the server gives them', () => {
+    putRecord(rec(9, 1, 'scored'));
+    expect(getEntry(9)).toBeDefined();
+    clearRecords();
+    expect(getEntry(9)).toBeUndefined();
   });
 });

@@ -30,6 +30,14 @@ export function putRecord(record: ImageRecord, etag?: string | null, force = fal
   emit(record);
 }
 
+/** Forgets every record (logout: the next user may not be allowed to see them). */
+export function clearRecords(): void {
+  entries.clear();
+  announced.clear();
+  rerun.clear();
+  for (const l of listeners) l();
+}
+
 export function getEntry(id: number): RecordEntry | undefined {
   return entries.get(id);
 }

@@ -1,0 +1,409 @@
+import { lazy, Suspense, useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { ApiError, getRead, listStudyImages, submitRead } from '../../api/client';
+import type { Read, Study, StudyImage } from '../../api/types';
+import { useConfig } from '../../lib/config';
+import { shortId } from '../../lib/format';
+import { navigate } from '../../lib/router';
+import { studyHref } from '../../lib/routes';
+import { formatScore, totalScore } from '../../lib/scores';
+import { useSession } from '../../lib/session';
+import {
+  collectScores,
+  firstToRead,
+  formatDuration,
+  isFinished,
+  nextInWorklist,
+  readMode,
+  scoresDiffer,
+  scoresToTexts,
+  WORK_LABELS,
+  workState,
+  type WorkState,
+} from '../../lib/study';
+import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner, type Tone } from '../ui';
+import { ScoreFields, type ScoreColumn } from './ScoreFields';
+
+const Viewer = lazy(() => import('../Viewer').then((m) => ({ default: m.Viewer })));
+
+const STATE_TONES: Record<WorkState, Tone> = {
+  todo: 'slate',
+  opened: 'amber',
+  blind_done: 'blue',
+  revised: 'green',
+  done: 'green',
+};
+
+/** Set when "Next image" opened the panel: its first field takes focus. */
+let focusNextPanel = false;
+
+export function ReadingTab({ study, imageId, onProgress }: { study: Study; imageId: number | null; onProgress: () => void }) {
+  const { user } = useSession();
+  const [images, setImages] = useState<StudyImage[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [reload, setReload] = useState(0);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    listStudyImages(study.id, ac.signal)
+      .then((list) => {
+        setImages(list);
+        setError(null);
+      })
+      .catch((e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      });
+    return () => ac.abort();
+  }, [study.id, reload]);
+
+  const me = user.name;
+  const current = imageId ?? (images ? firstToRead(images, me, study.blinded) : null);
+  const open = useCallback((id: number) => navigate(studyHref(study.id, 'read', id), true), [study.id]);
+  // The image first opened stays open (into the address) when the worklist changes after a save.
+  useEffect(() => {
+    if (imageId == null && current != null) open(current);
+  }, [imageId, current, open]);
+  const finished = images ? images.filter((i) => isFinished(workState(i, me, study.blinded))).length : 0;
+
+  return (
+    <div className="grid min-h-full grid-cols-[16rem_minmax(0,1fr)]">
+      <nav aria-label="Worklist" className="border-r border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900/40">
+        <div className="border-b border-slate-200 px-4 py-3 dark:border-slate-800">
+          <h2 className="font-semibold">Worklist</h2>
+          {images && (
+            <p className="text-xs text-slate-500 dark:text-slate-400" aria-live="polite" data-testid="worklist-summary">
+              {finished} of {images.length} {study.blinded ? 'blind-scored' : 'scored'}
+            </p>
+          )}
+        </div>
+        {error && (
+          <p role="alert" className="p-4 text-sm text-red-700 dark:text-red-400">
+            The worklist could not be loaded: {error}{' '}
+            <button className="underline" onClick={() => setReload((n) => n + 1)}>
+              Try again
+            </button>
+          </p>
+        )}
+        {!images && !error && (
+          <p className="p-4 text-sm text-slate-500 dark:text-slate-400">
+            <Spinner label="Loading the worklist" />
+          </p>
+        )}
+        {images && images.length === 0 && <p className="p-4 text-sm text-slate-500 dark:text-slate-400">This study has no images yet.</p>}
+        <ol className="divide-y divide-slate-100 dark:divide-slate-800">
+          {(images ?? []).map((img, i) => {
+            const state = workState(img, me, study.blinded);
+            const selected = img.image_id === current;
+            return (
+              <li key={img.image_id}>
+                <button
+                  type="button"
+                  onClick={() => open(img.image_id)}
+                  aria-current={selected ? 'true' : undefined}
+                  className={`flex w-full flex-col items-start gap-1 px-4 py-2 text-left text-sm hover:bg-slate-50 dark:hover:bg-slate-800/50 ${
+                    selected ? 'bg-indigo-50 dark:bg-indigo-950/40' : ''
+                  }`}
+                  data-testid="worklist-item"
+                  data-image-id={img.image_id}
+                  data-state={state}
+                >
+                  <span className="w-full truncate font-medium" title={img.filename}>
+                    <span className="text-slate-600 dark:text-slate-400">{i + 1}.</span> {img.filename}
+                  </span>
+                  <span className="flex items-center gap-2 text-xs text-slate-600 dark:text-slate-400">
+                    {img.serial ?? '–'}
+                    <Badge tone={STATE_TONES[state]}>{WORK_LABELS[state]}</Badge>
+                  </span>
+                </button>
+              </li>
+            );
+          })}
+        </ol>
+      </nav>
+      <div className="min-w-0">
+        {current == null ? (
+          <p className="p-6 text-sm text-slate-500 dark:text-slate-400">{images ? 'Nothing to read here.' : ''}</p>
+        ) : (
+          <ReadPanel
+            key={current}
+            study={study}
+            imageId={current}
+            nextId={images ? nextInWorklist(images, current, me, study.blinded) : null}
+            onOpen={(id) => {
+              focusNextPanel = true;
+              open(id);
+            }}
+            onOpened={() => {
+              const img = images?.find((i) => i.image_id === current);
+              if (img && workState(img, me, study.blinded) === 'todo') setReload((n) => n + 1);
+            }}
+            onSaved={() => {
+              setReload((n) => n + 1);
+              onProgress();
+            }}
+          />
+        )}
+      </div>
+    </div>
+  );
+}
+
+function ReadPanel({
+  study,
+  imageId,
+  nextId,
+  onOpen,
+  onOpened,
+  onSaved,
+}: {
+  study: Study;
+  imageId: number;
+  nextId: number | null;
+  onOpen: (id: number) => void;
+  /** The read was loaded (the server started the clock). */
+  onOpened: () => void;
+  onSaved: () => void;
+}) {
+  const { schema } = useConfig();
+  const [read, setRead] = useState<Read | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [texts, setTexts] = useState<Record<string, string>>({});
+  const [reason, setReason] = useState('');
+  const [showErrors, setShowErrors] = useState(false);
+  const [saving, setSaving] = useState(false);
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+  const openedRef = useRef(onOpened);
+  useEffect(() => {
+    openedRef.current = onOpened;
+  });
+  const reasonRef = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    let cancelled = false;
+    getRead(study.id, imageId)
+      .then((r) => {
+        if (cancelled) return;
+        setRead(r);
+        setTexts(scoresToTexts(readMode(r, r.require_reason ?? study.require_reason).prefill, schema.step));
+        openedRef.current();
+      })
+      .catch((e: unknown) => {
+        if (cancelled) return;
+        if (e instanceof ApiError && e.status === 403) setLoadError('Only the readers of this study read its images. Ask an administrator to add you as a reader.');
+        else if (e instanceof ApiError && e.status === 404) setLoadError('This image is not in the study (any more). Choose another one from the worklist.');
+        else setLoadError(e instanceof Error ? e.message : String(e));
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [study.id, study.require_reason, imageId, schema.step]);
+
+  useEffect(() => {
+    if (read && focusNextPanel) {
+      focusNextPanel = false;
+      formRef.current?.querySelector<HTMLInputElement>('input[role=spinbutton]')?.focus();
+    }
+  }, [read]);
+
+  if (!read) {
+    return (
+      <div className="p-6">
+        {loadError ? (
+          <p role="alert" className="text-sm text-red-700 dark:text-red-400">
+            {loadError}
+          </p>
+        ) : (
+          <p className="text-slate-500 dark:text-slate-400">
+            <Spinner label="Loading the image" /> Loading…
+          </p>
+        )}
+      </div>
+    );
+  }
+
+  const requireReason = read.require_reason ?? study.require_reason;
+  const mode = readMode(read, requireReason);
+  const saved = mode.kind === 'blind' ? null : mode.prefill;
+  const reasonShown = mode.kind === 'revise' || (mode.kind === 'single' && saved != null);
+
+  const submit = async () => {
+    if (saving) return;
+    setShowErrors(true);
+    setNotice(null);
+    const { scores, errors } = collectScores(texts, schema);
+    const bad = Object.keys(errors);
+    if (bad.length) {
+      setSaveError(`Not saved: ${bad.length === 1 ? `${bad[0]} needs` : `${bad.length} metrics need`} a valid score (see the field${bad.length === 1 ? '' : 's'} above).`);
+      formRef.current?.querySelector<HTMLInputElement>('input[aria-invalid=true]')?.focus();
+      return;
+    }
+    if (mode.kind !== 'blind' && saved && !scoresDiffer(scores, saved, schema)) {
+      setSaveError('Nothing to save: these are the scores you already saved. Change a value first, or go to the next image.');
+      return;
+    }
+    if (mode.needsReason && !reason.trim()) {
+      setSaveError('This study needs a reason for every change after the first submission: say why you changed the score.');
+      reasonRef.current?.focus();
+      return;
+    }
+    setSaving(true);
+    setSaveError(null);
+    try {
+      const r = await submitRead(study.id, imageId, scores, reasonShown && reason.trim() ? reason.trim() : undefined);
+      setRead(r);
+      setTexts(scoresToTexts(readMode(r, r.require_reason ?? study.require_reason).prefill, schema.step));
+      setReason('');
+      setShowErrors(false);
+      setNotice(
+        mode.kind === 'blind'
+          ? 'Blind score saved. The AI draft is shown now: revise your score if you want to, or go to the next image.'
+          : mode.kind === 'revise'
+            ? 'Revision saved.'
+            : 'Score saved.',
+      );
+      onSaved();
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (e instanceof ApiError && e.status === 403) setSaveError(`Not saved: ${msg}. Only this study's readers score its images.`);
+      else setSaveError(`Not saved: ${msg}`);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const onFormKey = (e: KeyboardEvent<HTMLFormElement>) => {
+    if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+      e.preventDefault();
+      void submit();
+    }
+  };
+
+  const columns: ScoreColumn[] = [];
+  if (mode.kind === 'revise') columns.push({ header: 'Your blind score', values: read.blind, testId: 'read-blind-value' });
+  if (mode.showAi && read.ai) columns.push({ header: 'AI draft', values: read.ai, testId: 'read-ai-value' });
+  const img = read.image;
+  const group = img.group ?? img.group_name ?? null;
+  const total = totalScore(collectScores(texts, schema).scores, schema);
+
+  return (
+    <div className="grid gap-6 p-6 xl:grid-cols-[minmax(0,1fr)_28rem]" data-testid="read-panel" data-image-id={imageId} data-mode={mode.kind}>
+      <div className="flex min-w-0 flex-col gap-2">
+        <h2 className="break-all text-lg font-semibold" data-testid="read-filename">
+          {img.filename}
+        </h2>
+        <p className="text-sm text-slate-500 dark:text-slate-400">
+          Serial {img.serial ?? '–'} · group {group || '–'}
+          {img.width && img.height ? ` · ${img.width}×${img.height} px` : ''}
+        </p>
+        <Suspense fallback={<div className="h-[38vh] min-h-64 rounded-lg bg-slate-100 dark:bg-slate-900" />}>
+          <Viewer id={imageId} filename={img.filename} />
+        </Suspense>
+      </div>
+
+      <form ref={formRef} className={`${card} flex flex-col gap-4 self-start p-4`} onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          void submit();
+        }} onKeyDown={onFormKey} noValidate aria-label="Your score">
+        {mode.kind === 'blind' ? (
+          <div className="rounded-md border border-violet-300 bg-violet-50 px-3 py-2 text-sm text-violet-900 dark:border-violet-800 dark:bg-violet-950/60 dark:text-violet-200" data-testid="blind-note">
+            <strong>Blind reading.</strong> The AI draft and other readers’ scores stay hidden until you submit your blind score. Every metric needs a score.
+          </div>
+        ) : mode.kind === 'revise' ? (
+          <div className="rounded-md border border-blue-300 bg-blue-50 px-3 py-2 text-sm text-blue-900 dark:border-blue-800 dark:bg-blue-950/60 dark:text-blue-200">
+            Your blind score is kept. {read.ai ? 'The AI draft is shown beside it; ' : ''}change a value and save a revision if you want to.
+          </div>
+        ) : null}
+
+        <ScoreFields
+          idPrefix="read"
+          testId="read-scores"
+          texts={texts}
+          onText={(m, t) => {
+            setTexts((x) => ({ ...x, [m]: t }));
+            setSaveError(null);
+          }}
+          showErrors={showErrors}
+          columns={columns}
+          inputHeader={mode.kind === 'revise' ? 'Revised' : 'Your score'}
+          disabled={saving}
+          caption={`Steps of ${formatScore(schema.step, schema.step)}; ↑ ↓ change by one step, Ctrl+Enter saves.`}
+        />
+        <p className="text-right text-sm">
+          Total: <strong className="tabular-nums">{formatScore(total, schema.step)}</strong>
+        </p>
+        {mode.kind === 'single' && read.ai && (
+          <button
+            type="button"
+            className={`${btnSecondary} ${btnSmall} self-start`}
+            onClick={() => setTexts(scoresToTexts(read.ai, schema.step))}
+          >
+            Copy the AI draft into the fields
+          </button>
+        )}
+
+        {reasonShown && (
+          <label className="flex flex-col gap-1 text-sm font-medium">
+            <span>
+              Reason for the change{' '}
+              {mode.needsReason ? (
+                <span className="font-normal text-red-700 dark:text-red-400">(required)</span>
+              ) : (
+                <span className="font-normal text-slate-500 dark:text-slate-400">(optional)</span>
+              )}
+            </span>
+            <textarea ref={reasonRef} className={input} rows={2} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="read-reason" />
+          </label>
+        )}
+
+        {saveError && (
+          <p role="alert" className="text-sm text-red-700 dark:text-red-400" data-testid="read-error">
+            {saveError}
+          </p>
+        )}
+        {notice && (
+          <p role="status" className="text-sm text-green-700 dark:text-green-400" data-testid="read-notice">
+            {notice}
+          </p>
+        )}
+
+        <div className="flex flex-wrap items-center gap-2">
+          <button type="submit" className={btnPrimary} disabled={saving}>
+            {saving && <Spinner />} {mode.submitLabel}
+          </button>
+          <button type="button" className={btnSecondary} disabled={nextId == null} onClick={() => nextId != null && onOpen(nextId)}>
+            Next image →
+          </button>
+        </div>
+
+        <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 border-t border-slate-200 pt-3 text-xs text-slate-500 dark:border-slate-800 dark:text-slate-400">
+          {read.blinded ? (
+            <>
+              <dt>Blind score</dt>
+              <dd>{read.blind ? `saved · ${formatDuration(read.blind_seconds)} after opening` : 'not yet'}</dd>
+              {read.blind && (
+                <>
+                  <dt>Revision</dt>
+                  <dd>{read.revised_seconds != null ? `saved · ${formatDuration(read.revised_seconds)} after the reveal` : 'none'}</dd>
+                </>
+              )}
+            </>
+          ) : (
+            <>
+              <dt>Score</dt>
+              <dd>{read.revised || read.blind ? `saved · ${formatDuration(read.revised_seconds)} after opening` : 'not yet'}</dd>
+            </>
+          )}
+          {mode.showAi && read.model_id && (
+            <>
+              <dt>AI model</dt>
+              <dd>
+                <code title={read.model_id}>{shortId(read.model_id)}</code>
+              </dd>
+            </>
+          )}
+        </dl>
+      </form>
+    </div>
+  );
+}
