@@ -324,18 +324,34 @@ fn user_accounts_and_the_non_loopback_rule() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing to listen"), "{err}");
-    assert!(err.contains("histoscore user add NAME --role admin"), "{err}");
+    assert!(
+        err.contains("histoscore user add NAME --role admin"),
+        "{err}"
+    );
 
     let out = run(&["user", "add", "ada", "--role", "admin"], Some("short"));
     assert!(!out.status.success(), "a short password is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
-    let out = run(&["user", "add", "ada", "--role", "admin"], Some("a long enough password"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &["user", "add", "ada", "--role", "admin"],
+        Some("a long enough password"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created ada (admin)"));
-    let out = run(&["user", "add", "ada", "--role", "viewer"], Some("a long enough password"));
+    let out = run(
+        &["user", "add", "ada", "--role", "viewer"],
+        Some("a long enough password"),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already an account"));
-    let out = run(&["user", "add", "bob", "--role", "pathologist"], Some("another long password"));
+    let out = run(
+        &["user", "add", "bob", "--role", "pathologist"],
+        Some("another long password"),
+    );
     assert!(out.status.success());
     let out = run(&["user", "role", "ada", "--role", "viewer"], None);
     assert!(!out.status.success(), "the last admin cannot be demoted");
@@ -345,7 +361,11 @@ fn user_accounts_and_the_non_loopback_rule() {
     let out = run(&["user", "list"], None);
     let list = String::from_utf8_lossy(&out.stdout);
     assert!(list.contains("ada") && list.contains("admin"), "{list}");
-    assert!(list.lines().any(|l| l.starts_with("bob") && l.contains("disabled")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("bob") && l.contains("disabled")),
+        "{list}"
+    );
     // With an administrator, binding every address is allowed (the server starts, then is
     // stopped).
     let mut child = Command::new(env!("CARGO_BIN_EXE_histoscore"))
