@@ -111,6 +111,22 @@ impl Model {
         }
     }
 
+    /// Writes the weights as `.safetensors` (float32, PyTorch's state_dict names), loadable with
+    /// `safetensors.torch.load_file` and `model.load_state_dict`.
+    pub fn save_safetensors(&self, path: &Path) -> Result<(), String> {
+        let mut map = std::collections::HashMap::new();
+        for (name, t) in self.weights.tensors() {
+            let tensor = candle_core::Tensor::from_slice(
+                &t.data,
+                t.shape.as_slice(),
+                &candle_core::Device::Cpu,
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
+            map.insert(name.clone(), tensor);
+        }
+        candle_core::safetensors::save(&map, path).map_err(|e| e.to_string())
+    }
+
     /// The network as a serialised ONNX graph.
     pub fn onnx(&self) -> Vec<u8> {
         let doc = if self.demo {

@@ -4,9 +4,32 @@
 use crate::{InferenceQueue, ModelRef, SubmitError};
 use histoscore_domain::{Schema, Scores, SerialInfo, SerialParser};
 use histoscore_imaging::decode::stain_check;
-use histoscore_imaging::{decode_file, preprocess, DecodeOptions, DecodedImage, ImageError};
+use histoscore_imaging::{
+    decode_file, preprocess, DecodeOptions, DecodedImage, ImageError, INPUT_SIZE,
+};
 use serde::Serialize;
 use std::path::Path;
+
+/// The 3×`side`×`side` channel-major tensor flipped horizontally, flipped vertically and
+/// rotated by 180°.
+pub fn orientations(t: &[f32], side: usize) -> [Vec<f32>; 3] {
+    let plane = side * side;
+    let mut h = vec![0.0; t.len()];
+    let mut v = vec![0.0; t.len()];
+    let mut r = vec![0.0; t.len()];
+    for c in 0..t.len() / plane {
+        let base = c * plane;
+        for y in 0..side {
+            for x in 0..side {
+                let src = t[base + y * side + x];
+                h[base + y * side + (side - 1 - x)] = src;
+                v[base + (side - 1 - y) * side + x] = src;
+                r[base + (side - 1 - y) * side + (side - 1 - x)] = src;
+            }
+        }
+    }
+    [h, v, r]
+}
 
 /// Everything known about a scored image.
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +129,48 @@ impl Scorer {
         Ok(self.from_raw(filename, prepared.image_meta, raw))
     }
 
+    /// Like [`Scorer::finish`], plus the uncertainty of each metric: the standard deviation
+    /// (in score units) of the scores of the image as it is, flipped horizontally, flipped
+    /// vertically and rotated by 180° — orientations that do not change the tissue's grade.
+    /// The scores themselves are those of the unaugmented image.
+    pub fn finish_with_uncertainty(
+        &self,
+        filename: &str,
+        prepared: Prepared,
+        queue: &InferenceQueue,
+    ) -> Result<(ScoredImage, Vec<f64>), SubmitError> {
+        let variants = orientations(&prepared.tensor, INPUT_SIZE);
+        let raw = queue.submit(prepared.tensor)?;
+        let mut outputs = vec![raw.clone()];
+        for v in variants {
+            outputs.push(queue.submit(v)?);
+        }
+        let spread = self.uncertainty(&outputs);
+        Ok((self.from_raw(filename, prepared.image_meta, raw), spread))
+    }
+
+    /// Per metric: the sample standard deviation of the scores (raw output × max) over the
+    /// given outputs.
+    pub fn uncertainty(&self, outputs: &[Vec<f32>]) -> Vec<f64> {
+        let n = outputs.len() as f64;
+        self.schema
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let xs: Vec<f64> = outputs
+                    .iter()
+                    .map(|o| f64::from(o.get(i).copied().unwrap_or(f32::NAN)) * m.max)
+                    .collect();
+                if n < 2.0 || xs.iter().any(|x| !x.is_finite()) {
+                    return 0.0;
+                }
+                let mean = xs.iter().sum::<f64>() / n;
+                (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+            })
+            .collect()
+    }
+
     pub fn from_raw(&self, filename: &str, meta: DecodedMeta, raw: Vec<f32>) -> ScoredImage {
         let SerialInfo {
             serial,
@@ -143,5 +208,20 @@ impl Scorer {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         Ok(self.finish(&filename, prepared, queue)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::orientations;
+
+    #[test]
+    fn orientations_move_pixels_where_expected() {
+        // One channel, 2×2: [a b; c d].
+        let t = [1.0, 2.0, 3.0, 4.0];
+        let [h, v, r] = orientations(&t, 2);
+        assert_eq!(h, [2.0, 1.0, 4.0, 3.0]);
+        assert_eq!(v, [3.0, 4.0, 1.0, 2.0]);
+        assert_eq!(r, [4.0, 3.0, 2.0, 1.0]);
     }
 }

@@ -53,7 +53,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum ModelCommand {
+pub enum ModelCommand {
     /// Print a model's architecture, tensor count, head size, id and scoring schema.
     Inspect {
         /// Weights file (.pth state_dict or .safetensors). Without it: the demo model.
@@ -67,13 +67,50 @@ enum ModelCommand {
         #[arg(long, env = "HISTOSCORE_JSON")]
         json: bool,
     },
-    /// Write the model as an ONNX graph.
+    /// Write the model as an ONNX graph and/or .safetensors (loadable in PyTorch with the
+    /// safetensors library).
     Export {
         #[command(flatten)]
         model: ModelArg,
         /// Where to write the ONNX graph.
         #[arg(long, value_name = "FILE", env = "HISTOSCORE_ONNX_OUT")]
-        onnx: PathBuf,
+        onnx: Option<PathBuf>,
+        /// Where to write the weights as .safetensors.
+        #[arg(long, value_name = "FILE", env = "HISTOSCORE_SAFETENSORS_OUT")]
+        safetensors: Option<PathBuf>,
+    },
+    /// Add a model file to the registry of a data folder (it is not activated).
+    Import {
+        /// Weights file (.pth state_dict or .safetensors).
+        file: PathBuf,
+        /// A name to show in lists (default: the file name).
+        #[arg(long, env = "HISTOSCORE_MODEL_NAME")]
+        name: Option<String>,
+        #[command(flatten)]
+        schema: SchemaArg,
+        #[command(flatten)]
+        data: serve::DataArgs,
+    },
+    /// List the registered models; `*` marks the active one.
+    List {
+        #[command(flatten)]
+        data: serve::DataArgs,
+    },
+    /// Make a registered model score new uploads (running servers pick it up before their next
+    /// job).
+    Activate {
+        /// Model id (from `histoscore model list`).
+        id: String,
+        /// Why, kept with the activation.
+        #[arg(long, env = "HISTOSCORE_REASON")]
+        reason: Option<String>,
+        #[command(flatten)]
+        data: serve::DataArgs,
+    },
+    /// Activate the model that was active before the current one.
+    Rollback {
+        #[command(flatten)]
+        data: serve::DataArgs,
     },
 }
 
@@ -147,7 +184,7 @@ impl ModelArg {
     }
 }
 
-fn check_fit(model: &Model, schema: &Schema) -> Result<()> {
+pub fn check_fit(model: &Model, schema: &Schema) -> Result<()> {
     if model.head() != schema.metrics.len() {
         bail!(
             "the model has {} outputs but the schema lists {} metrics ({}); pass the --schema \
@@ -289,18 +326,33 @@ fn main() -> std::process::ExitCode {
             .load()
             .and_then(|s| inspect(file.as_deref(), &s, &engine, json))
             .map(|_| true),
-        Command::Model(ModelCommand::Export { model, onnx }) => (|| {
+        Command::Model(ModelCommand::Export {
+            model,
+            onnx,
+            safetensors,
+        }) => (|| {
+            if onnx.is_none() && safetensors.is_none() {
+                bail!("say what to write: --onnx FILE and/or --safetensors FILE");
+            }
             let schema = Schema::default();
             let m = match &model.model {
                 Some(p) => Model::load(p)?,
                 None => Model::demo(schema.metrics.len()),
             };
             demo_banner(&m);
-            std::fs::write(&onnx, m.onnx())
-                .with_context(|| format!("could not write {}", onnx.display()))?;
-            eprintln!("wrote {} (model {})", onnx.display(), m.id());
+            if let Some(onnx) = onnx {
+                std::fs::write(&onnx, m.onnx())
+                    .with_context(|| format!("could not write {}", onnx.display()))?;
+                eprintln!("wrote {} (model {})", onnx.display(), m.id());
+            }
+            if let Some(st) = safetensors {
+                m.save_safetensors(&st)
+                    .map_err(|e| anyhow::anyhow!("could not write {}: {e}", st.display()))?;
+                eprintln!("wrote {} (model {})", st.display(), m.id());
+            }
             Ok(true)
         })(),
+        Command::Model(cmd) => serve::registry(cmd),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

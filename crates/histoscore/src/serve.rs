@@ -4,7 +4,8 @@
 use crate::{demo_banner, engine_in_use, serial_parser, EngineArg, ModelArg, SchemaArg};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use histoscore_engine::Scorer;
+use histoscore_domain::Schema;
+use histoscore_engine::{Model, Scorer};
 use histoscore_server::{AppState, Limits};
 use histoscore_store::Store;
 use std::path::{Path, PathBuf};
@@ -247,6 +248,11 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             stop_rx,
         )
         .with_context(|| format!("could not prepare the data folder {}", args.data.data_dir.display()))?;
+        state.engines = Arc::new(histoscore_server::models::Engines::new(Some(model_loader(
+            engine.scorer.schema.clone(),
+            args.engine.clone(),
+        ))));
+        register_startup_model(&state, &args.model).await?;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         let report = state
             .recover(Duration::from_secs(args.work.orphan_grace_secs))
@@ -305,12 +311,136 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
     Ok(true)
 }
 
+/// Starts engines for registered models (the active one after an activation, or one a
+/// re-score names) with the same engine settings as the startup model.
+fn model_loader(schema: Schema, engine: EngineArg) -> histoscore_server::models::ModelLoader {
+    Arc::new(move |path: &Path| {
+        let m = Model::load(path).map_err(|e| e.to_string())?;
+        crate::check_fit(&m, &schema).map_err(|e| e.to_string())?;
+        let (queue, _thread) = m
+            .start(engine.kind(), engine.threads(), 64, 8)
+            .map_err(|e| format!("could not start the inference engine: {e}"))?;
+        Ok((m.reference(), queue))
+    })
+}
+
+/// Registers the `--model` file; it becomes active only when no model is.
+async fn register_startup_model(state: &AppState, model: &ModelArg) -> Result<()> {
+    let Some(path) = model_arg(model).model else {
+        return Ok(());
+    };
+    let (entry, _) = histoscore_server::models::import_file(
+        &state.store,
+        state.blobs.as_ref(),
+        &path,
+        None,
+        &state.scorer.schema,
+        "serve --model",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("could not register {}: {}", path.display(), e.detail))?;
+    match state.store.active_model_id().await? {
+        None => {
+            state
+                .store
+                .activate_model(&entry.id, "serve --model", Some("the first model"))
+                .await?;
+        }
+        Some(active) if active != entry.id => {
+            eprintln!(
+                "histoscore: model {active} is the active model in the registry and scores new \
+                 uploads; {} (model {}) is registered but not active (activate it on the Models \
+                 page or with `histoscore model activate {}`)",
+                path.display(),
+                entry.id,
+                entry.id
+            );
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// `histoscore model import|list|activate|rollback`.
+pub fn registry(cmd: crate::ModelCommand) -> Result<bool> {
+    use crate::ModelCommand as M;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cmd {
+            M::Import {
+                file,
+                name,
+                schema,
+                data,
+            } => {
+                let schema = schema.load()?;
+                let store = data.open().await?;
+                let blobs = histoscore_server::blobs::LocalBlobs::new(data.data_dir.join("blobs"))?;
+                let (entry, new) = histoscore_server::models::import_file(
+                    &store,
+                    &blobs,
+                    &file,
+                    name.as_deref(),
+                    &schema,
+                    "cli",
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+                if new {
+                    println!("registered model {} ({}); not active", entry.id, entry.name);
+                } else {
+                    println!("model {} ({}) was already registered", entry.id, entry.name);
+                }
+            }
+            M::List { data } => {
+                let store = data.open().await?;
+                let models = store.list_models().await?;
+                if models.is_empty() {
+                    println!(
+                        "no registered models (serve --model FILE or histoscore model import FILE)"
+                    );
+                }
+                for m in models {
+                    println!(
+                        "{} {:<14} {:<8} {:<24} {}",
+                        if m.active { "*" } else { " " },
+                        m.id,
+                        m.source,
+                        m.name,
+                        m.created_at.format("%Y-%m-%d %H:%M")
+                    );
+                }
+            }
+            M::Activate { id, reason, data } => {
+                let store = data.open().await?;
+                let m = store
+                    .activate_model(&id, "cli", reason.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("model {} ({}) is now active", m.id, m.name);
+            }
+            M::Rollback { data } => {
+                let store = data.open().await?;
+                let m = store
+                    .rollback_model("cli")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("rolled back: model {} ({}) is active again", m.id, m.name);
+            }
+            M::Inspect { .. } | M::Export { .. } => unreachable!("handled in main"),
+        }
+        Ok(true)
+    })
+}
+
 pub fn worker(args: WorkerArgs) -> Result<bool> {
     let engine = start_engine(&args.model, &args.schema, &args.engine)?;
     runtime()?.block_on(async move {
         let store = args.data.open().await?;
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let state = AppState::new(
+        let mut state = AppState::new(
             store.clone(),
             engine.scorer.clone(),
             engine.queue.clone(),
@@ -318,6 +448,10 @@ pub fn worker(args: WorkerArgs) -> Result<bool> {
             limits(&args.work),
             stop_rx,
         )?;
+        state.engines = Arc::new(histoscore_server::models::Engines::new(Some(model_loader(
+            engine.scorer.schema.clone(),
+            args.engine.clone(),
+        ))));
         let prefix = histoscore_server::worker_prefix();
         let n = args.work.workers.max(1);
         let tasks: Vec<_> = (0..n)

@@ -391,3 +391,78 @@ fn user_accounts_and_the_non_loopback_rule() {
     assert!(seen.contains("accounts are set up"), "{seen}");
     assert!(seen.contains("listening on http://0.0.0.0:"), "{seen}");
 }
+
+/// The registry from the command line: import (never activates), activate, roll back, and
+/// export as safetensors that load back as the same model.
+#[test]
+fn model_registry_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = s(dir.path());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_histoscore"))
+            .args(args)
+            .env_remove("HISTOSCORE_MODEL")
+            .env_remove("DATABASE_URL")
+            .env("HISTOSCORE_DATA_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let demo = dir.path().join("demo.safetensors");
+    let out = run(&["model", "export", "--safetensors", &s(&demo)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = fixtures().join("model.pth");
+    let out = run(&["model", "import", &s(&reference), "--name", "reference"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not active"));
+    let out = run(&["model", "import", &s(&demo)]);
+    assert!(out.status.success());
+    let list = String::from_utf8_lossy(&run(&["model", "list"]).stdout).to_string();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(!list.contains('*'), "nothing is active yet: {list}");
+    let id_of = |name: &str| {
+        list.lines()
+            .find(|l| l.contains(name))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_string()
+    };
+    let (ref_id, demo_id) = (id_of("reference"), id_of("demo.safetensors"));
+    assert!(run(&["model", "activate", &ref_id]).status.success());
+    assert!(run(&["model", "activate", &demo_id, "--reason", "trial"])
+        .status
+        .success());
+    let list = String::from_utf8_lossy(&run(&["model", "list"]).stdout).to_string();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with('*') && l.contains(&demo_id)),
+        "{list}"
+    );
+    let out = run(&["model", "rollback"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&ref_id));
+    let out = run(&["model", "activate", "nonexistent"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no registered model"));
+    // The reference weights exported as safetensors have the same id.
+    let st = dir.path().join("ref.safetensors");
+    let out = run(&[
+        "model",
+        "export",
+        "--model",
+        &s(&reference),
+        "--safetensors",
+        &s(&st),
+    ]);
+    assert!(out.status.success());
+    let out = run(&["model", "inspect", &s(&st), "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"].as_str().unwrap(), ref_id);
+}

@@ -68,7 +68,14 @@ pub fn access(method: &Method, path: &str) -> Access {
                 Access::Role(Role::Admin)
             }
         }
-        "/api/images/{id}/rescore" => Access::Role(Role::Admin),
+        "/api/images/{id}/rescore" | "/api/rescore" => Access::Role(Role::Admin),
+        p if p.starts_with("/api/models") => {
+            if read {
+                Access::Role(Role::Viewer)
+            } else {
+                Access::Role(Role::Admin)
+            }
+        }
         p if p.starts_with("/api/") => {
             if read {
                 Access::Role(Role::Viewer)

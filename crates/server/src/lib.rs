@@ -11,6 +11,7 @@ pub mod export;
 mod images;
 pub mod media;
 mod metrics;
+pub mod models;
 mod openapi;
 mod studies;
 mod web;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub accounts: Arc<auth::AccountsFlag>,
     /// Mark session cookies Secure even without `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
+    /// Engines of registered models other than the startup one, loaded on demand.
+    pub engines: Arc<models::Engines>,
     decode_slots: Arc<Semaphore>,
     uploads_in_flight: Arc<AtomicUsize>,
     tile_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
@@ -131,6 +134,7 @@ impl AppState {
             shutdown,
             accounts: Arc::default(),
             secure_cookies: false,
+            engines: Arc::default(),
             uploads_in_flight: Arc::new(AtomicUsize::new(0)),
             tile_locks: Arc::default(),
         })
@@ -231,7 +235,7 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
         "status": "ready",
         "database": s.store.backend_name(),
         "engine": s.queue.backend(),
-        "model": s.scorer.model,
+        "model": s.active_model().await,
     })))
 }
 
@@ -256,12 +260,13 @@ pub struct ConfigResponse {
 #[utoipa::path(get, path = "/api/config", tag = "service",
     responses((status = 200, body = ConfigResponse)))]
 async fn config(State(s): State<AppState>) -> Json<ConfigResponse> {
+    let model = s.active_model().await;
     Json(ConfigResponse {
         version: export::APP_VERSION.to_string(),
         schema: s.scorer.schema.clone(),
         model: ModelInfo {
-            id: s.scorer.model.id.clone(),
-            demo: s.scorer.model.demo,
+            id: model.id,
+            demo: model.demo,
             engine: s.queue.backend().to_string(),
         },
         max_upload_bytes: s.limits.max_upload_bytes,
@@ -311,6 +316,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(studies::set_final),
         )
         .route("/api/studies/{id}/agreement", get(studies::agreement))
+        .route("/api/models/{id}", get(models::get))
+        .route("/api/models/{id}/activate", post(models::activate))
+        .route("/api/models/rollback", post(models::rollback))
+        .route("/api/rescore", post(models::rescore))
+        .route("/api/images/{id}/drafts", get(models::drafts))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .layer(TimeoutLayer::with_status_code(
@@ -337,6 +347,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/studies/{id}/export.csv", get(studies::export_csv))
         .route("/api/audit.csv", get(studies::audit_csv))
+        .route("/api/models", get(models::list).post(models::import))
+        .route(
+            "/api/models/{id}/model.safetensors",
+            get(models::safetensors),
+        )
+        .route("/api/models/{id}/model.onnx", get(models::onnx))
         .route("/api/openapi.json", get(openapi_json))
         .merge(
             utoipa_swagger_ui::SwaggerUi::new("/docs")

@@ -49,6 +49,15 @@ use utoipa::OpenApi;
         crate::studies::agreement_csv,
         crate::studies::export_csv,
         crate::studies::audit_csv,
+        crate::models::list,
+        crate::models::get,
+        crate::models::import,
+        crate::models::activate,
+        crate::models::rollback,
+        crate::models::safetensors,
+        crate::models::onnx,
+        crate::models::rescore,
+        crate::models::drafts,
     ),
     components(schemas(
         crate::ErrorBody,
@@ -60,6 +69,7 @@ use utoipa::OpenApi;
         (name = "export", description = "Everything, for spreadsheets and scripts"),
         (name = "service", description = "Health and configuration"),
         (name = "accounts", description = "Login, sessions and user management"),
+        (name = "models", description = "Model registry: import, activate, roll back, export, re-score"),
         (name = "studies", description = "Reader studies, blinded reading, adjudication and agreement"),
     )
 )]

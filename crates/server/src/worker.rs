@@ -45,7 +45,7 @@ pub async fn run_worker(s: AppState, worker_id: String, mut stop: watch::Receive
                 }
             })
         };
-        let result = score_one(&s, job.image_id).await;
+        let result = score_one(&s, job.image_id, job.model_id.as_deref()).await;
         beat.abort();
         let recorded = match result {
             Ok(draft) => {
@@ -68,7 +68,12 @@ pub async fn run_worker(s: AppState, worker_id: String, mut stop: watch::Receive
     }
 }
 
-async fn score_one(s: &AppState, image_id: i64) -> Result<NewDraft, String> {
+async fn score_one(
+    s: &AppState,
+    image_id: i64,
+    model_id: Option<&str>,
+) -> Result<NewDraft, String> {
+    let engine = s.engine_for(model_id).await?;
     let record = s
         .store
         .get_image(image_id)
@@ -90,7 +95,7 @@ async fn score_one(s: &AppState, image_id: i64) -> Result<NewDraft, String> {
         .await
         .map_err(|e| e.to_string())?;
     let scorer = s.scorer.clone();
-    let queue = s.queue.clone();
+    let queue = engine.queue.clone();
     let filename = record.filename.clone();
     let metrics = s.metrics.clone();
     let img = tokio::task::spawn_blocking(move || {
@@ -104,7 +109,7 @@ async fn score_one(s: &AppState, image_id: i64) -> Result<NewDraft, String> {
             .observe(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let out = scorer
-            .finish(&filename, prepared, &queue)
+            .finish_with_uncertainty(&filename, prepared, &queue)
             .map_err(|e| e.to_string());
         metrics
             .inference_seconds
@@ -114,9 +119,10 @@ async fn score_one(s: &AppState, image_id: i64) -> Result<NewDraft, String> {
     })
     .await
     .unwrap_or_else(|e| Err(format!("scoring crashed: {e}")))?;
+    let (img, spread) = img;
     Ok(NewDraft {
-        model_id: img.model.id.clone(),
-        model_demo: img.model.demo,
+        model_id: engine.model.id.clone(),
+        model_demo: engine.model.demo,
         raw_outputs: s
             .scorer
             .schema
@@ -126,5 +132,14 @@ async fn score_one(s: &AppState, image_id: i64) -> Result<NewDraft, String> {
             .map(|(m, v)| (m.name.clone(), f64::from(*v)))
             .collect(),
         rounded: img.scores.clone(),
+        uncertainty: Some(
+            s.scorer
+                .schema
+                .metrics
+                .iter()
+                .zip(spread)
+                .map(|(m, u)| (m.name.clone(), u))
+                .collect(),
+        ),
     })
 }

@@ -18,6 +18,7 @@
 mod accounts;
 mod error;
 mod model;
+mod models;
 mod studies;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyPool, Executor, Row};
 pub use accounts::{check_user_name, User, UserUpdate};
 pub use error::{Result, StoreError};
 pub use model::*;
+pub use models::*;
 pub use studies::*;
 
 /// The largest page `list_images` returns.
@@ -49,8 +51,9 @@ const IMAGE_COLS: &str = "i.id, i.filename, i.serial, i.group_name, i.image_numb
      i.size_bytes, i.width, i.height, i.format, i.status, i.error, i.review_status, i.version, \
      i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at";
 const JOB_COLS: &str =
-    "id, image_id, state, attempts, locked_by, locked_at, heartbeat, error, created_at";
-const DRAFT_COLS: &str = "id, image_id, model_id, model_demo, raw_outputs, rounded, created_at";
+    "id, image_id, state, attempts, locked_by, locked_at, heartbeat, error, created_at, model_id";
+const DRAFT_COLS: &str =
+    "id, image_id, model_id, model_demo, raw_outputs, rounded, created_at, uncertainty";
 const AUDIT_COLS: &str =
     "id, at, actor, image_id, action, field, old_value, new_value, reason, study_id";
 
@@ -258,6 +261,7 @@ fn job_from_row(r: &AnyRow) -> Result<Job> {
         heartbeat: parse_opt_ts(r.try_get("heartbeat")?)?,
         error: r.try_get("error")?,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        model_id: r.try_get("model_id")?,
     })
 }
 
@@ -278,6 +282,13 @@ fn draft_from_row(r: &AnyRow) -> Result<Draft> {
             .collect(),
         rounded,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        uncertainty: r
+            .try_get::<Option<String>, _>("uncertainty")?
+            .map(|u| {
+                serde_json::from_str(&u)
+                    .map_err(|e| StoreError::Corrupt(format!("draft uncertainty: {e}")))
+            })
+            .transpose()?,
     })
 }
 
@@ -945,7 +956,10 @@ impl Store {
         let offset = sql.arg(Arg::I64(q.offset));
         let order = match q.sort {
             SortField::Id => format!("i.id {dir}"),
-            SortField::Serial | SortField::Group | SortField::ImageNumber => {
+            SortField::Serial
+            | SortField::Group
+            | SortField::ImageNumber
+            | SortField::Uncertainty => {
                 format!("CASE WHEN {col} IS NULL THEN 1 ELSE 0 END, {col} {dir}, i.id {dir}")
             }
             _ => format!("{col} {dir}, i.id {dir}"),
@@ -1003,6 +1017,18 @@ impl Store {
             }
         }
         Ok(groups.into_values().collect())
+    }
+
+    /// Every draft of the image, oldest first.
+    pub async fn drafts_for_image(&self, id: i64) -> Result<Vec<Draft>> {
+        let sql = format!("SELECT {DRAFT_COLS} FROM drafts d WHERE d.image_id = $1 ORDER BY d.id");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(draft_from_row)
+            .collect()
     }
 
     /// The image's audit trail, oldest first (includes deleted images).
@@ -1156,6 +1182,16 @@ impl Store {
     /// or with a new model. The image goes back to `queued` (audited); its scores stay, and a
     /// reviewed image keeps its human scores when the new draft arrives.
     pub async fn enqueue_rescore(&self, id: i64, actor: &str) -> Result<ImageRecord> {
+        self.enqueue_rescore_with(id, actor, None).await
+    }
+
+    /// [`Store::enqueue_rescore`] with a chosen registered model (`None`: the active one).
+    pub async fn enqueue_rescore_with(
+        &self,
+        id: i64,
+        actor: &str,
+        model_id: Option<&str>,
+    ) -> Result<ImageRecord> {
         check_actor(actor)?;
         let at = now();
         let (_write, mut tx) = self.begin_write().await?;
@@ -1191,11 +1227,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO jobs (image_id, state, attempts, created_at, updated_at) \
-             VALUES ($1, 'queued', 0, $2, $2)",
+            "INSERT INTO jobs (image_id, state, attempts, created_at, updated_at, model_id) \
+             VALUES ($1, 'queued', 0, $2, $2, $3)",
         )
         .bind(id)
         .bind(&at)
+        .bind(model_id)
         .execute(&mut *tx)
         .await?;
         append_audit(
@@ -1300,9 +1337,22 @@ impl Store {
         .await?;
         let version: i64 = row.try_get(0)?;
         let review: String = row.try_get(1)?;
+        let uncertainty_json = draft
+            .uncertainty
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::invalid("uncertainty", e.to_string()))?;
+        let most_uncertain = draft.uncertainty.as_ref().and_then(|u| {
+            u.values()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        });
         sqlx::query(
-            "INSERT INTO drafts (image_id, model_id, model_demo, raw_outputs, rounded, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO drafts \
+             (image_id, model_id, model_demo, raw_outputs, rounded, created_at, uncertainty) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(image_id)
         .bind(&draft.model_id)
@@ -1310,8 +1360,14 @@ impl Store {
         .bind(&raw_json)
         .bind(&rounded_json)
         .bind(&at)
+        .bind(uncertainty_json)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE images SET uncertainty = $1 WHERE id = $2")
+            .bind(most_uncertain)
+            .bind(image_id)
+            .execute(&mut *tx)
+            .await?;
         append_audit(
             &mut tx,
             &at,

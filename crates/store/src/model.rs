@@ -76,6 +76,7 @@ text_enum!(
         UpdatedAt => "updated_at",
         Status => "status",
         ReviewStatus => "review_status",
+        Uncertainty => "uncertainty",
     }
 );
 text_enum!(
@@ -117,6 +118,7 @@ impl SortField {
             SortField::UpdatedAt => "i.updated_at",
             SortField::Status => "i.status",
             SortField::ReviewStatus => "i.review_status",
+            SortField::Uncertainty => "i.uncertainty",
         }
     }
 }
@@ -150,6 +152,8 @@ pub struct NewDraft {
     pub raw_outputs: IndexMap<String, f64>,
     /// The rounded score per metric, schema order (`Schema::scores_from_raw`).
     pub rounded: Scores,
+    /// Per metric: spread of the score under test-time augmentation (score units).
+    pub uncertainty: Option<IndexMap<String, f64>>,
 }
 
 /// A stored AI draft; immutable once written.
@@ -162,6 +166,8 @@ pub struct Draft {
     pub raw_outputs: IndexMap<String, f64>,
     pub rounded: Scores,
     pub created_at: DateTime<Utc>,
+    /// Per metric: spread of the score under test-time augmentation (score units).
+    pub uncertainty: Option<IndexMap<String, f64>>,
 }
 
 /// One image with its latest AI draft and its current scores.
@@ -270,6 +276,8 @@ pub struct Job {
     pub heartbeat: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The registered model to score with; `None`: the active one.
+    pub model_id: Option<String>,
 }
 
 /// How much work is waiting.

@@ -75,6 +75,7 @@ fn draft(model: &str, values: [f64; 4]) -> NewDraft {
         model_demo: false,
         raw_outputs: raw,
         rounded,
+        uncertainty: None,
     }
 }
 

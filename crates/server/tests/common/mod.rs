@@ -64,6 +64,16 @@ impl TestApp {
             stop_rx,
         )
         .unwrap();
+        let mut state = state;
+        state.engines = Arc::new(histoscore_server::models::Engines::new(Some(Arc::new(
+            |path: &Path| {
+                let m = Model::load(path).map_err(|e| e.to_string())?;
+                let (queue, _thread) = m
+                    .start(EngineKind::Tract, 2, 16, 4)
+                    .map_err(|e| e.to_string())?;
+                Ok((m.reference(), queue))
+            },
+        ))));
         state.recover(Duration::ZERO).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = histoscore_server::spawn(listener, state, stop, workers, "test").unwrap();

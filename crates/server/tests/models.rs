@@ -1,0 +1,222 @@
+//! The model registry over real HTTP, on SQLite and PostgreSQL: import, activate, roll back,
+//! re-score with a chosen model, per-draft uncertainty, exports.
+
+mod common;
+#[path = "../../store/tests/harness/mod.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use common::{fixtures, TestApp};
+use harness::TestDb;
+use histoscore_engine::Model;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+on_both_backends!(registry_activation_rollback_and_rescore);
+
+const NAME: &str = "S-3602-10X_Image002_ch00.tif";
+
+async fn import(app: &TestApp, path: &std::path::Path, name: &str) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(path).unwrap()).file_name("weights"),
+        );
+    app.client
+        .post(app.url("/api/models"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upload_scored(app: &TestApp, file: &str, name: &str) -> Value {
+    let bytes = std::fs::read(fixtures().join("images").join(file)).unwrap();
+    let r = app.upload_bytes(bytes, name, "").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    app.wait_done(id).await
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn registry_activation_rollback_and_rescore(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let reference = Model::load(&fixtures().join("model.pth")).unwrap();
+    // A second, different model: the demo weights, written as safetensors.
+    let demo = Model::demo(4);
+    let demo_file = dir.path().join("demo.safetensors");
+    demo.save_safetensors(&demo_file).unwrap();
+    assert_eq!(
+        Model::load(&demo_file).unwrap().id(),
+        demo.id(),
+        "safetensors round trip"
+    );
+
+    // Import: new → 201, again (other format, same weights) → 200 with the same entry, junk → 422.
+    let r = import(&app, &fixtures().join("model.pth"), "reference").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let entry: Value = r.json().await.unwrap();
+    assert_eq!(entry["id"], reference.id());
+    assert_eq!(entry["format"], "pth");
+    assert_eq!(entry["source"], "import");
+    assert_eq!(entry["active"], false, "importing never activates");
+    let r = import(&app, &fixtures().join("model.safetensors"), "again").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "reference");
+    let junk = dir.path().join("junk.pth");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let r = import(&app, &junk, "junk").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = import(&app, &demo_file, "demo weights").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Nothing activated yet: nothing to roll back.
+    let (st, _) = post(&app, "/api/models/rollback", json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, v) = post(
+        &app,
+        &format!("/api/models/{}/activate", reference.id()),
+        json!({"reason": "validated"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["active"], true);
+
+    // The reference model scores: the draft is the original's, with an uncertainty per metric.
+    let a = upload_scored(&app, NAME, "a.tif").await;
+    assert_eq!(a["draft"]["model_id"], reference.id());
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
+    assert_eq!(a["draft"]["rounded"], expected["images"][NAME]["scores"]);
+    let u = a["draft"]["uncertainty"]
+        .as_object()
+        .expect("uncertainty per metric");
+    assert_eq!(u.len(), 4);
+    assert!(u
+        .values()
+        .all(|v| v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0)));
+    let a_id = a["id"].as_i64().unwrap();
+
+    // Activate the other model: new uploads get its drafts; the old draft keeps its model id.
+    let (st, _) = post(
+        &app,
+        &format!("/api/models/{}/activate", demo.id()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(app.get_json("/api/config").await["model"]["id"], demo.id());
+    let b = upload_scored(&app, "S-3602-10X_Image001_ch00.tif", "b.tif").await;
+    assert_eq!(b["draft"]["model_id"], demo.id());
+    let a_again = app.get_json(&format!("/api/images/{a_id}")).await;
+    assert_eq!(a_again["draft"]["model_id"], reference.id());
+
+    // Roll back: the reference model scores again.
+    let (st, v) = post(&app, "/api/models/rollback", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], reference.id());
+    let c = upload_scored(&app, "S-4500-10x_Image123_RAW_ch00.tif", "c.tif").await;
+    assert_eq!(c["draft"]["model_id"], reference.id());
+    let models = app.get_json("/api/models").await;
+    let active: Vec<&Value> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["active"] == true)
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["id"], reference.id());
+
+    // A person corrects image a; re-scoring it with the other model adds a draft and keeps
+    // the correction.
+    let etag = format!("\"{}\"", a_again["version"]);
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/images/{a_id}/scores")))
+        .header("if-match", etag)
+        .json(&json!({"scores": {"Fibrosis": 0.5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (st, v) = post(
+        &app,
+        "/api/rescore",
+        json!({"image_ids": [a_id], "model_id": demo.id()}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["queued"], 1);
+    let a3 = app.wait_done(a_id).await;
+    assert_eq!(a3["draft"]["model_id"], demo.id());
+    assert_eq!(a3["scores"]["Fibrosis"], 0.5, "the person's score stays");
+    let drafts = app.get_json(&format!("/api/images/{a_id}/drafts")).await;
+    let ids: Vec<&str> = drafts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [reference.id(), demo.id()]);
+    let (st, _) = post(
+        &app,
+        "/api/rescore",
+        json!({"image_ids": [a_id], "model_id": "nope"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Least confident first.
+    let list = app
+        .get_json("/api/images?sort=uncertainty&dir=desc&limit=10")
+        .await;
+    let us: Vec<f64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["draft"]["uncertainty"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_f64().unwrap())
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    assert_eq!(us.len(), 3);
+    assert!(us.windows(2).all(|w| w[0] >= w[1]), "{us:?}");
+
+    // Exports: safetensors loads back as the same model; ONNX is a graph.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/models/{}/model.safetensors", reference.id())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let back = dir.path().join("back.safetensors");
+    std::fs::write(&back, r.bytes().await.unwrap()).unwrap();
+    assert_eq!(Model::load(&back).unwrap().id(), reference.id());
+    let r = app
+        .client
+        .get(app.url(&format!("/api/models/{}/model.onnx", reference.id())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap().len() > 40_000_000);
+    app.stop().await;
+}

@@ -1,0 +1,210 @@
+//! The model registry: every model that scores, where its weights are stored, where it came
+//! from, and which one is active (the latest row of the append-only activation log).
+
+use chrono::{DateTime, Utc};
+use histoscore_domain::Schema;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now, parse_ts, Result, Store, StoreError};
+
+/// What a caller registers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewModel {
+    /// Derived from the weights (the engine's model id).
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the stored file.
+    pub sha256: String,
+    /// `pth` or `safetensors`.
+    pub format: String,
+    pub storage_key: String,
+    pub schema: Schema,
+    pub parent_id: Option<String>,
+    pub training: Option<serde_json::Value>,
+    pub metrics: Option<serde_json::Value>,
+    /// `import` or `trained`.
+    pub source: String,
+}
+
+/// A registered model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelEntry {
+    pub id: String,
+    pub name: String,
+    pub sha256: String,
+    pub format: String,
+    pub source: String,
+    pub parent_id: Option<String>,
+    pub schema: Schema,
+    #[schema(value_type = Option<Object>)]
+    pub metrics: Option<serde_json::Value>,
+    /// Training-set snapshot and settings (trained models).
+    #[schema(value_type = Option<Object>)]
+    pub training: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    #[serde(skip)]
+    pub storage_key: String,
+    pub active: bool,
+    /// When it last became active.
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+const MODEL_COLS: &str = "m.id, m.name, m.sha256, m.format, m.storage_key, m.schema_json, \
+     m.parent_id, m.training_json, m.metrics_json, m.source, m.created_at, m.created_by, \
+     (SELECT MAX(a.at) FROM model_activations a WHERE a.model_id = m.id) AS activated_at";
+
+fn json_col(r: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
+    r.try_get::<Option<String>, _>(col)?
+        .map(|s| {
+            serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("model {col}: {e}")))
+        })
+        .transpose()
+}
+
+fn model_from_row(r: &AnyRow, active: Option<&str>) -> Result<ModelEntry> {
+    let id: String = r.try_get("id")?;
+    let schema: Schema = serde_json::from_str(&r.try_get::<String, _>("schema_json")?)
+        .map_err(|e| StoreError::Corrupt(format!("model schema: {e}")))?;
+    Ok(ModelEntry {
+        active: active == Some(id.as_str()),
+        id,
+        name: r.try_get("name")?,
+        sha256: r.try_get("sha256")?,
+        format: r.try_get("format")?,
+        source: r.try_get("source")?,
+        parent_id: r.try_get("parent_id")?,
+        schema,
+        metrics: json_col(r, "metrics_json")?,
+        training: json_col(r, "training_json")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        created_by: r.try_get("created_by")?,
+        storage_key: r.try_get("storage_key")?,
+        activated_at: r
+            .try_get::<Option<String>, _>("activated_at")?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
+    })
+}
+
+impl Store {
+    /// Registers a model; one already registered (same id) is returned unchanged.
+    pub async fn register_model(&self, new: &NewModel, actor: &str) -> Result<(ModelEntry, bool)> {
+        if let Ok(existing) = self.model(&new.id).await {
+            return Ok((existing, false));
+        }
+        if !matches!(new.format.as_str(), "pth" | "safetensors") {
+            return Err(StoreError::invalid("format", "must be pth or safetensors"));
+        }
+        let schema = serde_json::to_string(&new.schema)
+            .map_err(|e| StoreError::invalid("schema", e.to_string()))?;
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO models (id, name, sha256, format, storage_key, schema_json, parent_id, \
+             training_json, metrics_json, source, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&new.id)
+        .bind(new.name.trim())
+        .bind(&new.sha256)
+        .bind(&new.format)
+        .bind(&new.storage_key)
+        .bind(schema)
+        .bind(&new.parent_id)
+        .bind(new.training.as_ref().map(|v| v.to_string()))
+        .bind(new.metrics.as_ref().map(|v| v.to_string()))
+        .bind(&new.source)
+        .bind(now())
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((self.model(&new.id).await?, true))
+    }
+
+    /// The active model's id, if any model was ever activated.
+    pub async fn active_model_id(&self) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT model_id FROM model_activations ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// One registered model.
+    pub async fn model(&self, id: &str) -> Result<ModelEntry> {
+        let active = self.active_model_id().await?;
+        let sql = format!("SELECT {MODEL_COLS} FROM models m WHERE m.id = $1");
+        match sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(r) => model_from_row(&r, active.as_deref()),
+            None => Err(StoreError::Refused(format!(
+                "there is no registered model {id:?}; see the list of models"
+            ))),
+        }
+    }
+
+    /// Every registered model, newest first.
+    pub async fn list_models(&self) -> Result<Vec<ModelEntry>> {
+        let active = self.active_model_id().await?;
+        let sql = format!("SELECT {MODEL_COLS} FROM models m ORDER BY m.created_at DESC, m.id");
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| model_from_row(r, active.as_deref()))
+            .collect()
+    }
+
+    /// Makes a registered model the active one (logged with who and why).
+    pub async fn activate_model(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<ModelEntry> {
+        self.model(id).await?;
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO model_activations (model_id, at, actor, reason) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(now())
+        .bind(actor)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.model(id).await
+    }
+
+    /// Activates the model that was active before the current one (`Refused` when none was).
+    pub async fn rollback_model(&self, actor: &str) -> Result<ModelEntry> {
+        let rows = sqlx::query("SELECT model_id FROM model_activations ORDER BY id DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let Some(current) = ids.first() else {
+            return Err(StoreError::Refused(
+                "no model has been activated yet; nothing to roll back".into(),
+            ));
+        };
+        let Some(previous) = ids.iter().find(|m| *m != current) else {
+            return Err(StoreError::Refused(
+                "no other model was active before this one; nothing to roll back to".into(),
+            ));
+        };
+        let previous = previous.clone();
+        self.activate_model(&previous, actor, Some("rollback"))
+            .await
+    }
+}
