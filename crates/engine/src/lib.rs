@@ -5,6 +5,7 @@ pub mod backend;
 pub mod onnx;
 pub mod ort_backend;
 pub mod scorer;
+pub mod train;
 pub mod weights;
 pub mod worker;
 
@@ -73,6 +74,16 @@ impl Model {
         })
     }
 
+    /// A model from weights held in memory (e.g. a newly trained head on a parent).
+    pub fn from_weights(weights: Weights) -> Self {
+        Self {
+            id: weights.id(),
+            weights,
+            demo: false,
+            source: None,
+        }
+    }
+
     /// The deterministic demo model with `head` outputs. Its scores are not meaningful.
     pub fn demo(head: usize) -> Self {
         let weights = Weights::demo(head);
@@ -138,6 +149,26 @@ impl Model {
             format!("Histoscore ResNet18 scoring model {}", self.id)
         };
         onnx::build_onnx_bytes(&self.weights, &doc)
+    }
+
+    /// Starts an inference thread that returns the 512 pooled features of each image instead
+    /// of the scores (the input of the head; see [`train`]).
+    pub fn start_features(
+        &self,
+        kind: EngineKind,
+        threads: usize,
+    ) -> Result<(InferenceQueue, InferenceThread), BackendError> {
+        let graph = onnx::build_features_onnx_bytes(&self.weights, "Histoscore ResNet18 features");
+        let n = onnx::FEATURES;
+        let backend: Box<dyn Backend> = match kind {
+            EngineKind::Tract => Box::new(TractBackend::new(graph, n, threads)?),
+            EngineKind::Ort => Box::new(ort_backend::OrtBackend::new(&graph, n, threads)?),
+            EngineKind::Auto => match ort_backend::OrtBackend::new(&graph, n, threads) {
+                Ok(b) => Box::new(b),
+                Err(_) => Box::new(TractBackend::new(graph, n, threads)?),
+            },
+        };
+        Ok(InferenceQueue::start(backend, n, 16, 8))
     }
 
     /// Starts an inference thread for this model with the tract backend.

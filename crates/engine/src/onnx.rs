@@ -166,6 +166,19 @@ impl GraphBuilder<'_> {
 
 /// The ONNX model for these weights, as a protobuf message.
 pub fn build_model(weights: &Weights, doc: &str) -> pb::ModelProto {
+    build_graph(weights, doc, false)
+}
+
+/// The network without its head: output `raw` is the `[batch, 512]` pooled features the head
+/// reads (for training a new head on cached features).
+pub fn build_features_onnx_bytes(weights: &Weights, doc: &str) -> Vec<u8> {
+    build_graph(weights, doc, true).encode_to_vec()
+}
+
+/// Width of the pooled features.
+pub const FEATURES: usize = 512;
+
+fn build_graph(weights: &Weights, doc: &str, features: bool) -> pb::ModelProto {
     let mut g = GraphBuilder {
         weights,
         nodes: Vec::new(),
@@ -193,14 +206,20 @@ pub fn build_model(weights: &Weights, doc: &str) -> pb::ModelProto {
     }
     let x = g.node("GlobalAveragePool", "avgpool", vec![x], vec![]);
     let x = g.node("Flatten", "flatten", vec![x], vec![attr_int("axis", 1)]);
-    let w = g.init("fc.weight");
-    let b = g.init("fc.bias");
-    g.node("Gemm", "fc", vec![x, w, b], vec![attr_int("transB", 1)]);
-    // The head's output carries the graph's public output name.
-    if let Some(fc) = g.nodes.last_mut() {
-        fc.output = vec![OUTPUT_NAME.to_string()];
+    if !features {
+        let w = g.init("fc.weight");
+        let b = g.init("fc.bias");
+        g.node("Gemm", "fc", vec![x, w, b], vec![attr_int("transB", 1)]);
     }
-    let head = weights.head() as i64;
+    // The last node's output carries the graph's public output name.
+    if let Some(last) = g.nodes.last_mut() {
+        last.output = vec![OUTPUT_NAME.to_string()];
+    }
+    let head = if features {
+        FEATURES as i64
+    } else {
+        weights.head() as i64
+    };
     pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto {

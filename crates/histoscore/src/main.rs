@@ -4,6 +4,7 @@ mod bench;
 mod bench_server;
 mod score;
 mod serve;
+mod train;
 mod users;
 
 use anyhow::{bail, Context, Result};
@@ -47,6 +48,9 @@ enum Command {
     Backup(serve::BackupArgs),
     /// Put a backup made by `histoscore backup` back into a data folder (server stopped).
     Restore(serve::RestoreArgs),
+    /// Train a new model from reviewed scores (or a folder and a CSV); it is registered, not
+    /// activated.
+    Train(train::TrainArgs),
     /// Manage accounts: `histoscore user add NAME --role admin|pathologist|viewer`.
     #[command(subcommand)]
     User(users::UserCommand),
@@ -315,6 +319,7 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => serve::backup(args),
         Command::Restore(args) => serve::restore(args),
         Command::User(cmd) => users::run(cmd),
+        Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
         Command::Bench(args) => bench::run(args).map(|_| true),
         Command::Model(ModelCommand::Inspect {

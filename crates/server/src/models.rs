@@ -126,7 +126,7 @@ impl AppState {
     }
 }
 
-fn models_key(sha256: &str) -> String {
+pub fn models_key(sha256: &str) -> String {
     format!("models/{}/{sha256}", &sha256[..2])
 }
 

@@ -1,0 +1,462 @@
+//! Training a new scoring head from reviewed scores, on CPU with candle's autograd.
+//!
+//! The recipe follows the original's: targets divided by each metric's max, mean squared
+//! error, Adam with learning rate 1e-3, early stopping on the validation loss. This module
+//! trains the head (the final 512 → metrics layer) on the pooled features of the frozen
+//! network ([`crate::Model::start_features`]), which takes seconds; the rest of the network
+//! keeps the parent's weights. Validation is split **by sample group**, so images of one
+//! sample never sit on both sides. Everything is deterministic for a given seed.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use histoscore_domain::agreement::{self, KappaWeights, Stat};
+use histoscore_domain::Schema;
+use serde::Serialize;
+
+use crate::onnx::FEATURES;
+use crate::weights::{WeightTensor, Weights};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("training was cancelled; no model was made")]
+    Cancelled,
+    #[error("not enough data to train: {0}")]
+    NotEnoughData(String),
+    #[error("training failed: {0}")]
+    Compute(String),
+}
+
+impl From<candle_core::Error> for TrainError {
+    fn from(e: candle_core::Error) -> Self {
+        TrainError::Compute(e.to_string())
+    }
+}
+
+/// One training image: its pooled features and its reviewed scores (schema order, score units).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// What identifies it in the snapshot (record id and version, or file name).
+    pub key: String,
+    /// Its sample group (the validation split never separates a group).
+    pub group: String,
+    pub features: Vec<f32>,
+    pub targets: Vec<f64>,
+}
+
+/// Indices of the training and validation samples.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub val_groups: Vec<String>,
+}
+
+/// A small, fast, seeded generator (SplitMix64): the same seed gives the same split and order.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Fisher–Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Puts whole sample groups into validation (in a seeded random order) until at least
+/// `val_fraction` of the images are there. Needs at least two groups.
+pub fn split_by_group(
+    groups: &[String],
+    val_fraction: f64,
+    seed: u64,
+) -> Result<Split, TrainError> {
+    let mut unique: Vec<String> = groups
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if unique.len() < 2 {
+        return Err(TrainError::NotEnoughData(format!(
+            "the images come from {} sample group(s); validation is split by group, so at \
+             least 2 groups are needed",
+            unique.len()
+        )));
+    }
+    Rng::new(seed).shuffle(&mut unique);
+    let want = ((groups.len() as f64) * val_fraction.clamp(0.05, 0.5)).ceil() as usize;
+    let mut val_groups = Vec::new();
+    let mut n_val = 0;
+    for g in &unique[..unique.len() - 1] {
+        if n_val >= want.max(1) {
+            break;
+        }
+        n_val += groups.iter().filter(|x| *x == g).count();
+        val_groups.push(g.clone());
+    }
+    let (val, train): (Vec<usize>, Vec<usize>) =
+        (0..groups.len()).partition(|&i| val_groups.contains(&groups[i]));
+    val_groups.sort();
+    Ok(Split {
+        train,
+        val,
+        val_groups,
+    })
+}
+
+/// Settings of a head training run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadConfig {
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: usize,
+    pub seed: u64,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-3,
+            batch_size: 8,
+            max_epochs: 300,
+            patience: 20,
+            seed: 42,
+        }
+    }
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    /// Validation MAE per metric, score units.
+    pub val_mae: Vec<f64>,
+}
+
+/// The trained head (the best epoch's) and the history.
+#[derive(Debug, Clone)]
+pub struct HeadResult {
+    /// `[metrics × 512]`, row-major, as PyTorch's `fc.weight`.
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub best_epoch: usize,
+    pub history: Vec<EpochReport>,
+}
+
+/// The parent's head: `fc.weight` and `fc.bias`.
+pub fn head_of(weights: &Weights) -> (Vec<f32>, Vec<f32>) {
+    (
+        weights.get("fc.weight").data.clone(),
+        weights.get("fc.bias").data.clone(),
+    )
+}
+
+/// Raw outputs (before × max) of a head for one feature vector.
+pub fn head_outputs(weight: &[f32], bias: &[f32], features: &[f32]) -> Vec<f64> {
+    bias.iter()
+        .enumerate()
+        .map(|(m, b)| {
+            let row = &weight[m * FEATURES..(m + 1) * FEATURES];
+            f64::from(*b)
+                + row
+                    .iter()
+                    .zip(features)
+                    .map(|(w, x)| f64::from(*w) * f64::from(*x))
+                    .sum::<f64>()
+        })
+        .collect()
+}
+
+/// The training loss computed directly (no autograd): mean over images and metrics of
+/// (output − target / max)².
+pub fn reference_loss(weight: &[f32], bias: &[f32], samples: &[&Sample], max: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for s in samples {
+        let out = head_outputs(weight, bias, &s.features);
+        for (m, o) in out.iter().enumerate() {
+            sum += (o - s.targets[m] / max[m]).powi(2);
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
+}
+
+fn tensors(samples: &[&Sample], max: &[f64], dev: &Device) -> Result<(Tensor, Tensor), TrainError> {
+    let n = samples.len();
+    let k = max.len();
+    let x: Vec<f32> = samples
+        .iter()
+        .flat_map(|s| s.features.iter().copied())
+        .collect();
+    let y: Vec<f32> = samples
+        .iter()
+        .flat_map(|s| s.targets.iter().zip(max).map(|(t, m)| (t / m) as f32))
+        .collect();
+    Ok((
+        Tensor::from_vec(x, (n, FEATURES), dev)?,
+        Tensor::from_vec(y, (n, k), dev)?,
+    ))
+}
+
+fn forward(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x.matmul(&w.t()?)?.broadcast_add(b)
+}
+
+fn mse(pred: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    pred.sub(y)?.sqr()?.mean_all()
+}
+
+/// The loss of one optimisation step's forward pass with candle (for checking against
+/// [`reference_loss`]).
+pub fn candle_loss(
+    weight: &[f32],
+    bias: &[f32],
+    samples: &[&Sample],
+    max: &[f64],
+) -> Result<f64, TrainError> {
+    let dev = Device::Cpu;
+    let (x, y) = tensors(samples, max, &dev)?;
+    let w = Tensor::from_vec(weight.to_vec(), (max.len(), FEATURES), &dev)?;
+    let b = Tensor::from_vec(bias.to_vec(), max.len(), &dev)?;
+    Ok(f64::from(
+        mse(&forward(&x, &w, &b)?, &y)?.to_scalar::<f32>()?,
+    ))
+}
+
+/// Trains a new head from the parent's, reporting every epoch. Stops early when the
+/// validation loss has not improved for `patience` epochs, and returns the best epoch's head.
+/// `cancel` turning true stops with [`TrainError::Cancelled`].
+pub fn train_head(
+    parent: (&[f32], &[f32]),
+    samples: &[Sample],
+    split: &Split,
+    max: &[f64],
+    cfg: &HeadConfig,
+    cancel: &AtomicBool,
+    mut on_epoch: impl FnMut(&EpochReport),
+) -> Result<HeadResult, TrainError> {
+    if split.train.is_empty() || split.val.is_empty() {
+        return Err(TrainError::NotEnoughData(
+            "both the training and the validation side need images".into(),
+        ));
+    }
+    let k = max.len();
+    if parent.0.len() != k * FEATURES || parent.1.len() != k {
+        return Err(TrainError::Compute(format!(
+            "the parent's head does not have {k} outputs"
+        )));
+    }
+    let dev = Device::Cpu;
+    let val: Vec<&Sample> = split.val.iter().map(|&i| &samples[i]).collect();
+    let (xv, yv) = tensors(&val, max, &dev)?;
+    let w = Var::from_tensor(&Tensor::from_vec(parent.0.to_vec(), (k, FEATURES), &dev)?)?;
+    let b = Var::from_tensor(&Tensor::from_vec(parent.1.to_vec(), k, &dev)?)?;
+    let mut opt = AdamW::new(
+        vec![w.clone(), b.clone()],
+        ParamsAdamW {
+            lr: cfg.learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    )?;
+    let mut rng = Rng::new(cfg.seed);
+    let mut order = split.train.clone();
+    let mut best: Option<(f64, Vec<f32>, Vec<f32>, usize)> = None;
+    let mut history = Vec::new();
+    let max_t = Tensor::from_vec(max.iter().map(|m| *m as f32).collect::<Vec<_>>(), k, &dev)?;
+    for epoch in 1..=cfg.max_epochs.max(1) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(TrainError::Cancelled);
+        }
+        rng.shuffle(&mut order);
+        let mut total = 0.0;
+        let mut batches = 0;
+        for chunk in order.chunks(cfg.batch_size.max(1)) {
+            let batch: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
+            let (x, y) = tensors(&batch, max, &dev)?;
+            let loss = mse(&forward(&x, w.as_tensor(), b.as_tensor())?, &y)?;
+            opt.backward_step(&loss)?;
+            total += f64::from(loss.to_scalar::<f32>()?);
+            batches += 1;
+        }
+        let pred = forward(&xv, w.as_tensor(), b.as_tensor())?;
+        let val_loss = f64::from(mse(&pred, &yv)?.to_scalar::<f32>()?);
+        let abs = pred
+            .sub(&yv)?
+            .abs()?
+            .broadcast_mul(&max_t)?
+            .mean(0)?
+            .to_vec1::<f32>()?;
+        let report = EpochReport {
+            epoch,
+            train_loss: total / batches.max(1) as f64,
+            val_loss,
+            val_mae: abs.into_iter().map(f64::from).collect(),
+        };
+        on_epoch(&report);
+        history.push(report);
+        if best.as_ref().is_none_or(|(l, ..)| val_loss < *l) {
+            best = Some((
+                val_loss,
+                w.as_tensor().flatten_all()?.to_vec1::<f32>()?,
+                b.as_tensor().to_vec1::<f32>()?,
+                epoch,
+            ));
+        } else if best
+            .as_ref()
+            .is_some_and(|(.., e)| epoch - e >= cfg.patience.max(1))
+        {
+            break;
+        }
+    }
+    let (_, weight, bias, best_epoch) =
+        best.ok_or_else(|| TrainError::Compute("no epoch ran".into()))?;
+    Ok(HeadResult {
+        weight,
+        bias,
+        best_epoch,
+        history,
+    })
+}
+
+/// The parent's weights with a new head.
+pub fn with_head(parent: &Weights, weight: &[f32], bias: &[f32]) -> Result<Weights, String> {
+    let mut tensors = parent.tensors().clone();
+    let k = bias.len();
+    tensors.insert(
+        "fc.weight".into(),
+        WeightTensor::new(vec![k, FEATURES], weight.to_vec()),
+    );
+    tensors.insert("fc.bias".into(), WeightTensor::new(vec![k], bias.to_vec()));
+    Weights::from_tensors(tensors)
+}
+
+/// Validation quality of one metric: MAE and quadratic weighted kappa on the schema's grid,
+/// for the new model and for its parent on the same images.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricQuality {
+    pub metric: String,
+    pub n: usize,
+    pub mae: Stat,
+    pub qwk: Stat,
+    pub parent_mae: Stat,
+    pub parent_qwk: Stat,
+}
+
+/// Scores (rounded as drafts are) of `outputs` (raw) compared with the targets, per metric.
+pub fn quality(
+    schema: &Schema,
+    targets: &[Vec<f64>],
+    outputs: &[Vec<f64>],
+    parent_outputs: &[Vec<f64>],
+) -> Vec<MetricQuality> {
+    let score = |raw: &[f64]| -> Vec<f64> {
+        let r: Vec<f32> = raw.iter().map(|v| *v as f32).collect();
+        schema.scores_from_raw(&r).values().copied().collect()
+    };
+    let new: Vec<Vec<f64>> = outputs.iter().map(|o| score(o)).collect();
+    let old: Vec<Vec<f64>> = parent_outputs.iter().map(|o| score(o)).collect();
+    schema
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(m, metric)| {
+            let t: Vec<f64> = targets.iter().map(|x| x[m]).collect();
+            let a: Vec<f64> = new.iter().map(|x| x[m]).collect();
+            let p: Vec<f64> = old.iter().map(|x| x[m]).collect();
+            let n_labels = agreement::grid(metric.max, schema.step).len();
+            let idx = |v: &[f64]| -> Vec<usize> {
+                v.iter()
+                    .map(|x| agreement::grid_index(*x, schema.step))
+                    .collect()
+            };
+            MetricQuality {
+                metric: metric.name.clone(),
+                n: t.len(),
+                mae: agreement::mae(&a, &t),
+                qwk: agreement::cohen_kappa(&idx(&a), &idx(&t), n_labels, KappaWeights::Quadratic),
+                parent_mae: agreement::mae(&p, &t),
+                parent_qwk: agreement::cohen_kappa(
+                    &idx(&p),
+                    &idx(&t),
+                    n_labels,
+                    KappaWeights::Quadratic,
+                ),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_group_is_never_on_both_sides() {
+        let g = groups(&["a", "a", "b", "b", "b", "c", "d", "d", "e", "e", "e", "e"]);
+        for seed in 0..50 {
+            let s = split_by_group(&g, 0.25, seed).unwrap();
+            assert!(!s.val.is_empty() && !s.train.is_empty());
+            for &i in &s.val {
+                for &j in &s.train {
+                    assert_ne!(g[i], g[j], "seed {seed}: group {} on both sides", g[i]);
+                }
+            }
+            assert_eq!(s.val.len() + s.train.len(), g.len());
+            assert_eq!(split_by_group(&g, 0.25, seed).unwrap(), s, "deterministic");
+        }
+        assert!(split_by_group(&groups(&["a", "a"]), 0.2, 1).is_err());
+    }
+
+    #[test]
+    fn candle_loss_equals_the_loss_computed_by_hand() {
+        let mut rng = Rng::new(7);
+        let mut f = || (rng.next_u64() % 1000) as f32 / 500.0 - 1.0;
+        let samples: Vec<Sample> = (0..8)
+            .map(|i| Sample {
+                key: i.to_string(),
+                group: "g".into(),
+                features: (0..FEATURES).map(|_| f()).collect(),
+                targets: vec![1.5, 0.25],
+            })
+            .collect();
+        let w: Vec<f32> = (0..2 * FEATURES).map(|_| f() * 0.01).collect();
+        let b = vec![0.1, -0.2];
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let max = [4.0, 3.0];
+        let by_hand = reference_loss(&w, &b, &refs, &max);
+        let candle = candle_loss(&w, &b, &refs, &max).unwrap();
+        assert!(
+            (by_hand - candle).abs() < 1e-5 * by_hand.max(1.0),
+            "{by_hand} vs {candle}"
+        );
+    }
+}
