@@ -437,6 +437,32 @@ mod tests {
     }
 
     #[test]
+    fn cancelling_stops_training_without_a_result() {
+        let samples: Vec<Sample> = (0..6)
+            .map(|i| Sample {
+                key: i.to_string(),
+                group: format!("g{}", i % 3),
+                features: vec![0.1; FEATURES],
+                targets: vec![1.0],
+            })
+            .collect();
+        let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
+        let split = split_by_group(&groups, 0.3, 1).unwrap();
+        let cancel = AtomicBool::new(true);
+        let w = vec![0.0; FEATURES];
+        let r = train_head(
+            (&w, &[0.0]),
+            &samples,
+            &split,
+            &[4.0],
+            &HeadConfig::default(),
+            &cancel,
+            |_| {},
+        );
+        assert!(matches!(r, Err(TrainError::Cancelled)));
+    }
+
+    #[test]
     fn candle_loss_equals_the_loss_computed_by_hand() {
         let mut rng = Rng::new(7);
         let mut f = || (rng.next_u64() % 1000) as f32 / 500.0 - 1.0;

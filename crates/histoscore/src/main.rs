@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_server;
+mod bench_train;
 mod score;
 mod serve;
 mod train;
@@ -37,6 +38,8 @@ enum Command {
     /// Measure the review server: upload→scored latency, throughput, memory under concurrent
     /// uploads, score-edit latency, history search over many records. Prints a table.
     BenchServer(bench_server::BenchServerArgs),
+    /// Measure training speed: features per image and seconds per epoch for 500 images.
+    BenchTrain(bench_train::BenchTrainArgs),
     /// Run the review server: web UI and API on http://127.0.0.1:8000, SQLite in ./histoscore-data.
     Serve(serve::ServeArgs),
     /// Score queued images from the database without serving HTTP (to add scoring capacity
@@ -314,6 +317,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::BenchServer(args) => bench_server::run(args).map(|_| true),
+        Command::BenchTrain(args) => bench_train::run(args).map(|_| true),
         Command::Worker(args) => serve::worker(args),
         Command::Export(args) => serve::export(args),
         Command::Backup(args) => serve::backup(args),

@@ -252,6 +252,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             engine.scorer.schema.clone(),
             args.engine.clone(),
         ))));
+        state.train_engine = (args.engine.kind(), args.engine.threads());
         register_startup_model(&state, &args.model).await?;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         let report = state

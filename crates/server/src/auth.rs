@@ -69,7 +69,7 @@ pub fn access(method: &Method, path: &str) -> Access {
             }
         }
         "/api/images/{id}/rescore" | "/api/rescore" => Access::Role(Role::Admin),
-        p if p.starts_with("/api/models") => {
+        p if p.starts_with("/api/models") || p.starts_with("/api/training") => {
             if read {
                 Access::Role(Role::Viewer)
             } else {

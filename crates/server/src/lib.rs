@@ -14,6 +14,7 @@ mod metrics;
 pub mod models;
 mod openapi;
 mod studies;
+pub mod training;
 mod web;
 mod worker;
 
@@ -99,6 +100,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Engines of registered models other than the startup one, loaded on demand.
     pub engines: Arc<models::Engines>,
+    /// Engine and threads for computing features when training.
+    pub train_engine: (histoscore_engine::EngineKind, usize),
     decode_slots: Arc<Semaphore>,
     uploads_in_flight: Arc<AtomicUsize>,
     tile_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
@@ -135,6 +138,10 @@ impl AppState {
             accounts: Arc::default(),
             secure_cookies: false,
             engines: Arc::default(),
+            train_engine: (
+                histoscore_engine::EngineKind::Tract,
+                histoscore_engine::default_threads(),
+            ),
             uploads_in_flight: Arc::new(AtomicUsize::new(0)),
             tile_locks: Arc::default(),
         })
@@ -157,6 +164,36 @@ impl AppState {
                     .is_some_and(|p| p != std::process::id() && process_alive(p));
                 if !pid_alive && tokio::fs::remove_file(e.path()).await.is_ok() {
                     report.temp_files_removed += 1;
+                }
+            }
+        }
+        // Training runs of a process on this host that no longer runs.
+        let host = worker_prefix()
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_default();
+        if let Ok(runs) = self.store.list_training_runs(1000).await {
+            for r in runs.iter().filter(|r| r.state == "running") {
+                let owner = self
+                    .store
+                    .training_run_owner(r.id)
+                    .await
+                    .unwrap_or_default();
+                let dead = owner
+                    .rsplit_once(':')
+                    .filter(|(h, _)| *h == host)
+                    .and_then(|(_, pid)| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
+                if dead {
+                    let _ = self
+                        .store
+                        .finish_training_run(
+                            r.id,
+                            "failed",
+                            None,
+                            Some("the server stopped while training; start the training again"),
+                        )
+                        .await;
                 }
             }
         }
@@ -320,6 +357,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/models/{id}/activate", post(models::activate))
         .route("/api/models/rollback", post(models::rollback))
         .route("/api/rescore", post(models::rescore))
+        .route("/api/training", get(training::list).post(training::start))
+        .route("/api/training/{id}", get(training::get))
+        .route("/api/training/{id}/cancel", post(training::cancel))
         .route("/api/images/{id}/drafts", get(models::drafts))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))

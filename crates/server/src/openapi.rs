@@ -58,6 +58,10 @@ use utoipa::OpenApi;
         crate::models::onnx,
         crate::models::rescore,
         crate::models::drafts,
+        crate::training::start,
+        crate::training::list,
+        crate::training::get,
+        crate::training::cancel,
     ),
     components(schemas(
         crate::ErrorBody,

@@ -12,7 +12,10 @@ use histoscore_engine::Model;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-on_both_backends!(registry_activation_rollback_and_rescore);
+on_both_backends!(
+    registry_activation_rollback_and_rescore,
+    training_from_reviewed_scores_registers_an_inactive_model,
+);
 
 const NAME: &str = "S-3602-10X_Image002_ch00.tif";
 
@@ -219,4 +222,98 @@ async fn registry_activation_rollback_and_rescore(db: TestDb) {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.bytes().await.unwrap().len() > 40_000_000);
     app.stop().await;
+}
+
+async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let reference = Model::load(&fixtures().join("model.pth")).unwrap();
+    let r = import(&app, &fixtures().join("model.pth"), "reference").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Nothing reviewed yet: a clear failure, recorded on the run.
+    let (st, run) = post(&app, "/api/training", json!({"epochs": 5})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{run}");
+    let failed = wait_run(&app, run["id"].as_i64().unwrap()).await;
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no model to start from")
+            || failed["error"].as_str().unwrap().contains("review more"),
+        "{failed}"
+    );
+    let (st, _) = post(
+        &app,
+        &format!("/api/models/{}/activate", reference.id()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Six images in several sample groups, reviewed with scores.
+    let files = [
+        "S-3602-10X_Image001_ch00.tif",
+        "S-3602-10X_Image002_ch00.tif",
+        "S-4500-10x_Image123_RAW_ch00.tif",
+        "cmu_portrait_deflate_tiled.tif",
+        "gray_800x600.tif",
+        "rgba_800x600.tif",
+    ];
+    for (n, f) in files.iter().enumerate() {
+        let rec = upload_scored(&app, f, f).await;
+        let etag = format!("\"{}\"", rec["version"]);
+        let v = (n % 4) as f64;
+        let r = app
+            .client
+            .patch(app.url(&format!("/api/images/{}/scores", rec["id"])))
+            .header("if-match", etag)
+            .json(
+                &json!({"scores": {"Fibrosis": v, "Pancreatic Architecture": 1.0,
+                          "Glandular Atrophy": 1.0, "Pseudotubular Complexes": 1.0},
+                          "reviewed": true}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let (st, run) = post(
+        &app,
+        "/api/training",
+        json!({"epochs": 30, "seed": 3, "name": "try"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{run}");
+    let done = wait_run(&app, run["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let id = done["model_id"].as_str().unwrap().to_string();
+    let entry = app.get_json(&format!("/api/models/{id}")).await;
+    assert_eq!(entry["source"], "trained");
+    assert_eq!(entry["parent_id"], reference.id());
+    assert_eq!(
+        entry["active"], false,
+        "a trained model is never activated automatically"
+    );
+    assert_eq!(entry["name"], "try");
+    assert_eq!(entry["training"]["images"].as_array().unwrap().len(), 6);
+    assert!(entry["metrics"]["Fibrosis"]["mae"].is_object());
+    assert_eq!(
+        app.get_json("/api/config").await["model"]["id"],
+        reference.id()
+    );
+    let runs = app.get_json("/api/training").await;
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+async fn wait_run(app: &TestApp, id: i64) -> Value {
+    for _ in 0..1200 {
+        let run = app.get_json(&format!("/api/training/{id}")).await;
+        if run["state"] != "running" {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("training run {id} did not finish");
 }

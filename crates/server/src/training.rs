@@ -1,0 +1,591 @@
+//! Training a new model from reviewed scores (in the database, or a folder of images with a
+//! CSV of scores): shared by `histoscore train` and the admin action of the server. The new
+//! model is registered with its parent, training-set snapshot and validation metrics, and is
+//! never activated automatically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use histoscore_domain::{Schema, SerialParser};
+use histoscore_engine::train::{self, EpochReport, HeadConfig, MetricQuality, Sample};
+use histoscore_engine::{EngineKind, InferenceQueue, Model, Scorer};
+use histoscore_store::{ListQuery, ModelEntry, NewModel, ReviewStatus, Store};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::blobs::{original_key, BlobStore, LocalCopy};
+use crate::models::models_key;
+
+/// What to train.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct TrainRequest {
+    /// Registry id of the model to start from; default: the active model.
+    pub from: Option<String>,
+    /// Start from the untrained demo weights when there is no model (rarely useful).
+    pub allow_untrained_parent: bool,
+    /// Share of the images (whole sample groups) kept for validation.
+    pub val_fraction: f64,
+    pub seed: u64,
+    /// Most epochs (training stops earlier when validation stops improving).
+    pub epochs: usize,
+    /// Name of the new model.
+    pub name: Option<String>,
+    /// Train from this folder and CSV instead of the database (command line only).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub folder: Option<(PathBuf, PathBuf)>,
+}
+
+impl Default for TrainRequest {
+    fn default() -> Self {
+        Self {
+            from: None,
+            allow_untrained_parent: false,
+            val_fraction: 0.2,
+            seed: 42,
+            epochs: 300,
+            name: None,
+            folder: None,
+        }
+    }
+}
+
+/// What training reports as it goes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Progress {
+    /// Computing (or reading cached) features of the frozen network.
+    Features {
+        done: usize,
+        total: usize,
+    },
+    Training {
+        train: usize,
+        validation: usize,
+        validation_groups: Vec<String>,
+    },
+    Epoch(EpochReport),
+    Warning {
+        message: String,
+    },
+}
+
+/// The result: the registered model and its validation quality against the parent.
+pub struct TrainOutcome {
+    pub entry: ModelEntry,
+    pub new: bool,
+    pub quality: Vec<MetricQuality>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    #[error("training was cancelled; no model was made")]
+    Cancelled,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for TrainingError {
+    fn from(s: String) -> Self {
+        TrainingError::Failed(s)
+    }
+}
+
+/// One image to train on, before its features are computed.
+struct Item {
+    key: String,
+    group: String,
+    path: PathBuf,
+    sha256: String,
+    targets: Vec<f64>,
+}
+
+fn file_sha(path: &Path) -> Result<String, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// Features of an image under a model, cached in the data folder.
+fn features(
+    cache: &Path,
+    item: &Item,
+    scorer: &Scorer,
+    queue: &InferenceQueue,
+) -> Result<Vec<f32>, String> {
+    let file = cache.join(format!("{}.f32", item.sha256));
+    if let Ok(bytes) = std::fs::read(&file) {
+        if bytes.len() == histoscore_engine::onnx::FEATURES * 4 {
+            return Ok(bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect());
+        }
+    }
+    let prepared = scorer
+        .prepare_file(&item.path)
+        .map_err(|e| format!("could not read {}: {e}", item.path.display()))?;
+    let f = queue
+        .submit(prepared.tensor)
+        .map_err(|e| format!("computing features failed: {e}"))?;
+    // The cache is an optimisation: failing to write it is not an error.
+    let _ = std::fs::create_dir_all(cache);
+    let bytes: Vec<u8> = f.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let _ = std::fs::write(&file, bytes);
+    Ok(f)
+}
+
+fn from_folder(
+    dir: &Path,
+    csv_path: &Path,
+    schema: &Schema,
+    serials: &SerialParser,
+) -> Result<Vec<Item>, String> {
+    let mut rdr = csv::Reader::from_path(csv_path)
+        .map_err(|e| format!("could not read {}: {e}", csv_path.display()))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let Some(fcol) = col("filename") else {
+        return Err(format!("{} needs a `filename` column", csv_path.display()));
+    };
+    let mcols: Vec<usize> = schema
+        .metrics
+        .iter()
+        .map(|m| {
+            col(&m.name).ok_or_else(|| {
+                format!(
+                    "{} has no column {:?}; it needs one per metric: {}",
+                    csv_path.display(),
+                    m.name,
+                    schema.metric_names().join(", ")
+                )
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let mut items = Vec::new();
+    for (line, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let name = rec.get(fcol).unwrap_or("").trim().to_string();
+        let path = dir.join(&name);
+        let mut targets = Vec::new();
+        for (m, c) in schema.metrics.iter().zip(&mcols) {
+            let v: f64 = rec
+                .get(*c)
+                .unwrap_or("")
+                .trim()
+                .parse()
+                .map_err(|_| format!("line {}: {} is not a number", line + 2, m.name))?;
+            schema
+                .check_value(&m.name, v)
+                .map_err(|e| format!("line {}: {e}", line + 2))?;
+            targets.push(v);
+        }
+        let info = serials.parse(&name);
+        items.push(Item {
+            key: name.clone(),
+            group: info.group,
+            sha256: file_sha(&path)?,
+            path,
+            targets,
+        });
+    }
+    Ok(items)
+}
+
+async fn from_database(
+    store: &Store,
+    blobs: &dyn BlobStore,
+    schema: &Schema,
+) -> Result<(Vec<Item>, Vec<LocalCopy>), String> {
+    let mut items = Vec::new();
+    let mut keep = Vec::new();
+    let mut q = ListQuery {
+        review_status: Some(ReviewStatus::Reviewed),
+        limit: 1000,
+        ..ListQuery::default()
+    };
+    loop {
+        let (page, _) = store.list_images(&q).await.map_err(|e| e.to_string())?;
+        if page.is_empty() {
+            break;
+        }
+        q.offset += page.len() as i64;
+        for r in page {
+            let Some(targets) = schema
+                .metrics
+                .iter()
+                .map(|m| r.scores.get(&m.name).copied())
+                .collect::<Option<Vec<f64>>>()
+            else {
+                continue;
+            };
+            let key = r
+                .storage_key
+                .clone()
+                .unwrap_or_else(|| original_key(&r.sha256));
+            let copy = blobs
+                .local_copy(&key)
+                .await
+                .map_err(|e| format!("the stored file of image {} is missing: {e}", r.id))?;
+            let path = copy.path.clone();
+            keep.push(copy);
+            items.push(Item {
+                key: format!("image {} v{}", r.id, r.version),
+                group: r
+                    .group_name
+                    .clone()
+                    .or(r.serial.clone())
+                    .unwrap_or_else(|| r.filename.clone()),
+                path,
+                sha256: r.sha256.clone(),
+                targets,
+            });
+        }
+    }
+    Ok((items, keep))
+}
+
+/// Trains a new head (see [`histoscore_engine::train`]) and registers the model.
+#[allow(clippy::too_many_arguments)]
+pub async fn train_model(
+    store: &Store,
+    blobs: &dyn BlobStore,
+    data_dir: &Path,
+    schema: &Schema,
+    engine: (EngineKind, usize),
+    req: &TrainRequest,
+    actor: &str,
+    progress: UnboundedSender<Progress>,
+    cancel: Arc<AtomicBool>,
+) -> Result<TrainOutcome, TrainingError> {
+    let err = |e: histoscore_store::StoreError| TrainingError::Failed(e.to_string());
+    let parent_id = match &req.from {
+        Some(id) => Some(id.clone()),
+        None => store.active_model_id().await.map_err(err)?,
+    };
+    let (parent, parent_entry) = match parent_id {
+        Some(id) => {
+            let entry = store.model(&id).await.map_err(err)?;
+            let copy = blobs
+                .local_copy(&entry.storage_key)
+                .await
+                .map_err(|e| format!("the weights of model {id} are missing: {e}"))?;
+            let m = Model::load(&copy.path).map_err(|e| e.to_string())?;
+            (m, Some(entry))
+        }
+        None if req.allow_untrained_parent => {
+            let _ = progress.send(Progress::Warning {
+                message: "starting from the untrained demo weights; a head trained on them is \
+                          rarely useful"
+                    .into(),
+            });
+            (Model::demo(schema.metrics.len()), None)
+        }
+        None => {
+            return Err(TrainingError::Failed(
+                "there is no model to start from: register a trained one (import it, then \
+                 activate it or name it as the parent); starting from the untrained demo \
+                 weights needs an explicit choice"
+                    .into(),
+            ))
+        }
+    };
+    if parent.head() != schema.metrics.len() {
+        return Err(TrainingError::Failed(format!(
+            "model {} has {} outputs but the schema has {} metrics",
+            parent.id(),
+            parent.head(),
+            schema.metrics.len()
+        )));
+    }
+    let serials = SerialParser::default();
+    let (items, _copies) = match &req.folder {
+        Some((dir, csv)) => (from_folder(dir, csv, schema, &serials)?, Vec::new()),
+        None => from_database(store, blobs, schema).await?,
+    };
+    if items.len() < 4 {
+        return Err(TrainingError::Failed(format!(
+            "only {} reviewed image(s) have every metric scored; review more images first",
+            items.len()
+        )));
+    }
+    // Features of the frozen network (cached per parent model), then the head.
+    let cache = data_dir.join("cache/features").join(parent.id());
+    let scorer = Scorer {
+        schema: schema.clone(),
+        serials: serials.clone(),
+        decode: Default::default(),
+        model: parent.reference(),
+    };
+    let max: Vec<f64> = schema.metrics.iter().map(|m| m.max).collect();
+    let cfg = HeadConfig {
+        max_epochs: req.epochs.max(1),
+        seed: req.seed,
+        ..HeadConfig::default()
+    };
+    let val_fraction = req.val_fraction;
+    let cfg_json = serde_json::to_value(&cfg).unwrap_or_default();
+    let cancel2 = cancel.clone();
+    let tx = progress.clone();
+    let parent_for_task = parent.clone();
+    let work = tokio::task::spawn_blocking(move || -> Result<_, TrainingError> {
+        let (queue, _thread) = parent_for_task
+            .start_features(engine.0, engine.1)
+            .map_err(|e| format!("could not start the engine: {e}"))?;
+        let mut samples = Vec::with_capacity(items.len());
+        for (n, item) in items.iter().enumerate() {
+            if cancel2.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(TrainingError::Cancelled);
+            }
+            samples.push(Sample {
+                key: item.key.clone(),
+                group: item.group.clone(),
+                features: features(&cache, item, &scorer, &queue)?,
+                targets: item.targets.clone(),
+            });
+            let _ = tx.send(Progress::Features {
+                done: n + 1,
+                total: items.len(),
+            });
+        }
+        let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
+        let split =
+            train::split_by_group(&groups, val_fraction, cfg.seed).map_err(|e| e.to_string())?;
+        let _ = tx.send(Progress::Training {
+            train: split.train.len(),
+            validation: split.val.len(),
+            validation_groups: split.val_groups.clone(),
+        });
+        let (pw, pb) = train::head_of(parent_for_task.weights());
+        let result = train::train_head((&pw, &pb), &samples, &split, &max, &cfg, &cancel2, |r| {
+            let _ = tx.send(Progress::Epoch(r.clone()));
+        })
+        .map_err(|e| match e {
+            train::TrainError::Cancelled => TrainingError::Cancelled,
+            other => TrainingError::Failed(other.to_string()),
+        })?;
+        Ok((samples, split, result, pw, pb))
+    });
+    let (samples, split, result, pw, pb) = work
+        .await
+        .map_err(|e| TrainingError::Failed(format!("training crashed: {e}")))??;
+    // Validation quality against the parent on the same images.
+    let val: Vec<&Sample> = split.val.iter().map(|&i| &samples[i]).collect();
+    let targets: Vec<Vec<f64>> = val.iter().map(|s| s.targets.clone()).collect();
+    let new_out: Vec<Vec<f64>> = val
+        .iter()
+        .map(|s| train::head_outputs(&result.weight, &result.bias, &s.features))
+        .collect();
+    let old_out: Vec<Vec<f64>> = val
+        .iter()
+        .map(|s| train::head_outputs(&pw, &pb, &s.features))
+        .collect();
+    let quality = train::quality(schema, &targets, &new_out, &old_out);
+    // The new model: the parent with the new head, stored and registered (not active).
+    let weights = train::with_head(parent.weights(), &result.weight, &result.bias)?;
+    let model = Model::from_weights(weights);
+    let tmp = data_dir.join("tmp").join(format!(
+        "trained-{}-{}.safetensors",
+        std::process::id(),
+        crate::unique()
+    ));
+    let _ = std::fs::create_dir_all(data_dir.join("tmp"));
+    model
+        .save_safetensors(&tmp)
+        .map_err(|e| format!("could not write the new model: {e}"))?;
+    let sha = file_sha(&tmp)?;
+    let key = models_key(&sha);
+    let stored = blobs.put_file(&key, &tmp).await;
+    let _ = std::fs::remove_file(&tmp);
+    stored.map_err(|e| format!("could not store the new model: {e}"))?;
+    let snapshot: Vec<&str> = samples.iter().map(|s| s.key.as_str()).collect();
+    let mut metrics = BTreeMap::new();
+    for q in &quality {
+        metrics.insert(
+            q.metric.clone(),
+            serde_json::to_value(q).map_err(|e| e.to_string())?,
+        );
+    }
+    let new = NewModel {
+        id: model.id().to_string(),
+        name: req
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("head trained from {}", parent.id())),
+        sha256: sha,
+        format: "safetensors".into(),
+        storage_key: key,
+        schema: schema.clone(),
+        parent_id: parent_entry.as_ref().map(|e| e.id.clone()),
+        training: Some(serde_json::json!({
+            "mode": "head",
+            "parent": parent.id(),
+            "seed": req.seed,
+            "config": cfg_json,
+            "source": if req.folder.is_some() { "folder" } else { "database" },
+            "images": snapshot,
+            "validation_groups": split.val_groups,
+            "train_count": split.train.len(),
+            "validation_count": split.val.len(),
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.history.len(),
+            "history": result.history,
+        })),
+        metrics: Some(serde_json::to_value(metrics).map_err(|e| e.to_string())?),
+        source: "trained".into(),
+    };
+    let (entry, is_new) = store.register_model(&new, actor).await.map_err(err)?;
+    Ok(TrainOutcome {
+        entry,
+        new: is_new,
+        quality,
+    })
+}
+
+// --- the admin action over HTTP ------------------------------------------------------------
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use histoscore_store::TrainingRun;
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// Start training a new head in the background (administrators). Progress is on
+/// `GET /api/training/{id}`; the new model is registered, not activated.
+#[utoipa::path(post, path = "/api/training", tag = "models", request_body = TrainRequest,
+    responses((status = 202, body = TrainingRun), (status = 422, body = crate::ErrorBody)))]
+pub async fn start(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: TrainRequest = if body.is_empty() {
+        TrainRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("the body must be JSON like {{\"seed\": 42, \"epochs\": 300}}: {e}"),
+            )
+        })?
+    };
+    if !(0.05..=0.5).contains(&req.val_fraction) || req.epochs == 0 || req.epochs > 10_000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "val_fraction must be between 0.05 and 0.5 and epochs between 1 and 10 000",
+        ));
+    }
+    let params = serde_json::to_value(&req).map_err(ApiError::internal)?;
+    let run = s
+        .store
+        .create_training_run(&params, &crate::worker_prefix(), &caller.name)
+        .await?;
+    let id = run.id;
+    let state = s.clone();
+    let actor = caller.name.clone();
+    tokio::spawn(async move {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+        let store = state.store.clone();
+        let flag = cancel.clone();
+        let watcher = tokio::spawn(async move {
+            let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+            while let Some(p) = rx.recv().await {
+                let important = !matches!(p, Progress::Features { done, total } if done < total);
+                if !important && last.elapsed() < std::time::Duration::from_millis(500) {
+                    continue;
+                }
+                last = std::time::Instant::now();
+                let v = serde_json::to_value(&p).unwrap_or_default();
+                match store.training_progress(id, &v).await {
+                    Ok(true) => flag.store(true, std::sync::atomic::Ordering::Relaxed),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("training run {id}: could not save progress: {e}"),
+                }
+            }
+        });
+        let outcome = train_model(
+            &state.store,
+            state.blobs.as_ref(),
+            &state.data_dir,
+            &state.scorer.schema,
+            state.train_engine,
+            &req,
+            &actor,
+            tx,
+            cancel,
+        )
+        .await;
+        let _ = watcher.await;
+        let finished = match outcome {
+            Ok(o) => {
+                tracing::info!(run = id, model = %o.entry.id, "training finished");
+                state
+                    .store
+                    .finish_training_run(id, "done", Some(&o.entry.id), None)
+                    .await
+            }
+            Err(TrainingError::Cancelled) => {
+                state
+                    .store
+                    .finish_training_run(id, "cancelled", None, Some("cancelled"))
+                    .await
+            }
+            Err(TrainingError::Failed(e)) => {
+                tracing::warn!(run = id, "training failed: {e}");
+                state
+                    .store
+                    .finish_training_run(id, "failed", None, Some(&e))
+                    .await
+            }
+        };
+        if let Err(e) = finished {
+            tracing::error!("training run {id}: could not record the outcome: {e}");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(run)).into_response())
+}
+
+/// The latest training runs, newest first.
+#[utoipa::path(get, path = "/api/training", tag = "models",
+    responses((status = 200, body = [TrainingRun])))]
+pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<TrainingRun>>, ApiError> {
+    Ok(Json(s.store.list_training_runs(50).await?))
+}
+
+/// One training run with its latest progress.
+#[utoipa::path(get, path = "/api/training/{id}", tag = "models",
+    params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, body = TrainingRun), (status = 404, body = crate::ErrorBody)))]
+pub async fn get(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<i64>,
+) -> Result<Json<TrainingRun>, ApiError> {
+    Ok(Json(s.store.training_run(id).await?))
+}
+
+/// Stop a training run after its current epoch; no model is made.
+#[utoipa::path(post, path = "/api/training/{id}/cancel", tag = "models",
+    params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, body = TrainingRun), (status = 404, body = crate::ErrorBody)))]
+pub async fn cancel(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<i64>,
+) -> Result<Json<TrainingRun>, ApiError> {
+    Ok(Json(s.store.cancel_training_run(id).await?))
+}
