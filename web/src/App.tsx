@@ -1,7 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { ApiError, getConfig, getSession, logout, setCsrfToken, setUnauthorizedHandler } from './api/client';
 import type { AppConfig, SessionMode, SessionUser } from './api/types';
-import { ConfigContext } from './lib/config';
+import { ConfigContext, ConfigReloadContext } from './lib/config';
 import { startEvents, stopEvents, useLiveState } from './lib/events';
 import { clearRecords } from './lib/records';
 import { Link, useLocation } from './lib/router';
@@ -22,6 +22,7 @@ import { shortId } from './lib/format';
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
 const NewStudyPage = lazy(() => import('./pages/NewStudyPage').then((m) => ({ default: m.NewStudyPage })));
 const StudyPage = lazy(() => import('./pages/StudyPage').then((m) => ({ default: m.StudyPage })));
+const ModelsPage = lazy(() => import('./pages/ModelsPage').then((m) => ({ default: m.ModelsPage })));
 
 type Phase =
   | { kind: 'loading' }
@@ -170,6 +171,16 @@ function Ready() {
     setAttempt((n) => n + 1);
   }, []);
 
+  // After an activation or rollback: the header names the active model. A failure keeps the
+  // config shown (the caller reports its own action's outcome).
+  const reloadConfig = useCallback(async () => {
+    try {
+      setConfig(await getConfig());
+    } catch {
+      // keep the config shown
+    }
+  }, []);
+
   if (!config) {
     return (
       <Centered>
@@ -191,17 +202,20 @@ function Ready() {
   }
   return (
     <ConfigContext.Provider value={config}>
-      <Shell config={config} />
+      <ConfigReloadContext.Provider value={reloadConfig}>
+        <Shell config={config} />
+      </ConfigReloadContext.Provider>
     </ConfigContext.Provider>
   );
 }
 
-type NavKey = 'score' | 'history' | 'studies' | 'users';
+type NavKey = 'score' | 'history' | 'studies' | 'models' | 'users';
 
 function navOf(route: Route): NavKey {
   switch (route.page) {
     case 'score':
     case 'history':
+    case 'models':
     case 'users':
       return route.page;
     default:
@@ -226,6 +240,9 @@ function Shell({ config }: { config: AppConfig }) {
       break;
     case 'users':
       page = <UsersPage />;
+      break;
+    case 'models':
+      page = <ModelsPage />;
       break;
     case 'studies':
       page = <StudiesPage />;
@@ -283,6 +300,7 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
         {entry('score', '/', 'Score')}
         {entry('history', '/history', 'History')}
         {entry('studies', '/studies', 'Studies')}
+        {entry('models', '/models', 'Models')}
         {accounts && isAdmin(user.role) && entry('users', '/users', 'Users')}
       </nav>
       <div className="ml-auto flex flex-wrap items-center gap-3 text-sm">
@@ -291,8 +309,9 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
             Demo model
           </Badge>
         ) : (
-          <span className="text-slate-500 dark:text-slate-400" title={`Model ${config.model.id}`}>
-            Model <code className="text-slate-700 dark:text-slate-200">{shortId(config.model.id)}</code>
+          <span className="text-slate-500 dark:text-slate-400" title={`Model ${config.model.id}`} data-testid="header-model" data-model-id={config.model.id}>
+            Model {config.model.name ? <span className="text-slate-700 dark:text-slate-200">{config.model.name} </span> : null}
+            <code className="text-slate-700 dark:text-slate-200">{shortId(config.model.id)}</code>
             {config.model.engine ? ` · ${config.model.engine}` : ''}
           </span>
         )}

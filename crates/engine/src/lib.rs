@@ -2,6 +2,7 @@
 //! file (or the labelled demo model), built as an ONNX graph and run on its own thread.
 
 pub mod backend;
+pub mod finetune;
 pub mod onnx;
 pub mod ort_backend;
 pub mod scorer;

@@ -141,6 +141,10 @@ pub struct WorkArgs {
     /// Full-size image decodes at once (memory: about 3 bytes per pixel each).
     #[arg(long, env = "HISTOSCORE_DECODE_SLOTS")]
     decode_slots: Option<usize>,
+    /// Skip the uncertainty of drafts (scoring each image flipped and rotated too): one
+    /// forward pass per image instead of four.
+    #[arg(long, env = "HISTOSCORE_NO_UNCERTAINTY")]
+    no_uncertainty: bool,
 }
 
 #[derive(Args)]
@@ -253,6 +257,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             args.engine.clone(),
         ))));
         state.train_engine = (args.engine.kind(), args.engine.threads());
+        state.uncertainty = !args.work.no_uncertainty;
         register_startup_model(&state, &args.model).await?;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         let report = state
@@ -449,6 +454,7 @@ pub fn worker(args: WorkerArgs) -> Result<bool> {
             limits(&args.work),
             stop_rx,
         )?;
+        state.uncertainty = !args.work.no_uncertainty;
         state.engines = Arc::new(histoscore_server::models::Engines::new(Some(model_loader(
             engine.scorer.schema.clone(),
             args.engine.clone(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use histoscore_domain::agreement::Stat;
 use histoscore_server::blobs::LocalBlobs;
@@ -17,10 +17,19 @@ use crate::{EngineArg, SchemaArg};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Train only the head (the last layer) on the frozen network's features: seconds, not
-    /// hours. Required in this version (fine-tuning layer3 and layer4 is not available yet).
+    /// Train only the head (the last layer) on the frozen network's cached features: seconds
+    /// instead of minutes per epoch.
     #[arg(long, env = "HISTOSCORE_HEAD_ONLY")]
     head_only: bool,
+    /// Layers that train when fine-tuning; the others stay frozen (the original's choice:
+    /// layer3, layer4 and the head fc). Any of conv1, bn1, layer1, layer2, layer3, layer4, fc.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "layer3,layer4,fc",
+        env = "HISTOSCORE_TRAIN_LAYERS"
+    )]
+    layers: Vec<String>,
     /// The model to start from (registry id). Default: the active model.
     #[arg(long, value_name = "MODEL_ID", env = "HISTOSCORE_TRAIN_FROM")]
     from: Option<String>,
@@ -72,12 +81,6 @@ fn stat(s: &Stat) -> String {
 }
 
 pub fn run(args: TrainArgs) -> Result<bool> {
-    if !args.head_only {
-        bail!(
-            "this version trains the head only (seconds, on the frozen network's features): run \
-             with --head-only. Fine-tuning layer3 and layer4 is not available yet."
-        );
-    }
     let schema = args.schema.load()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -93,6 +96,8 @@ pub fn run(args: TrainArgs) -> Result<bool> {
             seed: args.seed,
             epochs: args.epochs,
             name: args.name.clone(),
+            head_only: args.head_only,
+            layers: args.layers.clone(),
             folder: args.folder.clone().zip(args.csv.clone()),
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -111,8 +116,8 @@ pub fn run(args: TrainArgs) -> Result<bool> {
                         validation,
                         validation_groups,
                     } => eprintln!(
-                        "histoscore: training the head on {train} images ({validation} for \
-                         validation: groups {})",
+                        "histoscore: training on {train} images ({validation} for validation: \
+                         groups {})",
                         validation_groups.join(", ")
                     ),
                     Progress::Epoch(r) => {

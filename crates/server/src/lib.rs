@@ -100,6 +100,9 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Engines of registered models other than the startup one, loaded on demand.
     pub engines: Arc<models::Engines>,
+    /// Score each image also flipped and rotated to measure the draft's uncertainty (four
+    /// forward passes instead of one).
+    pub uncertainty: bool,
     /// Engine and threads for computing features when training.
     pub train_engine: (histoscore_engine::EngineKind, usize),
     decode_slots: Arc<Semaphore>,
@@ -138,6 +141,7 @@ impl AppState {
             accounts: Arc::default(),
             secure_cookies: false,
             engines: Arc::default(),
+            uncertainty: true,
             train_engine: (
                 histoscore_engine::EngineKind::Tract,
                 histoscore_engine::default_threads(),

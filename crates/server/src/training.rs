@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use histoscore_domain::{Schema, SerialParser};
+use histoscore_engine::finetune;
 use histoscore_engine::train::{self, EpochReport, HeadConfig, MetricQuality, Sample};
 use histoscore_engine::{EngineKind, InferenceQueue, Model, Scorer};
 use histoscore_store::{ListQuery, ModelEntry, NewModel, ReviewStatus, Store};
@@ -34,6 +35,11 @@ pub struct TrainRequest {
     pub epochs: usize,
     /// Name of the new model.
     pub name: Option<String>,
+    /// Train only the head on cached features (seconds) instead of fine-tuning `layers`.
+    pub head_only: bool,
+    /// Layers that train when fine-tuning (the rest stay frozen): default the original's
+    /// `layer3`, `layer4` and the head `fc`.
+    pub layers: Vec<String>,
     /// Train from this folder and CSV instead of the database (command line only).
     #[serde(skip)]
     #[schema(ignore)]
@@ -49,6 +55,8 @@ impl Default for TrainRequest {
             seed: 42,
             epochs: 300,
             name: None,
+            head_only: false,
+            layers: vec!["layer3".into(), "layer4".into(), "fc".into()],
             folder: None,
         }
     }
@@ -72,6 +80,18 @@ pub enum Progress {
     Warning {
         message: String,
     },
+}
+
+/// What the blocking part of training hands back.
+struct Trained {
+    keys: Vec<String>,
+    split: train::Split,
+    weights: histoscore_engine::Weights,
+    targets: Vec<Vec<f64>>,
+    new_out: Vec<Vec<f64>>,
+    old_out: Vec<Vec<f64>>,
+    best_epoch: usize,
+    history: Vec<EpochReport>,
 }
 
 /// The result: the registered model and its validation quality against the parent.
@@ -307,6 +327,20 @@ pub async fn train_model(
             schema.metrics.len()
         )));
     }
+    const LAYERS: [&str; 7] = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"];
+    if !req.head_only {
+        if req.layers.is_empty() {
+            return Err(TrainingError::Failed(
+                "name the layers to train (e.g. layer3, layer4, fc)".into(),
+            ));
+        }
+        if let Some(bad) = req.layers.iter().find(|l| !LAYERS.contains(&l.as_str())) {
+            return Err(TrainingError::Failed(format!(
+                "unknown layer {bad:?}; choose from {}",
+                LAYERS.join(", ")
+            )));
+        }
+    }
     let serials = SerialParser::default();
     let (items, _copies) = match &req.folder {
         Some((dir, csv)) => (from_folder(dir, csv, schema, &serials)?, Vec::new()),
@@ -318,7 +352,8 @@ pub async fn train_model(
             items.len()
         )));
     }
-    // Features of the frozen network (cached per parent model), then the head.
+    // Head only: features of the frozen network (cached per parent model), then the head.
+    // Full: the preprocessed images, then the chosen layers and the head.
     let cache = data_dir.join("cache/features").join(parent.id());
     let scorer = Scorer {
         schema: schema.clone(),
@@ -332,24 +367,97 @@ pub async fn train_model(
         seed: req.seed,
         ..HeadConfig::default()
     };
+    let layers: Vec<String> = if req.head_only {
+        vec!["fc".into()]
+    } else {
+        req.layers.clone()
+    };
+    let prefixes: Vec<String> = layers.iter().map(|l| format!("{l}.")).collect();
     let val_fraction = req.val_fraction;
+    let head_only = req.head_only;
     let cfg_json = serde_json::to_value(&cfg).unwrap_or_default();
     let cancel2 = cancel.clone();
     let tx = progress.clone();
     let parent_for_task = parent.clone();
-    let work = tokio::task::spawn_blocking(move || -> Result<_, TrainingError> {
-        let (queue, _thread) = parent_for_task
-            .start_features(engine.0, engine.1)
-            .map_err(|e| format!("could not start the engine: {e}"))?;
+    let work = tokio::task::spawn_blocking(move || -> Result<Trained, TrainingError> {
+        let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+        let groups: Vec<String> = items.iter().map(|i| i.group.clone()).collect();
+        let split =
+            train::split_by_group(&groups, val_fraction, cfg.seed).map_err(|e| e.to_string())?;
+        let targets: Vec<Vec<f64>> = split
+            .val
+            .iter()
+            .map(|&i| items[i].targets.clone())
+            .collect();
+        let stop = |e: train::TrainError| match e {
+            train::TrainError::Cancelled => TrainingError::Cancelled,
+            other => TrainingError::Failed(other.to_string()),
+        };
+        let cancelled = || cancel2.load(std::sync::atomic::Ordering::Relaxed);
+        if head_only {
+            let (queue, _thread) = parent_for_task
+                .start_features(engine.0, engine.1)
+                .map_err(|e| format!("could not start the engine: {e}"))?;
+            let mut samples = Vec::with_capacity(items.len());
+            for (n, item) in items.iter().enumerate() {
+                if cancelled() {
+                    return Err(TrainingError::Cancelled);
+                }
+                samples.push(Sample {
+                    key: item.key.clone(),
+                    group: item.group.clone(),
+                    features: features(&cache, item, &scorer, &queue)?,
+                    targets: item.targets.clone(),
+                });
+                let _ = tx.send(Progress::Features {
+                    done: n + 1,
+                    total: items.len(),
+                });
+            }
+            let _ = tx.send(Progress::Training {
+                train: split.train.len(),
+                validation: split.val.len(),
+                validation_groups: split.val_groups.clone(),
+            });
+            let (pw, pb) = train::head_of(parent_for_task.weights());
+            let result =
+                train::train_head((&pw, &pb), &samples, &split, &max, &cfg, &cancel2, |r| {
+                    let _ = tx.send(Progress::Epoch(r.clone()));
+                })
+                .map_err(stop)?;
+            let val: Vec<&Sample> = split.val.iter().map(|&i| &samples[i]).collect();
+            let new_out = val
+                .iter()
+                .map(|s| train::head_outputs(&result.weight, &result.bias, &s.features))
+                .collect();
+            let old_out = val
+                .iter()
+                .map(|s| train::head_outputs(&pw, &pb, &s.features))
+                .collect();
+            let weights =
+                train::with_head(parent_for_task.weights(), &result.weight, &result.bias)?;
+            return Ok(Trained {
+                keys,
+                split,
+                weights,
+                targets,
+                new_out,
+                old_out,
+                best_epoch: result.best_epoch,
+                history: result.history,
+            });
+        }
         let mut samples = Vec::with_capacity(items.len());
         for (n, item) in items.iter().enumerate() {
-            if cancel2.load(std::sync::atomic::Ordering::Relaxed) {
+            if cancelled() {
                 return Err(TrainingError::Cancelled);
             }
-            samples.push(Sample {
-                key: item.key.clone(),
+            let prepared = scorer
+                .prepare_file(&item.path)
+                .map_err(|e| format!("could not read {}: {e}", item.path.display()))?;
+            samples.push(finetune::TensorSample {
                 group: item.group.clone(),
-                features: features(&cache, item, &scorer, &queue)?,
+                input: prepared.tensor,
                 targets: item.targets.clone(),
             });
             let _ = tx.send(Progress::Features {
@@ -357,41 +465,56 @@ pub async fn train_model(
                 total: items.len(),
             });
         }
-        let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
-        let split =
-            train::split_by_group(&groups, val_fraction, cfg.seed).map_err(|e| e.to_string())?;
         let _ = tx.send(Progress::Training {
             train: split.train.len(),
             validation: split.val.len(),
             validation_groups: split.val_groups.clone(),
         });
-        let (pw, pb) = train::head_of(parent_for_task.weights());
-        let result = train::train_head((&pw, &pb), &samples, &split, &max, &cfg, &cancel2, |r| {
-            let _ = tx.send(Progress::Epoch(r.clone()));
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        let (weights, best_epoch, history) = finetune::fine_tune(
+            parent_for_task.weights(),
+            &refs,
+            &samples,
+            &split,
+            &max,
+            &cfg,
+            &cancel2,
+            |r| {
+                let _ = tx.send(Progress::Epoch(r.clone()));
+            },
+        )
+        .map_err(stop)?;
+        let inputs: Vec<Vec<f32>> = split
+            .val
+            .iter()
+            .map(|&i| samples[i].input.clone())
+            .collect();
+        let to64 = |v: Vec<Vec<f32>>| -> Vec<Vec<f64>> {
+            v.into_iter()
+                .map(|r| r.into_iter().map(f64::from).collect())
+                .collect()
+        };
+        let new_out = to64(finetune::eval_outputs(&weights, &inputs).map_err(stop)?);
+        let old_out =
+            to64(finetune::eval_outputs(parent_for_task.weights(), &inputs).map_err(stop)?);
+        Ok(Trained {
+            keys,
+            split,
+            weights,
+            targets,
+            new_out,
+            old_out,
+            best_epoch,
+            history,
         })
-        .map_err(|e| match e {
-            train::TrainError::Cancelled => TrainingError::Cancelled,
-            other => TrainingError::Failed(other.to_string()),
-        })?;
-        Ok((samples, split, result, pw, pb))
     });
-    let (samples, split, result, pw, pb) = work
+    let t = work
         .await
         .map_err(|e| TrainingError::Failed(format!("training crashed: {e}")))??;
+    let (split, result_best, result_history) = (t.split, t.best_epoch, t.history);
     // Validation quality against the parent on the same images.
-    let val: Vec<&Sample> = split.val.iter().map(|&i| &samples[i]).collect();
-    let targets: Vec<Vec<f64>> = val.iter().map(|s| s.targets.clone()).collect();
-    let new_out: Vec<Vec<f64>> = val
-        .iter()
-        .map(|s| train::head_outputs(&result.weight, &result.bias, &s.features))
-        .collect();
-    let old_out: Vec<Vec<f64>> = val
-        .iter()
-        .map(|s| train::head_outputs(&pw, &pb, &s.features))
-        .collect();
-    let quality = train::quality(schema, &targets, &new_out, &old_out);
-    // The new model: the parent with the new head, stored and registered (not active).
-    let weights = train::with_head(parent.weights(), &result.weight, &result.bias)?;
+    let quality = train::quality(schema, &t.targets, &t.new_out, &t.old_out);
+    let weights = t.weights;
     let model = Model::from_weights(weights);
     let tmp = data_dir.join("tmp").join(format!(
         "trained-{}-{}.safetensors",
@@ -407,7 +530,7 @@ pub async fn train_model(
     let stored = blobs.put_file(&key, &tmp).await;
     let _ = std::fs::remove_file(&tmp);
     stored.map_err(|e| format!("could not store the new model: {e}"))?;
-    let snapshot: Vec<&str> = samples.iter().map(|s| s.key.as_str()).collect();
+    let snapshot: Vec<&str> = t.keys.iter().map(String::as_str).collect();
     let mut metrics = BTreeMap::new();
     for q in &quality {
         metrics.insert(
@@ -421,14 +544,21 @@ pub async fn train_model(
             .name
             .clone()
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| format!("head trained from {}", parent.id())),
+            .unwrap_or_else(|| {
+                if req.head_only {
+                    format!("head trained from {}", parent.id())
+                } else {
+                    format!("fine-tuned from {}", parent.id())
+                }
+            }),
         sha256: sha,
         format: "safetensors".into(),
         storage_key: key,
         schema: schema.clone(),
         parent_id: parent_entry.as_ref().map(|e| e.id.clone()),
         training: Some(serde_json::json!({
-            "mode": "head",
+            "mode": if req.head_only { "head" } else { "fine-tune" },
+            "layers": layers,
             "parent": parent.id(),
             "seed": req.seed,
             "config": cfg_json,
@@ -437,9 +567,9 @@ pub async fn train_model(
             "validation_groups": split.val_groups,
             "train_count": split.train.len(),
             "validation_count": split.val.len(),
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.history.len(),
-            "history": result.history,
+            "best_epoch": result_best,
+            "epochs_run": result_history.len(),
+            "history": result_history,
         })),
         metrics: Some(serde_json::to_value(metrics).map_err(|e| e.to_string())?),
         source: "trained".into(),

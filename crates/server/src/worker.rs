@@ -97,6 +97,7 @@ async fn score_one(
     let scorer = s.scorer.clone();
     let queue = engine.queue.clone();
     let filename = record.filename.clone();
+    let with_uncertainty = s.uncertainty;
     let metrics = s.metrics.clone();
     let img = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
@@ -108,9 +109,14 @@ async fn score_one(
             .with_label_values(&["decode_preprocess"])
             .observe(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let out = scorer
-            .finish_with_uncertainty(&filename, prepared, &queue)
-            .map_err(|e| e.to_string());
+        let out = if with_uncertainty {
+            scorer.finish_with_uncertainty(&filename, prepared, &queue)
+        } else {
+            scorer
+                .finish(&filename, prepared, &queue)
+                .map(|i| (i, Vec::new()))
+        }
+        .map_err(|e| e.to_string());
         metrics
             .inference_seconds
             .with_label_values(&["forward"])
@@ -132,14 +138,14 @@ async fn score_one(
             .map(|(m, v)| (m.name.clone(), f64::from(*v)))
             .collect(),
         rounded: img.scores.clone(),
-        uncertainty: Some(
+        uncertainty: (!spread.is_empty()).then(|| {
             s.scorer
                 .schema
                 .metrics
                 .iter()
                 .zip(spread)
                 .map(|(m, u)| (m.name.clone(), u))
-                .collect(),
-        ),
+                .collect()
+        }),
     })
 }

@@ -281,7 +281,7 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     let (st, run) = post(
         &app,
         "/api/training",
-        json!({"epochs": 30, "seed": 3, "name": "try"}),
+        json!({"epochs": 30, "seed": 3, "name": "try", "head_only": true}),
     )
     .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{run}");

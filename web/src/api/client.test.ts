@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  activateModel,
+  cancelTrainingRun,
   changePassword,
   createStudy,
   CSRF_HEADER,
@@ -8,17 +10,25 @@ import {
   etagOf,
   getConfig,
   getCsrfToken,
+  getDrafts,
   getRead,
+  getTrainingRun,
+  importModel,
   listQuery,
   listStudies,
+  listTrainingRuns,
   login,
   logout,
+  modelUrls,
   parseRetryAfter,
   patchScores,
   putFinal,
+  rescore,
   restoreImage,
+  rollbackModel,
   setCsrfToken,
   setUnauthorizedHandler,
+  startTraining,
   studyUrls,
   submitRead,
   uploadFile,
@@ -168,5 +178,118 @@ describe('CSRF token and session end', () => {
     const res = await uploadFile(Object.assign(new Blob(['x']), { name: 'a.tif' }), {}).promise;
     expect(res.ok).toBe(true);
     expect(sent[CSRF_HEADER]).toBe('tok-3');
+  });
+});
+
+describe('models', () => {
+  afterEach(() => {
+    setCsrfToken(null);
+    vi.unstubAllGlobals();
+  });
+
+  const answering = (status: number, body: unknown) => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit) => {
+        calls.push({ url, init });
+        return new Response(JSON.stringify(body), { status });
+      }),
+    );
+    return calls;
+  };
+  const entry = { id: '3f9c1e2a7b40', name: 'v2', active: false };
+
+  it('imports as multipart with the token, and tells a new entry from an existing one', async () => {
+    const calls = answering(201, entry);
+    setCsrfToken('tok-m');
+    const file = Object.assign(new Blob(['weights']), { name: 'model.safetensors' });
+    const made = await importModel(file, 'pancreas v2');
+    expect(made.created).toBe(true);
+    expect(made.entry.id).toBe('3f9c1e2a7b40');
+    const init = calls[0]?.init as RequestInit;
+    expect(calls[0]?.url).toBe('/api/models');
+    expect(init.method).toBe('POST');
+    expect((init.headers as Record<string, string>)[CSRF_HEADER]).toBe('tok-m');
+    // The browser sets the multipart Content-Type with its boundary.
+    expect((init.headers as Record<string, string>)['Content-Type']).toBeUndefined();
+    const form = init.body as FormData;
+    expect((form.get('file') as File).name).toBe('model.safetensors');
+    expect(form.get('name')).toBe('pancreas v2');
+
+    answering(200, entry);
+    const again = await importModel(file);
+    expect(again.created).toBe(false);
+  });
+
+  it('refuses an unusable file with the server’s status and reason', async () => {
+    answering(422, { error: 'not_a_model', detail: 'fc.weight has shape [3, 512]' });
+    const file = Object.assign(new Blob(['x']), { name: 'model.pth' });
+    await expect(importModel(file)).rejects.toMatchObject({ status: 422, message: 'fc.weight has shape [3, 512]' });
+  });
+
+  it('activates, rolls back and re-scores with the contract’s paths and bodies', async () => {
+    const calls = answering(200, { ...entry, active: true, queued: 2 });
+    setCsrfToken('tok-n');
+    await activateModel('3f9c1e2a7b40', 'validated');
+    await activateModel('3f9c1e2a7b40');
+    await rollbackModel();
+    await rescore([4, 9], '3f9c1e2a7b40');
+    expect(calls.map((c) => `${c.init.method} ${c.url}`)).toEqual([
+      'POST /api/models/3f9c1e2a7b40/activate',
+      'POST /api/models/3f9c1e2a7b40/activate',
+      'POST /api/models/rollback',
+      'POST /api/rescore',
+    ]);
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ reason: 'validated' });
+    expect(JSON.parse(String(calls[1]?.init.body))).toEqual({});
+    expect(JSON.parse(String(calls[3]?.init.body))).toEqual({ image_ids: [4, 9], model_id: '3f9c1e2a7b40' });
+    expect(calls.every((c) => (c.init.headers as Record<string, string>)[CSRF_HEADER] === 'tok-n')).toBe(true);
+    expect(modelUrls('3f9c1e2a7b40')).toEqual({
+      safetensors: '/api/models/3f9c1e2a7b40/model.safetensors',
+      onnx: '/api/models/3f9c1e2a7b40/model.onnx',
+    });
+  });
+
+  it('reads the drafts of an image', async () => {
+    const d = { model_id: 'm', model_demo: false, raw_outputs: {}, rounded: { A: 1 }, uncertainty: null, created_at: 'x' };
+    const calls = answering(200, [d]);
+    expect(await getDrafts(7)).toEqual([d]);
+    expect(calls[0]?.url).toBe('/api/images/7/drafts');
+  });
+});
+
+describe('training', () => {
+  afterEach(() => {
+    setCsrfToken(null);
+    vi.unstubAllGlobals();
+  });
+
+  it('starts, lists, polls and cancels with the contract’s paths, bodies and token', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const run = { id: 7, state: 'running', params: {}, progress: null, error: null, model_id: null, cancel_requested: false };
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit) => {
+        calls.push({ url, init });
+        return new Response(JSON.stringify(url === '/api/training' && init.method !== 'POST' ? [run] : run), { status: init.method === 'POST' && url === '/api/training' ? 202 : 200 });
+      }),
+    );
+    setCsrfToken('tok-t');
+    expect((await startTraining({ seed: 42, epochs: 300, val_fraction: 0.2, name: 'v3' })).id).toBe(7);
+    expect(await listTrainingRuns()).toHaveLength(1);
+    expect((await getTrainingRun(7)).state).toBe('running');
+    await cancelTrainingRun(7);
+    expect(calls.map((c) => `${c.init.method ?? 'GET'} ${c.url}`)).toEqual([
+      'POST /api/training',
+      'GET /api/training',
+      'GET /api/training/7',
+      'POST /api/training/7/cancel',
+    ]);
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ seed: 42, epochs: 300, val_fraction: 0.2, name: 'v3' });
+    const header = (i: number) => (calls[i]?.init.headers as Record<string, string>)[CSRF_HEADER];
+    expect(header(0)).toBe('tok-t');
+    expect(header(1)).toBeUndefined();
+    expect(header(3)).toBe('tok-t');
   });
 });

@@ -3,17 +3,22 @@ import type {
   ApiErrorBody,
   AppConfig,
   AuditEntry,
+  Draft,
   ImageList,
   ImageRecord,
   LoginAnswer,
+  ModelEntry,
   NewStudy,
   Read,
+  RescoreAnswer,
   Scores,
   SessionInfo,
   Study,
   StudyId,
   StudyImage,
   StudyPatch,
+  TrainingRun,
+  TrainRequest,
   UserAccount,
   UserPatch,
 } from './types';
@@ -97,7 +102,7 @@ function errorBody(status: number, text: string): ApiErrorBody {
   return { error: `http_${status}`, detail: short || `the server answered HTTP ${status}` };
 }
 
-async function request<T>(path: string, init?: RequestInit): Promise<{ data: T; etag: string | null }> {
+async function request<T>(path: string, init?: RequestInit): Promise<{ data: T; etag: string | null; status: number }> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -113,7 +118,7 @@ async function request<T>(path: string, init?: RequestInit): Promise<{ data: T; 
     if (res.status === 401) sessionEnded(path);
     throw new ApiError(res.status, errorBody(res.status, text), parseRetryAfter(res.headers.get('Retry-After')));
   }
-  return { data: (text ? JSON.parse(text) : null) as T, etag: res.headers.get('ETag') };
+  return { data: (text ? JSON.parse(text) : null) as T, etag: res.headers.get('ETag'), status: res.status };
 }
 
 export function etagOf(r: ImageRecord, header?: string | null): string {
@@ -347,3 +352,82 @@ export const studyUrls = (id: StudyId) => ({
   exportCsv: `${studyPath(id)}/export.csv`,
   auditCsv: `/api/audit.csv?study_id=${encodeURIComponent(String(id))}`,
 });
+
+// ---- Models (docs/models.md) ----
+
+const modelPath = (id: string) => `/api/models/${encodeURIComponent(id)}`;
+
+/** Every registered model, newest first. */
+export async function listModels(signal?: AbortSignal): Promise<ModelEntry[]> {
+  return (await request<ModelEntry[]>('/api/models', { signal })).data;
+}
+
+export async function getModel(id: string): Promise<ModelEntry> {
+  return (await request<ModelEntry>(modelPath(id))).data;
+}
+
+/** `created` is false when the weights were registered already (200 with the existing entry). */
+export interface ImportAnswer {
+  entry: ModelEntry;
+  created: boolean;
+}
+
+/** Registers a `.pth` or `.safetensors` file (multipart `file`, optional `name`); never activates it. */
+export async function importModel(file: Blob & { name: string }, name?: string): Promise<ImportAnswer> {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  if (name) form.append('name', name);
+  // No Content-Type: the browser sets multipart/form-data with its boundary.
+  const { data, status } = await request<ModelEntry>('/api/models', { method: 'POST', body: form });
+  return { entry: data, created: status === 201 };
+}
+
+/** Makes the model the one that scores new uploads; answers it (now active). */
+export async function activateModel(id: string, reason?: string): Promise<ModelEntry> {
+  return (await request<ModelEntry>(`${modelPath(id)}/activate`, { method: 'POST', ...json(reason ? { reason } : {}) })).data;
+}
+
+/** Back to the model active before the last activation; 409 when there is none. */
+export async function rollbackModel(): Promise<ModelEntry> {
+  return (await request<ModelEntry>('/api/models/rollback', { method: 'POST' })).data;
+}
+
+export const modelUrls = (id: string) => ({
+  safetensors: `${modelPath(id)}/model.safetensors`,
+  onnx: `${modelPath(id)}/model.onnx`,
+});
+
+/** New drafts for these images with this model; scores a person set stay. */
+export async function rescore(imageIds: number[], modelId: string): Promise<RescoreAnswer> {
+  return (await request<RescoreAnswer>('/api/rescore', { method: 'POST', ...json({ image_ids: imageIds, model_id: modelId }) })).data;
+}
+
+/** Every AI draft of the image, oldest first. */
+export async function getDrafts(imageId: number, signal?: AbortSignal): Promise<Draft[]> {
+  const { data } = await request<Draft[] | { drafts: Draft[] }>(`/api/images/${imageId}/drafts`, { signal });
+  return Array.isArray(data) ? data : data.drafts;
+}
+
+// ---- Training (docs/models.md, "Training") ----
+
+const trainingPath = (id: number) => `/api/training/${encodeURIComponent(String(id))}`;
+
+/** Starts training a new head in the background (administrators) → 202 with the run. */
+export async function startTraining(body: TrainRequest): Promise<TrainingRun> {
+  return (await request<TrainingRun>('/api/training', { method: 'POST', ...json(body) })).data;
+}
+
+/** The latest training runs, newest first. */
+export async function listTrainingRuns(signal?: AbortSignal): Promise<TrainingRun[]> {
+  return (await request<TrainingRun[]>('/api/training', { signal })).data;
+}
+
+/** One run with its latest progress. */
+export async function getTrainingRun(id: number, signal?: AbortSignal): Promise<TrainingRun> {
+  return (await request<TrainingRun>(trainingPath(id), { signal })).data;
+}
+
+/** Asks the run to stop after its current epoch (no model is made); answers the run. */
+export async function cancelTrainingRun(id: number): Promise<TrainingRun> {
+  return (await request<TrainingRun>(`${trainingPath(id)}/cancel`, { method: 'POST' })).data;
+}

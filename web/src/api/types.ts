@@ -16,6 +16,8 @@ export interface ModelInfo {
   id: string;
   demo: boolean;
   engine?: string;
+  /** The registry's name for it, when the server says it. */
+  name?: string | null;
 }
 
 export interface AppConfig {
@@ -28,11 +30,19 @@ export interface AppConfig {
 export type ImageStatus = 'queued' | 'scoring' | 'scored' | 'failed';
 export type ReviewStatus = 'unreviewed' | 'reviewed';
 
+/**
+ * One AI draft: the record's current one (`ImageRecord.draft`) or one of its history
+ * (`GET /api/images/{id}/drafts`, docs/models.md), which also carries its id and image id.
+ */
 export interface Draft {
+  id?: number | string;
+  image_id?: number;
   model_id: string;
   model_demo: boolean;
   raw_outputs: Record<string, number>;
   rounded: Record<string, number>;
+  /** Per metric, the spread (SD) of the score under flips and rotation; null or absent in older drafts. */
+  uncertainty?: Record<string, number> | null;
   created_at: string;
 }
 
@@ -299,4 +309,100 @@ export interface MetricAgreement {
 export interface Agreement {
   study_id: StudyId;
   metrics: MetricAgreement[];
+}
+
+// ---- Model registry (docs/models.md) ----
+
+export type ModelFormat = 'pth' | 'safetensors';
+export type ModelSource = 'import' | 'trained';
+
+/** `GET /api/models` (newest first) and `GET /api/models/{id}`. */
+export interface ModelEntry {
+  id: string;
+  name: string;
+  sha256: string;
+  format: ModelFormat;
+  source: ModelSource;
+  parent_id: string | null;
+  schema: Schema;
+  /** Trained models: the evaluation's figures (free-form). */
+  metrics: Record<string, unknown> | null;
+  /** Trained models: the training-set snapshot and settings (free-form). */
+  training: Record<string, unknown> | null;
+  created_at: string;
+  created_by: string;
+  active: boolean;
+  /** When it last became active. */
+  activated_at: string | null;
+}
+
+/** `POST /api/rescore` → 202. */
+export interface RescoreAnswer {
+  queued: number;
+  /** Not in docs/models.md; the server sends it: the images it did not queue, and why. */
+  skipped?: { id: number; reason: string }[];
+}
+
+// ---- Training (docs/models.md, "Training") ----
+
+export type TrainingState = 'running' | 'done' | 'failed' | 'cancelled';
+
+/** `POST /api/training`: every field optional; the server's defaults are seed 42, 300 epochs, 0.2. */
+export interface TrainRequest {
+  /** Registry id of the model to start from; default: the active model. */
+  from?: string;
+  seed?: number;
+  /** Most epochs (training stops earlier when the validation loss stops improving). */
+  epochs?: number;
+  /** Share of the images (whole sample groups) kept for validation, 0.05 to 0.5. */
+  val_fraction?: number;
+  name?: string;
+  allow_untrained_parent?: boolean;
+  /**
+   * Not in docs/models.md yet: train the head only (on cached features). Servers that only train
+   * the head ignore it.
+   */
+  head_only?: boolean;
+}
+
+/** One epoch of a run: losses of the scaled targets, validation MAE in score units (schema order). */
+export interface EpochReport {
+  epoch: number;
+  train_loss: number;
+  val_loss: number;
+  val_mae: number[];
+}
+
+/** A run's latest progress. */
+export type TrainingProgress =
+  | { stage: 'features'; done: number; total: number }
+  | { stage: 'training'; train: number; validation: number; validation_groups: string[] }
+  | ({ stage: 'epoch' } & EpochReport)
+  | { stage: 'warning'; message: string };
+
+/** `GET /api/training` (newest first), `GET /api/training/{id}`, and the answers of start and cancel. */
+export interface TrainingRun {
+  id: number;
+  state: TrainingState;
+  /** The request as the server read it (free-form). */
+  params: Record<string, unknown> | null;
+  /** Free-form JSON on the wire; read it with `parseProgress` (lib/training). */
+  progress: unknown;
+  error: string | null;
+  /** The registered model, once done. */
+  model_id: string | null;
+  cancel_requested: boolean;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A trained model's `metrics[metric]`: the new model and its parent on the same validation images. */
+export interface MetricQuality {
+  metric?: string;
+  n?: number;
+  mae: Stat;
+  qwk: Stat;
+  parent_mae: Stat;
+  parent_qwk: Stat;
 }

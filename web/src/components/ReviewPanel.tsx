@@ -10,8 +10,10 @@ import { clamp, formatScore, parseScoreInput, stepScore, totalScore } from '../l
 import { useScoreEditor, type SaveStatus, type ScoreEditor } from '../lib/useScoreEditor';
 import { formatBytes } from '../lib/files';
 import { AuditLog } from './AuditLog';
+import { DraftHistory } from './DraftHistory';
 import { Badge, btn, btnGhost, btnPrimary, btnSecondary, btnSmall, DemoBanner, Icon, Spinner } from './ui';
 import { formatDateTime, shortId } from '../lib/format';
+import { formatUncertainty, UNCERTAINTY_HELP } from '../lib/drafts';
 
 const Viewer = lazy(() => import('./Viewer').then((m) => ({ default: m.Viewer })));
 
@@ -278,6 +280,13 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
           </dd>
         </dl>
 
+        <DraftHistory
+          id={id}
+          refreshKey={`${record.version}|${record.draft?.model_id ?? ''}|${record.draft?.created_at ?? ''}`}
+          current={record.draft}
+          defaultOpen={showAudit === true}
+        />
+
         <AuditLog id={id} version={record.version} defaultOpen={showAudit === true} />
 
         {!deleted && !readOnly && (
@@ -360,6 +369,7 @@ function ScoreTable({
   }
   const total = totalScore(current, schema);
   const aiTotal = totalScore(record.draft?.rounded, schema);
+  const hasSpread = schema.metrics.some((m) => record.draft?.rounded[m.name] != null && formatUncertainty(record.draft?.uncertainty?.[m.name]) !== '');
 
   const setError = (m: string, msg: string | null, suggestion?: number) => {
     setErrors((e) => {
@@ -452,6 +462,7 @@ function ScoreTable({
           {schema.metrics.map((m, i) => {
             const v = valueOf(m.name);
             const ai = record.draft?.rounded[m.name];
+            const spread = ai == null ? '' : formatUncertainty(record.draft?.uncertainty?.[m.name]);
             const text = texts[m.name] ?? (v == null ? '' : formatScore(v, schema.step));
             const err = errors[m.name];
             const corrected = ai != null && v != null && Math.abs(ai - v) > 1e-9;
@@ -465,8 +476,13 @@ function ScoreTable({
                   </label>
                   <div className="text-xs font-normal text-slate-500 dark:text-slate-400">0 – {formatScore(m.max, schema.step)}</div>
                 </th>
-                <td className="py-2.5 text-right tabular-nums text-slate-500 dark:text-slate-400" data-testid="ai-value">
+                <td className="py-2.5 text-right whitespace-nowrap tabular-nums text-slate-500 dark:text-slate-400" data-testid="ai-value">
                   {ai == null ? '–' : formatScore(ai, schema.step)}
+                  {spread && (
+                    <span className="ml-1 text-xs" title={UNCERTAINTY_HELP} data-testid="ai-uncertainty">
+                      {spread}
+                    </span>
+                  )}
                 </td>
                 <td className="py-2 pl-4">
                   {readOnly ? (
@@ -564,6 +580,11 @@ function ScoreTable({
           </tr>
         </tbody>
       </table>
+      {hasSpread && (
+        <p className="mt-1 text-xs text-slate-500 dark:text-slate-400" data-testid="uncertainty-note">
+          ± beside an AI draft: the {UNCERTAINTY_HELP} (standard deviation, in score units).
+        </p>
+      )}
     </section>
   );
 }

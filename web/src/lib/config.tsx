@@ -9,3 +9,10 @@ export function useConfig(): AppConfig {
   if (!c) throw new Error('useConfig outside ConfigContext');
   return c;
 }
+
+/** Asks the server for its config again (after a model activation: the header shows the active model). */
+export const ConfigReloadContext = createContext<() => Promise<void>>(async () => {});
+
+export function useReloadConfig(): () => Promise<void> {
+  return useContext(ConfigReloadContext);
+}

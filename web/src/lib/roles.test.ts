@@ -45,6 +45,7 @@ describe('routes', () => {
     expect(matchRoute('/')).toEqual({ page: 'score' });
     expect(matchRoute('/history')).toEqual({ page: 'history' });
     expect(matchRoute('/users')).toEqual({ page: 'users' });
+    expect(matchRoute('/models')).toEqual({ page: 'models' });
     expect(matchRoute('/studies')).toEqual({ page: 'studies' });
     expect(matchRoute('/studies/new')).toEqual({ page: 'new-study' });
     expect(matchRoute('/studies/12')).toEqual({ page: 'study', id: '12' });

@@ -6,6 +6,7 @@ export type Route =
   | { page: 'studies' }
   | { page: 'new-study' }
   | { page: 'study'; id: string }
+  | { page: 'models' }
   | { page: 'users' };
 
 export function matchRoute(pathname: string): Route {
@@ -13,6 +14,7 @@ export function matchRoute(pathname: string): Route {
   const [first, second, third] = parts;
   if (first === 'history') return { page: 'history' };
   if (first === 'users') return { page: 'users' };
+  if (first === 'models') return { page: 'models' };
   if (first === 'studies') {
     if (second === undefined) return { page: 'studies' };
     if (second === 'new' && third === undefined) return { page: 'new-study' };
@@ -28,6 +30,7 @@ export const PAGE_TITLES: Record<Route['page'], string> = {
   studies: 'Studies',
   'new-study': 'New study',
   study: 'Study',
+  models: 'Models',
   users: 'Users',
 };
 

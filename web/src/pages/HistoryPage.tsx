@@ -1,18 +1,50 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { imageUrls, listImages, type ListParams } from '../api/client';
-import { groupOf, type ImageList, type ImageRecord } from '../api/types';
+import { imageUrls, listImages, listModels, rescore, type ListParams } from '../api/client';
+import { groupOf, type ImageList, type ImageRecord, type ModelEntry } from '../api/types';
 import { ReviewPanel } from '../components/ReviewPanel';
-import { Badge, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
+import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
 import { formatDateTime, shortId } from '../lib/format';
 import { useConfig } from '../lib/config';
 import { onImageEvent, onResync } from '../lib/events';
 import { getEntry, useRecordsVersion } from '../lib/records';
 import { navigate, useLocation } from '../lib/router';
 import { formatScore, totalScore } from '../lib/scores';
+import { formatUncertainty, UNCERTAINTY_HELP } from '../lib/drafts';
+import { modelErrorMessage, modelTitle } from '../lib/models';
+import { isAdmin } from '../lib/roles';
+import { useSession } from '../lib/session';
 
 const PAGE_SIZES = [25, 50, 100, 200, 500];
-const SORTABLE = ['id', 'filename', 'serial', 'group', 'image_number', 'created_at', 'updated_at', 'status', 'review_status'] as const;
+const SORTABLE = ['id', 'filename', 'serial', 'group', 'image_number', 'created_at', 'updated_at', 'status', 'review_status', 'uncertainty'] as const;
 type SortKey = (typeof SORTABLE)[number];
+
+const SORT_LABELS: Record<SortKey, string> = {
+  id: 'ID',
+  filename: 'File',
+  serial: 'Serial',
+  group: 'Group',
+  image_number: 'Image no.',
+  created_at: 'Uploaded',
+  updated_at: 'Last change',
+  status: 'Status',
+  review_status: 'Review status',
+  uncertainty: 'Uncertainty',
+};
+
+/** The "Order" choices; `column` stands for whatever a column header set. */
+type Order = 'newest' | 'least-confident' | 'most-confident' | 'column';
+
+const ORDERS: Record<Exclude<Order, 'column'>, { label: string; sort: SortKey; dir: 'asc' | 'desc' }> = {
+  newest: { label: 'Newest first', sort: 'id', dir: 'desc' },
+  // The server orders by the draft's spread under flips and rotation (docs/models.md).
+  'least-confident': { label: 'Least confident first', sort: 'uncertainty', dir: 'desc' },
+  'most-confident': { label: 'Most confident first', sort: 'uncertainty', dir: 'asc' },
+};
+
+function orderOf(sort: SortKey, dir: 'asc' | 'desc'): Order {
+  for (const [k, o] of Object.entries(ORDERS)) if (o.sort === sort && o.dir === dir) return k as Order;
+  return 'column';
+}
 
 interface Filters {
   search: string;
@@ -93,6 +125,10 @@ function toParams(f: Filters): ListParams {
 
 export function HistoryPage() {
   const config = useConfig();
+  const { user } = useSession();
+  /** Administrators tick records to re-score them with another model. */
+  const selectable = isAdmin(user.role);
+  const [selected, setSelected] = useState<ReadonlySet<number>>(() => new Set());
   const { search } = useLocation();
   const filters = useMemo(() => readFilters(search), [search]);
   const [data, setData] = useState<ImageList | null>(null);
@@ -179,8 +215,28 @@ export function HistoryPage() {
 
   const sortBy = (key: SortKey) => {
     if (filters.sort === key) update({ dir: filters.dir === 'asc' ? 'desc' : 'asc' });
-    else update({ sort: key, dir: key === 'id' || key.endsWith('_at') ? 'desc' : 'asc' });
+    else update({ sort: key, dir: key === 'id' || key === 'uncertainty' || key.endsWith('_at') ? 'desc' : 'asc' });
   };
+  const order = orderOf(filters.sort, filters.dir);
+
+  const toggle = (id: number, on: boolean) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      if (on) n.add(id);
+      else n.delete(id);
+      return n;
+    });
+  const onPage = items.map((r) => r.id);
+  const selectedOnPage = onPage.filter((id) => selected.has(id)).length;
+  const togglePage = (on: boolean) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      for (const id of onPage) {
+        if (on) n.add(id);
+        else n.delete(id);
+      }
+      return n;
+    });
 
   const groups = data?.groups ?? [];
   // With the review panel open, fewer columns (group and upload time are in the panel).
@@ -192,7 +248,9 @@ export function HistoryPage() {
         <div className="flex flex-wrap items-end justify-between gap-3">
           <div>
             <h1 className="text-xl font-semibold">History</h1>
-            <p className="text-sm text-slate-500 dark:text-slate-400">Every scored image, without uploading again. Click a row to review it.</p>
+            <p className="text-sm text-slate-500 dark:text-slate-400">
+              Every scored image, without uploading again. Click a row to review it.{selectable && ' Tick rows to re-score them with another model.'}
+            </p>
           </div>
           <a className={btnSecondary} href="/api/export.csv" download data-testid="export-csv">
             <Icon name="download" /> Export CSV (all records)
@@ -240,6 +298,29 @@ export function HistoryPage() {
             <input type="date" className={input} value={filters.to} onChange={(e) => update({ to: e.target.value })} />
           </label>
           <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
+            Order
+            <select
+              className={input}
+              value={order}
+              onChange={(e) => {
+                const o = e.target.value as Order;
+                if (o !== 'column') update({ sort: ORDERS[o].sort, dir: ORDERS[o].dir });
+              }}
+              data-testid="history-order"
+            >
+              {Object.entries(ORDERS).map(([k, o]) => (
+                <option key={k} value={k}>
+                  {o.label}
+                </option>
+              ))}
+              {order === 'column' && (
+                <option value="column">
+                  By {SORT_LABELS[filters.sort]}, {filters.dir === 'asc' ? 'ascending' : 'descending'}
+                </option>
+              )}
+            </select>
+          </label>
+          <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
             Model id
             <input className={`${input} w-40`} value={filters.model_id} onChange={(e) => update({ model_id: e.target.value.trim() })} placeholder={shortId(config.model.id)} />
           </label>
@@ -276,10 +357,16 @@ export function HistoryPage() {
             </h2>
             <Pagination filters={filters} total={total} page={page} pages={pages} update={update} />
           </div>
+          {selectable && <RescoreBar selected={selected} offPage={selected.size - selectedOnPage} onClear={() => setSelected(new Set())} />}
           <div className="overflow-x-auto">
             <table className="w-full text-sm" data-testid="history-table">
               <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
                 <tr>
+                  {selectable && (
+                    <th scope="col" className="py-2 pr-1 pl-3">
+                      <PageCheckbox checked={onPage.length > 0 && selectedOnPage === onPage.length} mixed={selectedOnPage > 0 && selectedOnPage < onPage.length} disabled={onPage.length === 0} onChange={togglePage} />
+                    </th>
+                  )}
                   {!compact && (
                     <th scope="col" className="px-3 py-2">
                       <span className="sr-only">Thumbnail</span>
@@ -307,11 +394,22 @@ export function HistoryPage() {
                 {items.map((r0) => {
                   const e = getEntry(r0.id);
                   const r = e && e.record.version > r0.version ? e.record : r0;
-                  return <Row key={r.id} r={r} compact={compact} selected={filters.open === r.id} onOpen={() => update({ open: r.id }, false)} />;
+                  return (
+                    <Row
+                      key={r.id}
+                      r={r}
+                      compact={compact}
+                      selected={filters.open === r.id}
+                      onOpen={() => update({ open: r.id }, false)}
+                      checked={selectable ? selected.has(r.id) : null}
+                      onCheck={(on) => toggle(r.id, on)}
+                      showSpread={filters.sort === 'uncertainty'}
+                    />
+                  );
                 })}
                 {!loading && items.length === 0 && (
                   <tr>
-                    <td colSpan={10 + config.schema.metrics.length} className="px-3 py-8 text-center text-slate-500 dark:text-slate-400">
+                    <td colSpan={11 + config.schema.metrics.length} className="px-3 py-8 text-center text-slate-500 dark:text-slate-400">
                       No records match.
                     </td>
                   </tr>
@@ -354,7 +452,25 @@ function SortHeader({ k, label, filters, onSort }: { k: SortKey; label: string; 
   );
 }
 
-function Row({ r, selected, compact, onOpen }: { r: ImageRecord; selected: boolean; compact: boolean; onOpen: () => void }) {
+function Row({
+  r,
+  selected,
+  compact,
+  onOpen,
+  checked,
+  onCheck,
+  showSpread,
+}: {
+  r: ImageRecord;
+  selected: boolean;
+  compact: boolean;
+  onOpen: () => void;
+  /** null: no selection column (not an administrator). */
+  checked: boolean | null;
+  onCheck: (on: boolean) => void;
+  /** Show each AI draft's ± beside the values (ordered by uncertainty). */
+  showSpread: boolean;
+}) {
   const { schema } = useConfig();
   const total = totalScore(r.scores, schema);
   return (
@@ -365,6 +481,18 @@ function Row({ r, selected, compact, onOpen }: { r: ImageRecord; selected: boole
       data-record-id={r.id}
       aria-selected={selected}
     >
+      {checked != null && (
+        <td className="py-1.5 pr-1 pl-3" onClick={(e) => e.stopPropagation()}>
+          <input
+            type="checkbox"
+            className="size-4 cursor-pointer accent-indigo-600"
+            checked={checked}
+            onChange={(e) => onCheck(e.target.checked)}
+            aria-label={`Select ${r.filename}`}
+            data-testid="history-select"
+          />
+        </td>
+      )}
       {!compact && (
         <td className="px-3 py-1.5">
           <img src={imageUrls(r.id).thumbnail} alt="" loading="lazy" className="size-9 rounded bg-slate-200 object-cover dark:bg-slate-800" onError={(e) => (e.currentTarget.style.visibility = 'hidden')} />
@@ -417,10 +545,16 @@ function Row({ r, selected, compact, onOpen }: { r: ImageRecord; selected: boole
         const v = r.scores[m.name];
         const ai = r.draft?.rounded[m.name];
         const corrected = v != null && ai != null && Math.abs(v - ai) > 1e-9;
+        const spread = showSpread ? formatUncertainty(r.draft?.uncertainty?.[m.name]) : '';
         return (
           <td key={m.name} className="px-2 py-1.5 text-right tabular-nums whitespace-nowrap" data-metric={m.name}>
             <span className={corrected ? 'font-semibold text-amber-800 dark:text-amber-300' : ''}>{formatScore(v, schema.step)}</span>
             {corrected && <span className="ml-1 text-xs text-slate-600 dark:text-slate-400">({formatScore(ai, schema.step)})</span>}
+            {spread && (
+              <span className="block text-xs text-slate-600 dark:text-slate-400" title={`AI draft: ${UNCERTAINTY_HELP}`} data-testid="row-uncertainty">
+                {spread}
+              </span>
+            )}
           </td>
         );
       })}
@@ -432,6 +566,136 @@ function Row({ r, selected, compact, onOpen }: { r: ImageRecord; selected: boole
       )}
       {!compact && <td className="px-3 py-1.5 whitespace-nowrap text-slate-500 dark:text-slate-400">{formatDateTime(r.created_at)}</td>}
     </tr>
+  );
+}
+
+/** "Select every record on this page", showing "some" as the mixed state. */
+function PageCheckbox({ checked, mixed, disabled, onChange }: { checked: boolean; mixed: boolean; disabled: boolean; onChange: (on: boolean) => void }) {
+  const ref = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (ref.current) ref.current.indeterminate = mixed;
+  }, [mixed]);
+  return (
+    <input
+      ref={ref}
+      type="checkbox"
+      className="size-4 cursor-pointer accent-indigo-600"
+      checked={checked}
+      disabled={disabled}
+      onChange={(e) => onChange(e.target.checked)}
+      aria-label="Select every record on this page"
+      data-testid="history-select-page"
+    />
+  );
+}
+
+/**
+ * The selected records' actions (administrators): re-score them with any registered model
+ * (POST /api/rescore). The models load when the first record is ticked.
+ */
+function RescoreBar({ selected, offPage, onClear }: { selected: ReadonlySet<number>; offPage: number; onClear: () => void }) {
+  const count = selected.size;
+  const [models, setModels] = useState<ModelEntry[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const [modelId, setModelId] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState<{ tone: 'error' | 'ok'; text: string } | null>(null);
+  const wanted = count > 0;
+
+  useEffect(() => {
+    if (!wanted || models) return;
+    const ac = new AbortController();
+    listModels(ac.signal)
+      .then((m) => {
+        setModels(m);
+        setLoadError(null);
+      })
+      .catch((e: unknown) => {
+        if (!ac.signal.aborted) setLoadError(modelErrorMessage(e, 'load'));
+      });
+    return () => ac.abort();
+  }, [wanted, models, attempt]);
+
+  const chosen = models?.find((m) => m.id === modelId) ?? null;
+  const optionLabel = (m: ModelEntry) => `${m.name?.trim() ? `${m.name.trim()} · ${shortId(m.id)}` : shortId(m.id)}${m.active ? ' (active)' : ''}`;
+
+  const submit = async () => {
+    if (!chosen || count === 0) return;
+    const ids = [...selected].sort((a, b) => a - b);
+    setBusy(true);
+    setMessage(null);
+    try {
+      const { queued, skipped } = await rescore(ids, chosen.id);
+      const of = queued !== ids.length ? ` (of the ${ids.length} selected)` : '';
+      const notQueued = (skipped ?? []).slice(0, 5).map((k) => `${k.id}: ${k.reason}`);
+      const more = (skipped?.length ?? 0) > notQueued.length ? `, and ${(skipped?.length ?? 0) - notQueued.length} more` : '';
+      setMessage({
+        tone: 'ok',
+        text:
+          `${queued} ${queued === 1 ? 'image' : 'images'} queued${of} for re-scoring with ${modelTitle(chosen)}. The new drafts appear as they finish; scores a person set stay.` +
+          (notQueued.length ? ` Not queued: ${notQueued.join('; ')}${more}.` : ''),
+      });
+      onClear();
+    } catch (e) {
+      setMessage({ tone: 'error', text: `Not queued. ${modelErrorMessage(e, 'rescore')}` });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!wanted && !message) return null;
+  return (
+    <div className="flex flex-wrap items-end gap-3 border-b border-slate-200 bg-slate-50 px-4 py-3 text-sm dark:border-slate-800 dark:bg-slate-900" role="region" aria-label="Selected records" data-testid="rescore-bar">
+      {wanted && (
+        <>
+          <span className="self-center font-medium" aria-live="polite" data-testid="selected-count">
+            {count} selected{offPage > 0 ? ` (${offPage} on other pages)` : ''}
+          </span>
+          <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
+            Re-score with
+            <select className={`${input} max-w-72`} value={modelId} onChange={(e) => setModelId(e.target.value)} disabled={!models} data-testid="rescore-model">
+              <option value="">{models ? 'Choose a model…' : 'Loading models…'}</option>
+              {(models ?? []).map((m) => (
+                <option key={m.id} value={m.id}>
+                  {optionLabel(m)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" className={btnPrimary} disabled={!chosen || busy} onClick={() => void submit()} data-testid="rescore-submit">
+            {busy && <Spinner />} {chosen ? `Re-score with ${modelTitle(chosen)}` : 'Re-score with…'}
+          </button>
+          <button type="button" className={`${btnSecondary} ${btnSmall} self-center`} onClick={onClear}>
+            Clear selection
+          </button>
+          {loadError && (
+            <p role="alert" className="w-full text-red-700 dark:text-red-400">
+              The models could not be loaded: {loadError}{' '}
+              <button
+                className="underline"
+                onClick={() => {
+                  setLoadError(null);
+                  setAttempt((n) => n + 1);
+                }}
+              >
+                Try again
+              </button>
+            </p>
+          )}
+        </>
+      )}
+      {message && (
+        <p role={message.tone === 'error' ? 'alert' : 'status'} className={`w-full ${message.tone === 'error' ? 'text-red-700 dark:text-red-400' : 'text-green-700 dark:text-green-400'}`} data-testid="rescore-message">
+          {message.text}
+          {message.tone === 'ok' && (
+            <button type="button" className="ml-2 underline" onClick={() => setMessage(null)}>
+              Dismiss
+            </button>
+          )}
+        </p>
+      )}
+    </div>
   );
 }
 

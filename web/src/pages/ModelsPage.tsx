@@ -1,0 +1,473 @@
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { activateModel, importModel, listModels, modelUrls, rollbackModel } from '../api/client';
+import type { ModelEntry } from '../api/types';
+import { TrainingSection } from '../components/TrainingPanel';
+import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
+import { useConfig, useReloadConfig } from '../lib/config';
+import { formatDateTime, shortId } from '../lib/format';
+import { modelErrorMessage, modelFigures, modelFileProblem, modelLabel, modelTitle, MODEL_EXTENSIONS } from '../lib/models';
+import { isAdmin } from '../lib/roles';
+import { useSession } from '../lib/session';
+
+type Message = { tone: 'error' | 'ok'; text: string };
+
+/**
+ * The model registry (docs/models.md): everyone reads and downloads and sees the training runs;
+ * administrators import, activate, roll back and train.
+ */
+export function ModelsPage() {
+  const { user } = useSession();
+  const admin = isAdmin(user.role);
+  const reloadConfig = useReloadConfig();
+  const { schema } = useConfig();
+  const metricNames = schema.metrics.map((m) => m.name);
+  const [models, setModels] = useState<ModelEntry[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [reload, setReload] = useState(0);
+  const [message, setMessage] = useState<Message | null>(null);
+  const [activating, setActivating] = useState<ModelEntry | null>(null);
+  const [rollingBack, setRollingBack] = useState(false);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    listModels(ac.signal)
+      .then((m) => {
+        setModels(m);
+        setLoadError(null);
+      })
+      .catch((e: unknown) => {
+        if (!ac.signal.aborted) setLoadError(modelErrorMessage(e, 'load'));
+      });
+    return () => ac.abort();
+  }, [reload]);
+
+  /** Load the registry again (a training run registered a model). */
+  const reloadModels = useCallback(() => setReload((n) => n + 1), []);
+
+  const active = models?.find((m) => m.active) ?? null;
+  const names = new Map((models ?? []).map((m) => [m.id, modelLabel(m)]));
+
+  /** The answer of an activation or rollback: mark it active at once, then ask the server again. */
+  const nowActive = useCallback(
+    (entry: ModelEntry) => {
+      setModels((list) => list?.map((m) => (m.id === entry.id ? { ...m, ...entry, active: true } : { ...m, active: false })) ?? null);
+      setReload((n) => n + 1);
+      void reloadConfig();
+    },
+    [reloadConfig],
+  );
+
+  const activate = async (m: ModelEntry, reason: string): Promise<string | null> => {
+    try {
+      const entry = await activateModel(m.id, reason || undefined);
+      nowActive(entry);
+      setMessage({ tone: 'ok', text: `${modelTitle(entry)} is now active: new uploads are scored with it.` });
+      return null;
+    } catch (e) {
+      return modelErrorMessage(e, 'activate');
+    }
+  };
+
+  const rollback = async () => {
+    if (!window.confirm('Roll back to the model that was active before the last activation? New uploads will be scored with that model again.')) return;
+    setRollingBack(true);
+    setMessage(null);
+    try {
+      const entry = await rollbackModel();
+      nowActive(entry);
+      setMessage({ tone: 'ok', text: `Rolled back: ${modelTitle(entry)} is active again.` });
+    } catch (e) {
+      setMessage({ tone: 'error', text: `Not rolled back. ${modelErrorMessage(e, 'rollback')}` });
+    } finally {
+      setRollingBack(false);
+    }
+  };
+
+  return (
+    <div className="mx-auto flex h-full max-w-[100rem] flex-col gap-4 overflow-y-auto p-6">
+      <div className="flex flex-wrap items-end justify-between gap-3">
+        <div>
+          <h1 className="text-xl font-semibold">Models</h1>
+          <p className="text-sm text-slate-500 dark:text-slate-400">
+            Every model Histoscore can score with. The active one scores new uploads; each AI draft keeps the model that made it.
+            {admin ? ' Importing or training a model never activates it.' : ' Administrators import, train and activate models.'}
+          </p>
+        </div>
+        {admin && (
+          <button
+            type="button"
+            className={btnSecondary}
+            disabled={rollingBack}
+            onClick={() => void rollback()}
+            title="Back to the model that was active before the last activation"
+            data-testid="model-rollback"
+          >
+            {rollingBack && <Spinner />} Roll back
+          </button>
+        )}
+      </div>
+
+      {admin && (
+        <ImportForm
+          onImported={(entry, created) => {
+            setReload((n) => n + 1);
+            setMessage({
+              tone: 'ok',
+              text: created
+                ? `Imported ${modelTitle(entry)}. It scores nothing until it is activated.`
+                : `These weights are registered already, as ${modelTitle(entry)}: nothing was added.`,
+            });
+          }}
+          onStart={() => setMessage(null)}
+        />
+      )}
+
+      {message && (
+        <p
+          role={message.tone === 'error' ? 'alert' : 'status'}
+          className={`rounded-md border px-3 py-2 text-sm ${
+            message.tone === 'error'
+              ? 'border-red-300 bg-red-50 text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200'
+              : 'border-green-300 bg-green-50 text-green-800 dark:border-green-800 dark:bg-green-950/60 dark:text-green-200'
+          }`}
+          data-testid="models-message"
+          data-tone={message.tone}
+        >
+          {message.text}
+        </p>
+      )}
+      {loadError && (
+        <p role="alert" className="text-sm text-red-700 dark:text-red-400" data-testid="models-load-error">
+          The models could not be loaded: {loadError}{' '}
+          <button className="underline" onClick={() => setReload((n) => n + 1)}>
+            Try again
+          </button>
+        </p>
+      )}
+
+      <section className={card} aria-labelledby="models-title">
+        <h2 id="models-title" className="border-b border-slate-200 px-4 py-3 font-semibold dark:border-slate-800">
+          {models ? `${models.length} ${models.length === 1 ? 'model' : 'models'}` : 'Registered models'}
+          {active && (
+            <span className="ml-2 text-sm font-normal text-slate-500 dark:text-slate-400">
+              · active: <span className="text-slate-700 dark:text-slate-200">{modelLabel(active)}</span>
+            </span>
+          )}
+          {!models && !loadError && (
+            <span className="ml-2 align-middle">
+              <Spinner label="Loading" />
+            </span>
+          )}
+        </h2>
+        {models && models.length === 0 ? (
+          <p className="px-4 py-6 text-center text-sm text-slate-500 dark:text-slate-400">
+            No models are registered. {admin ? 'Import one above, or start' : 'An administrator imports one, or starts'} the server with{' '}
+            <code>--model FILE</code>.
+          </p>
+        ) : (
+          <div className="overflow-x-auto">
+            <table className="w-full text-sm" data-testid="models-table">
+              <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
+                <tr>
+                  <th scope="col" className="px-4 py-2">
+                    Name · ID
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Source
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Parent
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Added
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Status
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Metrics
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Download
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {(models ?? []).map((m) => (
+                  <ModelRow
+                    key={`${m.id}|${m.created_at}`}
+                    m={m}
+                    names={names}
+                    metricNames={metricNames}
+                    admin={admin}
+                    onActivate={() => setActivating(m)}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+
+      <TrainingSection admin={admin} models={models} onModelsChanged={reloadModels} />
+
+      {activating && <ActivateDialog model={activating} current={active} onClose={() => setActivating(null)} onSubmit={(reason) => activate(activating, reason)} />}
+    </div>
+  );
+}
+
+function ModelRow({
+  m,
+  names,
+  metricNames,
+  admin,
+  onActivate,
+}: {
+  m: ModelEntry;
+  names: ReadonlyMap<string, string>;
+  metricNames: readonly string[];
+  admin: boolean;
+  onActivate: () => void;
+}) {
+  const label = modelLabel(m);
+  const urls = modelUrls(m.id);
+  const figures = modelFigures(m.metrics, metricNames);
+  const hasDetails = figures.more > 0 || m.training != null;
+  const link = 'text-indigo-700 underline-offset-2 hover:underline dark:text-indigo-300';
+  return (
+    <tr
+      className={`border-t border-slate-100 align-top dark:border-slate-800 ${m.active ? 'bg-green-50/60 dark:bg-green-950/20' : ''}`}
+      data-testid="model-row"
+      data-model-id={m.id}
+      data-active={m.active ? 'true' : 'false'}
+    >
+      <th scope="row" className="max-w-64 px-4 py-2 text-left font-medium">
+        <span className="break-words">{m.name?.trim() || <code title={m.id}>{shortId(m.id)}</code>}</span>
+        {m.name?.trim() && (
+          <code className="block text-xs font-normal text-slate-500 dark:text-slate-400" title={m.id}>
+            {shortId(m.id)}
+          </code>
+        )}
+      </th>
+      <td className="px-3 py-2 whitespace-nowrap">
+        {m.source === 'trained' ? 'trained' : 'imported'}
+        <span className="ml-1 text-xs text-slate-500 dark:text-slate-400">.{m.format}</span>
+      </td>
+      <td className="px-3 py-2 whitespace-nowrap">
+        {m.parent_id ? (
+          <span title={m.parent_id}>
+            {names.get(m.parent_id) ?? <code className="text-xs">{shortId(m.parent_id)}</code>}
+          </span>
+        ) : (
+          <span className="text-slate-500 dark:text-slate-400">–</span>
+        )}
+      </td>
+      <td className="px-3 py-2 whitespace-nowrap text-slate-600 dark:text-slate-300">
+        {formatDateTime(m.created_at)}
+        <div className="text-xs text-slate-500 dark:text-slate-400">by {m.created_by || '–'}</div>
+      </td>
+      <td className="px-3 py-2 whitespace-nowrap" data-testid="model-status">
+        {m.active ? (
+          <>
+            <Badge tone="green">Active</Badge>
+            {m.activated_at && <div className="mt-0.5 text-xs text-slate-500 dark:text-slate-400">since {formatDateTime(m.activated_at)}</div>}
+          </>
+        ) : (
+          <>
+            <span className="text-xs text-slate-500 dark:text-slate-400">{m.activated_at ? `last activated ${formatDateTime(m.activated_at)}` : 'never active'}</span>
+            {admin && (
+              <div className="mt-1">
+                <button type="button" className={`${btnSecondary} ${btnSmall}`} onClick={onActivate}>
+                  Activate…<span className="sr-only"> {label}</span>
+                </button>
+              </div>
+            )}
+          </>
+        )}
+      </td>
+      <td className="px-3 py-2">
+        {figures.items.length === 0 && !hasDetails ? (
+          <span className="text-slate-500 dark:text-slate-400">–</span>
+        ) : (
+          <>
+            {figures.items.length > 0 && (
+              <dl className="flex flex-wrap gap-x-3 gap-y-0.5 text-xs">
+                {figures.items.map((f) => (
+                  <div key={f.label} className="whitespace-nowrap">
+                    <dt className="inline text-slate-500 dark:text-slate-400">{f.label} </dt>
+                    <dd className="inline font-medium tabular-nums">{f.value}</dd>
+                  </div>
+                ))}
+              </dl>
+            )}
+            {hasDetails && (
+              <details className="mt-1 text-xs">
+                <summary className="cursor-pointer text-slate-600 dark:text-slate-300">
+                  {figures.more > 0 ? `${figures.more} more` : 'Training'}
+                  <span className="sr-only"> of {label}</span>
+                </summary>
+                <pre className="mt-1 max-h-48 max-w-sm overflow-auto rounded bg-slate-100 p-2 dark:bg-slate-800" tabIndex={0}>
+                  {JSON.stringify({ metrics: m.metrics, training: m.training }, null, 2)}
+                </pre>
+              </details>
+            )}
+          </>
+        )}
+      </td>
+      <td className="px-3 py-2 whitespace-nowrap">
+        <a className={`${link} flex items-center gap-1`} href={urls.safetensors} download data-testid="download-safetensors">
+          <Icon name="download" className="size-3.5" /> .safetensors<span className="sr-only"> weights of {label}</span>
+        </a>
+        <a className={`${link} flex items-center gap-1`} href={urls.onnx} download data-testid="download-onnx">
+          <Icon name="download" className="size-3.5" /> .onnx<span className="sr-only"> graph of {label}</span>
+        </a>
+      </td>
+    </tr>
+  );
+}
+
+function ImportForm({ onImported, onStart }: { onImported: (entry: ModelEntry, created: boolean) => void; onStart: () => void }) {
+  const form = useRef<HTMLFormElement>(null);
+  const [file, setFile] = useState<File | null>(null);
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!file) {
+      setError(`Choose the weights file first (${MODEL_EXTENSIONS.join(' or ')}).`);
+      return;
+    }
+    const problem = modelFileProblem(file.name);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    onStart();
+    try {
+      const { entry, created } = await importModel(file, name.trim() || undefined);
+      form.current?.reset();
+      setFile(null);
+      setName('');
+      onImported(entry, created);
+    } catch (err) {
+      setError(`${file.name} was not imported. ${modelErrorMessage(err, 'import')}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form ref={form} className={`${card} flex flex-wrap items-end gap-3 p-4`} onSubmit={(e) => void submit(e)} aria-labelledby="import-title" noValidate>
+      <h2 id="import-title" className="w-full font-semibold">
+        Import model
+      </h2>
+      <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
+        Weights file
+        <input
+          type="file"
+          accept={MODEL_EXTENSIONS.join(',')}
+          className={`${input} w-80 py-1 file:mr-2 file:rounded file:border-0 file:bg-slate-100 file:px-2 file:py-1 file:text-sm dark:file:bg-slate-800 dark:file:text-slate-100`}
+          onChange={(e) => {
+            const f = e.target.files?.[0] ?? null;
+            setFile(f);
+            setError(f ? modelFileProblem(f.name) : null);
+          }}
+          aria-describedby="import-help"
+          data-testid="model-file"
+        />
+      </label>
+      <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
+        Name (optional)
+        <input className={`${input} w-56`} value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. pancreas v2" autoComplete="off" />
+      </label>
+      <button type="submit" className={btnPrimary} disabled={busy}>
+        {busy ? <Spinner /> : <Icon name="upload" />} {busy ? 'Importing…' : 'Import model'}
+      </button>
+      <p id="import-help" className="w-full text-xs text-slate-500 dark:text-slate-400">
+        The network's weights as a .pth (PyTorch) or .safetensors file, for this server's scoring schema. Importing registers the model; it scores nothing
+        until it is activated.
+      </p>
+      {error && (
+        <p role="alert" className="w-full text-sm text-red-700 dark:text-red-400" data-testid="model-import-error">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+function ActivateDialog({
+  model,
+  current,
+  onClose,
+  onSubmit,
+}: {
+  model: ModelEntry;
+  current: ModelEntry | null;
+  onClose: () => void;
+  onSubmit: (reason: string) => Promise<string | null>;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    const d = ref.current;
+    // No close() on cleanup (see ChangePasswordDialog).
+    if (d && !d.open) d.showModal();
+  }, []);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const refused = await onSubmit(reason.trim());
+    setBusy(false);
+    if (refused == null) ref.current?.close();
+    else setError(`Not activated. ${refused}`);
+  };
+
+  const label = modelLabel(model);
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby="activate-title"
+      aria-describedby="activate-what"
+      onClose={onClose}
+      className="m-auto w-full max-w-lg rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/50 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+      data-testid="activate-dialog"
+    >
+      <form className="flex flex-col gap-4 p-6" onSubmit={(e) => void submit(e)} noValidate>
+        <h2 id="activate-title" className="text-lg font-semibold">
+          Activate “{label}”?
+        </h2>
+        <p id="activate-what" className="text-sm text-slate-600 dark:text-slate-300">
+          New uploads will be scored with {modelTitle(model)}
+          {current ? ` instead of ${modelTitle(current)}` : ''}. Existing drafts and scores stay as they are; Roll back returns to the model active now.
+        </p>
+        <label className="flex flex-col gap-1 text-sm font-medium">
+          Reason (optional)
+          <input className={input} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. validated on the 2024 cohort" autoFocus />
+        </label>
+        {error && (
+          <p role="alert" className="text-sm text-red-700 dark:text-red-400">
+            {error}
+          </p>
+        )}
+        <div className="flex justify-end gap-2">
+          <button type="button" className={btnSecondary} onClick={() => ref.current?.close()}>
+            Cancel
+          </button>
+          <button type="submit" className={btnPrimary} disabled={busy}>
+            {busy && <Spinner />} Activate
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
