@@ -135,6 +135,12 @@ impl Model {
             )
             .map_err(|e| format!("{name}: {e}"))?;
             map.insert(name.clone(), tensor);
+            // PyTorch's BatchNorm also has this buffer; strict `load_state_dict` wants it.
+            if let Some(prefix) = name.strip_suffix(".running_mean") {
+                let count = candle_core::Tensor::new(0i64, &candle_core::Device::Cpu)
+                    .map_err(|e| e.to_string())?;
+                map.insert(format!("{prefix}.num_batches_tracked"), count);
+            }
         }
         candle_core::safetensors::save(&map, path).map_err(|e| e.to_string())
     }

@@ -103,6 +103,14 @@ pub enum ModelCommand {
         #[command(flatten)]
         data: serve::DataArgs,
     },
+    /// Print a registered model's entry as JSON: checksum, schema, parent, training-set
+    /// snapshot and metrics.
+    Show {
+        /// Model id (from `histoscore model list`).
+        id: String,
+        #[command(flatten)]
+        data: serve::DataArgs,
+    },
     /// Make a registered model score new uploads (running servers pick it up before their next
     /// job).
     Activate {

@@ -400,6 +400,11 @@ pub fn registry(cmd: crate::ModelCommand) -> Result<bool> {
                     println!("model {} ({}) was already registered", entry.id, entry.name);
                 }
             }
+            M::Show { id, data } => {
+                let store = data.open().await?;
+                let m = store.model(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", serde_json::to_string_pretty(&m)?);
+            }
             M::List { data } => {
                 let store = data.open().await?;
                 let models = store.list_models().await?;

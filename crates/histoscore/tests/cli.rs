@@ -448,6 +448,11 @@ fn model_registry_from_the_command_line() {
     let out = run(&["model", "rollback"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&ref_id));
+    let out = run(&["model", "show", &demo_id]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["id"], demo_id.as_str());
+    assert_eq!(shown["source"], "import");
+    assert_eq!(shown["schema"]["metrics"].as_array().unwrap().len(), 4);
     let out = run(&["model", "activate", "nonexistent"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no registered model"));
