@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIRequestContext, Page } from '@playwright/test';
+import { parseCsv } from './csv';
 import { docsImages, expect, fixtureImages, test } from './fixtures';
 
 const TIFFS = ['S-3602-10X_Image001_ch00.tif', 'S-3602-10X_Image002_ch00.tif', 'S-4500-10x_Image123_RAW_ch00.tif'];
@@ -26,38 +27,6 @@ async function config(request: APIRequestContext): Promise<Config> {
 const fmt = (v: number) => String(Number(v.toFixed(4)));
 
 const item = (page: Page, name: string) => page.locator(`[data-testid=queue-item][data-filename="${name}"]`);
-
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i] as string;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-    } else cell += ch;
-  }
-  if (cell !== '' || row.length) {
-    row.push(cell);
-    rows.push(row);
-  }
-  return rows;
-}
 
 async function recordByName(request: APIRequestContext, filename: string) {
   const r = await request.get(`/api/images?search=${encodeURIComponent(filename)}&limit=10`);

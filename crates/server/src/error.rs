@@ -70,6 +70,24 @@ impl ApiError {
     }
 }
 
+/// A JSON body that may be left out (then the type's default); `example` shows the expected
+/// shape in the 422 answer.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    example: &str,
+) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the body must be JSON like {example}: {e}"),
+        )
+    })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": self.error, "detail": self.detail});

@@ -284,7 +284,7 @@ pub async fn patch_scores(
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ReasonBody {
     /// Why, kept in the audit log.
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// Retract a wrong upload: hidden from lists, lookups and exports; audited; restorable.
@@ -297,17 +297,7 @@ pub async fn delete(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let reason: ReasonBody = if body.is_empty() {
-        ReasonBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("the body must be {{\"reason\": \"…\"}}: {e}"),
-            )
-        })?
-    };
+    let reason: ReasonBody = crate::error::optional_json(&body, r#"{"reason": "…"}"#)?;
     live(&s, id).await?;
     let r = s
         .store

@@ -304,16 +304,10 @@ pub async fn import(
     Ok((status, Json(entry)).into_response())
 }
 
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(default)]
-pub struct ActivateBody {
-    reason: Option<String>,
-}
-
 /// Make a registered model the one that scores new uploads (every process picks it up before
 /// its next job).
 #[utoipa::path(post, path = "/api/models/{id}/activate", tag = "models",
-    params(("id" = String, Path, description = "Model id")), request_body(content = Option<ActivateBody>),
+    params(("id" = String, Path, description = "Model id")), request_body(content = Option<crate::images::ReasonBody>),
     responses((status = 200, body = ModelEntry), (status = 404, body = crate::ErrorBody)))]
 pub async fn activate(
     State(s): State<AppState>,
@@ -321,17 +315,7 @@ pub async fn activate(
     UrlPath(id): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ModelEntry>, ApiError> {
-    let body: ActivateBody = if body.is_empty() {
-        ActivateBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("the body must be {{\"reason\": \"…\"}}: {e}"),
-            )
-        })?
-    };
+    let body: crate::images::ReasonBody = crate::error::optional_json(&body, r#"{"reason": "…"}"#)?;
     s.store.model(&id).await.map_err(not_found)?;
     let entry = s
         .store

@@ -602,17 +602,8 @@ pub async fn start(
     caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let req: TrainRequest = if body.is_empty() {
-        TrainRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("the body must be JSON like {{\"seed\": 42, \"epochs\": 300}}: {e}"),
-            )
-        })?
-    };
+    let req: TrainRequest =
+        crate::error::optional_json(&body, r#"{"seed": 42, "epochs": 300, "head_only": false}"#)?;
     if !(0.05..=0.5).contains(&req.val_fraction) || req.epochs == 0 || req.epochs > 10_000 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
