@@ -202,20 +202,14 @@ impl Net {
 
 fn batch_tensors(samples: &[&TensorSample], max: &[f64]) -> Result<(Tensor, Tensor), TrainError> {
     let dev = Device::Cpu;
-    let n = samples.len();
-    let side = crate::INPUT_LEN / 3;
-    let side = (side as f64).sqrt() as usize;
+    let side = histoscore_imaging::INPUT_SIZE;
     let x: Vec<f32> = samples
         .iter()
         .flat_map(|s| s.input.iter().copied())
         .collect();
-    let y: Vec<f32> = samples
-        .iter()
-        .flat_map(|s| s.targets.iter().zip(max).map(|(t, m)| (t / m) as f32))
-        .collect();
     Ok((
-        Tensor::from_vec(x, (n, 3, side, side), &dev)?,
-        Tensor::from_vec(y, (n, max.len()), &dev)?,
+        Tensor::from_vec(x, (samples.len(), 3, side, side), &dev)?,
+        crate::train::target_tensor(samples.iter().map(|s| s.targets.as_slice()), max, &dev)?,
     ))
 }
 

@@ -203,20 +203,27 @@ pub fn reference_loss(weight: &[f32], bias: &[f32], samples: &[&Sample], max: &[
     sum / n.max(1) as f64
 }
 
+/// The training targets `[images, metrics]`: each score divided by its metric's max.
+pub(crate) fn target_tensor<'a>(
+    targets: impl Iterator<Item = &'a [f64]>,
+    max: &[f64],
+    dev: &Device,
+) -> Result<Tensor, TrainError> {
+    let y: Vec<f32> = targets
+        .flat_map(|t| t.iter().zip(max).map(|(t, m)| (t / m) as f32))
+        .collect();
+    let n = y.len() / max.len().max(1);
+    Ok(Tensor::from_vec(y, (n, max.len()), dev)?)
+}
+
 fn tensors(samples: &[&Sample], max: &[f64], dev: &Device) -> Result<(Tensor, Tensor), TrainError> {
-    let n = samples.len();
-    let k = max.len();
     let x: Vec<f32> = samples
         .iter()
         .flat_map(|s| s.features.iter().copied())
         .collect();
-    let y: Vec<f32> = samples
-        .iter()
-        .flat_map(|s| s.targets.iter().zip(max).map(|(t, m)| (t / m) as f32))
-        .collect();
     Ok((
-        Tensor::from_vec(x, (n, FEATURES), dev)?,
-        Tensor::from_vec(y, (n, k), dev)?,
+        Tensor::from_vec(x, (samples.len(), FEATURES), dev)?,
+        target_tensor(samples.iter().map(|s| s.targets.as_slice()), max, dev)?,
     ))
 }
 

@@ -165,10 +165,7 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
         Some((u, h)) => (Some(u.clone()), h.clone()),
         None => (None, dummy_hash().to_string()),
     };
-    let password = body.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = verify_blocking(body.password.clone(), hash).await?;
     match user {
         Some(u) if ok && !u.disabled => {
             s.store.clear_login_failures(&u.name).await?;
@@ -226,10 +223,7 @@ pub async fn change_password(
     let Some((user, hash)) = s.store.user_with_hash(&caller.name).await? else {
         return Err(ApiError::unauthorized("your account no longer exists"));
     };
-    let current = body.current.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&current, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = verify_blocking(body.current.clone(), hash).await?;
     if !ok {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
@@ -244,6 +238,13 @@ pub async fn change_password(
         )
         .await?;
     start_session(&s, &headers, &user, StatusCode::OK).await
+}
+
+/// argon2 is deliberately slow: off the async threads.
+async fn verify_blocking(password: String, hash: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)
 }
 
 async fn hash_blocking(password: String) -> Result<String, ApiError> {

@@ -394,37 +394,60 @@ pub async fn train_model(
             other => TrainingError::Failed(other.to_string()),
         };
         let cancelled = || cancel2.load(std::sync::atomic::Ordering::Relaxed);
-        if head_only {
-            let (queue, _thread) = parent_for_task
-                .start_features(engine.0, engine.1)
-                .map_err(|e| format!("could not start the engine: {e}"))?;
-            let mut samples = Vec::with_capacity(items.len());
-            for (n, item) in items.iter().enumerate() {
-                if cancelled() {
-                    return Err(TrainingError::Cancelled);
+        // One input per image: the frozen network's features (head only, cached) or the
+        // preprocessed image (fine-tuning).
+        let features_queue = if head_only {
+            Some(
+                parent_for_task
+                    .start_features(engine.0, engine.1)
+                    .map_err(|e| format!("could not start the engine: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let mut inputs = Vec::with_capacity(items.len());
+        for (n, item) in items.iter().enumerate() {
+            if cancelled() {
+                return Err(TrainingError::Cancelled);
+            }
+            inputs.push(match &features_queue {
+                Some((queue, _)) => features(&cache, item, &scorer, queue)?,
+                None => {
+                    scorer
+                        .prepare_file(&item.path)
+                        .map_err(|e| format!("could not read {}: {e}", item.path.display()))?
+                        .tensor
                 }
-                samples.push(Sample {
+            });
+            let _ = tx.send(Progress::Features {
+                done: n + 1,
+                total: items.len(),
+            });
+        }
+        drop(features_queue);
+        let _ = tx.send(Progress::Training {
+            train: split.train.len(),
+            validation: split.val.len(),
+            validation_groups: split.val_groups.clone(),
+        });
+        let on_epoch = |r: &EpochReport| {
+            let _ = tx.send(Progress::Epoch(r.clone()));
+        };
+        if head_only {
+            let samples: Vec<Sample> = items
+                .iter()
+                .zip(inputs)
+                .map(|(item, features)| Sample {
                     key: item.key.clone(),
                     group: item.group.clone(),
-                    features: features(&cache, item, &scorer, &queue)?,
+                    features,
                     targets: item.targets.clone(),
-                });
-                let _ = tx.send(Progress::Features {
-                    done: n + 1,
-                    total: items.len(),
-                });
-            }
-            let _ = tx.send(Progress::Training {
-                train: split.train.len(),
-                validation: split.val.len(),
-                validation_groups: split.val_groups.clone(),
-            });
+                })
+                .collect();
             let (pw, pb) = train::head_of(parent_for_task.weights());
             let result =
-                train::train_head((&pw, &pb), &samples, &split, &max, &cfg, &cancel2, |r| {
-                    let _ = tx.send(Progress::Epoch(r.clone()));
-                })
-                .map_err(stop)?;
+                train::train_head((&pw, &pb), &samples, &split, &max, &cfg, &cancel2, on_epoch)
+                    .map_err(stop)?;
             let val: Vec<&Sample> = split.val.iter().map(|&i| &samples[i]).collect();
             let new_out = val
                 .iter()
@@ -447,29 +470,15 @@ pub async fn train_model(
                 history: result.history,
             });
         }
-        let mut samples = Vec::with_capacity(items.len());
-        for (n, item) in items.iter().enumerate() {
-            if cancelled() {
-                return Err(TrainingError::Cancelled);
-            }
-            let prepared = scorer
-                .prepare_file(&item.path)
-                .map_err(|e| format!("could not read {}: {e}", item.path.display()))?;
-            samples.push(finetune::TensorSample {
+        let samples: Vec<finetune::TensorSample> = items
+            .iter()
+            .zip(inputs)
+            .map(|(item, input)| finetune::TensorSample {
                 group: item.group.clone(),
-                input: prepared.tensor,
+                input,
                 targets: item.targets.clone(),
-            });
-            let _ = tx.send(Progress::Features {
-                done: n + 1,
-                total: items.len(),
-            });
-        }
-        let _ = tx.send(Progress::Training {
-            train: split.train.len(),
-            validation: split.val.len(),
-            validation_groups: split.val_groups.clone(),
-        });
+            })
+            .collect();
         let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
         let (weights, best_epoch, history) = finetune::fine_tune(
             parent_for_task.weights(),
@@ -479,9 +488,7 @@ pub async fn train_model(
             &max,
             &cfg,
             &cancel2,
-            |r| {
-                let _ = tx.send(Progress::Epoch(r.clone()));
-            },
+            on_epoch,
         )
         .map_err(stop)?;
         let inputs: Vec<Vec<f32>> = split

@@ -1,11 +1,12 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { ApiError, changePassword } from '../api/client';
 import { MIN_PASSWORD_LENGTH, passwordProblem } from '../lib/roles';
 import { btnPrimary, btnSecondary, input, Spinner } from './ui';
+import { useModalDialog } from '../lib/useModalDialog';
 
 /** A modal dialog (native <dialog>: focus stays inside, Escape closes) for one's own password. */
 export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
-  const ref = useRef<HTMLDialogElement>(null);
+  const ref = useModalDialog();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [confirm, setConfirm] = useState('');
@@ -13,12 +14,6 @@ export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
   const [done, setDone] = useState(false);
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    const d = ref.current;
-    // No close() on cleanup: its close event would arrive after StrictMode's second mount.
-    // Unmounting removes the element, which ends the modal state.
-    if (d && !d.open) d.showModal();
-  }, []);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();

@@ -8,6 +8,7 @@ import { formatDateTime, shortId } from '../lib/format';
 import { modelErrorMessage, modelFigures, modelFileProblem, modelLabel, modelTitle, MODEL_EXTENSIONS } from '../lib/models';
 import { isAdmin } from '../lib/roles';
 import { useSession } from '../lib/session';
+import { useModalDialog } from '../lib/useModalDialog';
 
 type Message = { tone: 'error' | 'ok'; text: string };
 
@@ -411,16 +412,11 @@ function ActivateDialog({
   onClose: () => void;
   onSubmit: (reason: string) => Promise<string | null>;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
+  const ref = useModalDialog();
   const [reason, setReason] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    const d = ref.current;
-    // No close() on cleanup (see ChangePasswordDialog).
-    if (d && !d.open) d.showModal();
-  }, []);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();

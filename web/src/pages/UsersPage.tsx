@@ -1,10 +1,11 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { createUser, listUsers, patchUser } from '../api/client';
 import { ROLES, type Role, type UserAccount, type UserPatch } from '../api/types';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from '../components/ui';
 import { formatDateTime } from '../lib/format';
 import { isAdmin, MIN_PASSWORD_LENGTH, passwordProblem, ROLE_HELP, ROLE_LABELS, userErrorMessage } from '../lib/roles';
 import { useSession } from '../lib/session';
+import { useModalDialog } from '../lib/useModalDialog';
 
 export function UsersPage() {
   const { user: me, refresh } = useSession();
@@ -280,16 +281,12 @@ function NewUserForm({ onCreated }: { onCreated: (u: UserAccount) => void }) {
 }
 
 function ResetPasswordDialog({ name, onClose, onSubmit }: { name: string; onClose: () => void; onSubmit: (password: string) => Promise<string | null> }) {
-  const ref = useRef<HTMLDialogElement>(null);
+  const ref = useModalDialog();
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-  }, []);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
