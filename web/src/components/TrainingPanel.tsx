@@ -176,7 +176,7 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
       <label className={label}>
         What trains
         <select
-          className={`${input} w-72`}
+          className={`${input} w-80`}
           value={fields.mode}
           onChange={(e) => setFields((f) => ({ ...f, mode: e.target.value === 'head' ? 'head' : 'full' }))}
           data-testid="train-mode"
