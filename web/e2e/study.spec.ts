@@ -190,6 +190,36 @@ test('admin: upload, wait for the scores, create a blinded study', async ({ page
   expect(study).toMatchObject({ image_count: FILES.length, blinded: true, readers: ['reader1', 'reader2'] });
 });
 
+test('reader1: a study image cannot be scored from History while the blinded read is open', async ({ browser, accounts }) => {
+  const { context, page } = await session(browser, accounts.url, 'reader1');
+  const { id } = shared.images.get(FILES[0] as string) as { id: number };
+  await navLink(page, 'History').click();
+  await page.goto(`/history?open=${id}`);
+  const panel = page.getByTestId('review-panel');
+  await expect(panel).toBeVisible();
+  // No field to type in, no review or delete button: a note that sends the reader to the study.
+  await expect(panel.getByTestId('blinded-read-note')).toBeVisible();
+  await expect(panel.getByTestId('score-input')).toHaveCount(0);
+  await expect(panel.getByTestId('review-next')).toHaveCount(0);
+  await expect(panel.getByRole('button', { name: 'Delete image…' })).toHaveCount(0);
+  // Nor does the score or the draft show (the blind score is not in).
+  await expect(panel.getByTestId('total-current')).not.toContainText(/\d/);
+  // The server refuses the change even when sent by hand with the session's token.
+  const token = ((await (await page.request.get('/api/session')).json()) as { csrf_token: string }).csrf_token;
+  const version = ((await (await page.request.get(`/api/images/${id}`)).json()) as { version: number }).version;
+  const res = await page.request.patch(`/api/images/${id}/scores`, {
+    headers: { 'X-CSRF-Token': token, 'If-Match': `"${version}"` },
+    data: { scores: { [schemaOf().metrics[0]?.name as string]: 0 } },
+  });
+  expect(res.status()).toBe(403);
+  expect(((await res.json()) as { error: string }).error).toBe('blinded_read');
+  // The note's link opens the image in the study.
+  await panel.getByTestId('blinded-read-note').getByRole('link', { name: 'in the study' }).click();
+  await expect(page.getByTestId('study-name')).toHaveText(STUDY);
+  await expect(page.getByTestId('read-panel')).toHaveAttribute('data-mode', 'blind');
+  await context.close();
+});
+
 test('reader1: blind score without the AI, then the reveal, then a revision with a reason', async ({ browser, accounts }) => {
   const { context, page } = await session(browser, accounts.url, 'reader1');
   const { metrics, step } = schemaOf();

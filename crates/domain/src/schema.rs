@@ -90,6 +90,16 @@ fn is_on_grid(value: f64, step: f64) -> bool {
     (k - k.round()).abs() < 1e-9
 }
 
+/// How far from the grid a typed value may be and still count as on it (float noise such as
+/// 1.2500000001); it is then stored as the grid value itself.
+pub const GRID_TOLERANCE: f64 = 1e-9;
+
+/// The grid point within [`GRID_TOLERANCE`] of `value`, if there is one.
+fn snap_to_grid(value: f64, step: f64) -> Option<f64> {
+    let snapped = (value / step).round() * step + 0.0; // + 0.0 turns -0.0 into 0.0
+    ((value - snapped).abs() <= GRID_TOLERANCE).then_some(snapped)
+}
+
 impl Schema {
     /// Parses a schema from TOML text, then validates it.
     pub fn from_toml(text: &str) -> Result<Self, SchemaError> {
@@ -179,7 +189,9 @@ impl Schema {
     }
 
     /// Checks one human-entered value: known metric, inside [0, max], on the step grid.
-    pub fn check_value(&self, metric: &str, value: f64) -> Result<(), SchemaError> {
+    /// Returns the value to store: the grid point itself (a value within [`GRID_TOLERANCE`] of
+    /// one is snapped to it; any other off-grid value is refused).
+    pub fn check_value(&self, metric: &str, value: f64) -> Result<f64, SchemaError> {
         let m = self
             .metrics
             .iter()
@@ -187,15 +199,20 @@ impl Schema {
             .ok_or_else(|| {
                 SchemaError::UnknownMetric(metric.to_string(), self.metric_names().join(", "))
             })?;
-        if !value.is_finite() || value < 0.0 || value > m.max || !is_on_grid(value, self.step) {
-            return Err(SchemaError::OutOfRange {
-                metric: metric.to_string(),
-                value,
-                max: m.max,
-                step: self.step,
-            });
+        let out_of_range = || SchemaError::OutOfRange {
+            metric: metric.to_string(),
+            value,
+            max: m.max,
+            step: self.step,
+        };
+        if !value.is_finite() {
+            return Err(out_of_range());
         }
-        Ok(())
+        let v = snap_to_grid(value, self.step).ok_or_else(out_of_range)?;
+        if !(0.0..=m.max).contains(&v) {
+            return Err(out_of_range());
+        }
+        Ok(v)
     }
 }
 
@@ -304,6 +321,20 @@ mod tests {
         assert!(s.check_value("Fibrosis", 1.1).is_err());
         assert!(s.check_value("Glandular Atrophy", 3.25).is_err());
         assert!(s.check_value("Fibrosis", f64::NAN).is_err());
+        assert!(s.check_value("Fibrosis", f64::INFINITY).is_err());
+        // Float noise snaps to the grid point; anything further off is refused.
+        assert_eq!(s.check_value("Fibrosis", 1.2500000001).unwrap(), 1.25);
+        assert_eq!(
+            s.check_value("Fibrosis", 5e-324).unwrap().to_bits(),
+            0f64.to_bits()
+        );
+        assert_eq!(
+            s.check_value("Fibrosis", -1e-12).unwrap().to_bits(),
+            0f64.to_bits()
+        );
+        assert_eq!(s.check_value("Fibrosis", 4.0000000005).unwrap(), 4.0);
+        assert!(s.check_value("Fibrosis", 1.250001).is_err());
+        assert!(s.check_value("Fibrosis", 4.000001).is_err());
         assert!(matches!(
             s.check_value("Steatosis", 1.0),
             Err(SchemaError::UnknownMetric(..))

@@ -80,6 +80,107 @@ fn is_bookkeeping(name: &str) -> bool {
     name.ends_with("num_batches_tracked")
 }
 
+/// The largest linear head accepted (one output per scored metric).
+pub const MAX_HEAD: usize = 1024;
+
+/// Checks tensor names and shapes against ResNet18 before any value is read; returns the head
+/// size (from `fc.bias`). The error lists every missing, extra and mis-shaped tensor.
+fn check_shapes(shapes: &BTreeMap<String, Vec<usize>>) -> Result<usize, String> {
+    let head = shapes
+        .get("fc.bias")
+        .and_then(|s| s.first().copied())
+        .unwrap_or(0);
+    if head > MAX_HEAD {
+        return Err(format!(
+            "fc.bias declares {head} outputs; a scoring head has at most {MAX_HEAD}"
+        ));
+    }
+    let spec = resnet18_spec(head);
+    let mut missing = Vec::new();
+    let mut misshaped = Vec::new();
+    for (name, shape) in &spec {
+        match shapes.get(name) {
+            None => missing.push(name.clone()),
+            Some(s) if s != shape => misshaped.push(format!("{name} is {s:?}, expected {shape:?}")),
+            Some(_) => {}
+        }
+    }
+    let extra: Vec<_> = shapes
+        .keys()
+        .filter(|k| !spec.iter().any(|(n, _)| n == *k))
+        .cloned()
+        .collect();
+    let mut problems = Vec::new();
+    if head == 0 {
+        problems.push("no usable fc.bias (the linear head)".to_string());
+    }
+    let list = |v: &[String]| {
+        if v.len() > 8 {
+            format!("{} … and {} more", v[..8].join(", "), v.len() - 8)
+        } else {
+            v.join(", ")
+        }
+    };
+    if !missing.is_empty() {
+        problems.push(format!("missing {}", list(&missing)));
+    }
+    if !extra.is_empty() {
+        problems.push(format!("unexpected {}", list(&extra)));
+    }
+    if !misshaped.is_empty() {
+        problems.push(format!("wrong shape: {}", list(&misshaped)));
+    }
+    if problems.is_empty() {
+        Ok(head)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Checks the tensors a PyTorch archive declares (names, shapes, storage sizes) against
+/// ResNet18 and against the file's real size, reading only the archive's index and pickle.
+fn check_pth_declarations(path: &Path, shown: &str) -> Result<(), WeightsError> {
+    let infos = candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(|e| {
+        WeightsError::Format {
+            path: shown.to_string(),
+            why: format!("PyTorch zip archive without a readable state_dict: {e}"),
+        }
+    })?;
+    let file_len = std::fs::metadata(path)
+        .map_err(|source| WeightsError::Io {
+            path: shown.to_string(),
+            source,
+        })?
+        .len();
+    let mut shapes = BTreeMap::new();
+    let mut storages: BTreeMap<&str, u64> = BTreeMap::new();
+    for info in &infos {
+        let bytes = (info.storage_size as u64).saturating_mul(info.dtype.size_in_bytes() as u64);
+        storages.insert(info.path.as_str(), bytes);
+        let name = info.name.strip_prefix("module.").unwrap_or(&info.name);
+        if !is_bookkeeping(name) {
+            shapes.insert(name.to_string(), info.layout.dims().to_vec());
+        }
+    }
+    let declared = storages
+        .values()
+        .fold(0u64, |total, b| total.saturating_add(*b));
+    if declared > file_len {
+        return Err(WeightsError::Format {
+            path: shown.to_string(),
+            why: format!(
+                "it declares {declared} bytes of tensor data but the file has only {file_len} \
+                 bytes (truncated or forged)"
+            ),
+        });
+    }
+    check_shapes(&shapes).map_err(|problems| WeightsError::Mismatch {
+        path: shown.to_string(),
+        problems,
+    })?;
+    Ok(())
+}
+
 impl Weights {
     /// Loads a `.pth` (PyTorch zip) or `.safetensors` file, recognised by content.
     pub fn load(path: &Path) -> Result<Self, WeightsError> {
@@ -107,11 +208,16 @@ impl Weights {
             n
         };
         let raw: Vec<(String, candle_core::Tensor)> = if n >= 4 && &magic[..4] == b"PK\x03\x04" {
+            // What the archive declares is checked before any tensor is read: a few hundred
+            // bytes can declare terabytes.
+            check_pth_declarations(path, &shown)?;
             candle_core::pickle::read_all(path).map_err(|e| WeightsError::Format {
                 path: shown.clone(),
                 why: format!("PyTorch zip archive without a readable state_dict: {e}"),
             })?
         } else if n == 9 && magic[8] == b'{' {
+            // The safetensors reader checks every declared tensor against the file's real
+            // size before anything is read, so nothing larger than the file is allocated.
             let map =
                 candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| {
                     WeightsError::Format {
@@ -159,52 +265,12 @@ impl Weights {
     /// The error lists every missing, extra and mis-shaped tensor.
     pub fn from_tensors(mut tensors: BTreeMap<String, WeightTensor>) -> Result<Self, String> {
         tensors.retain(|k, _| !is_bookkeeping(k));
-        let head = tensors
-            .get("fc.bias")
-            .and_then(|t| t.shape.first().copied())
-            .unwrap_or(0);
-        let spec = resnet18_spec(head);
-        let mut missing = Vec::new();
-        let mut misshaped = Vec::new();
-        for (name, shape) in &spec {
-            match tensors.get(name) {
-                None => missing.push(name.clone()),
-                Some(t) if &t.shape != shape => {
-                    misshaped.push(format!("{name} is {:?}, expected {:?}", t.shape, shape))
-                }
-                Some(_) => {}
-            }
-        }
-        let extra: Vec<_> = tensors
-            .keys()
-            .filter(|k| !spec.iter().any(|(n, _)| n == *k))
-            .cloned()
+        let shapes: BTreeMap<String, Vec<usize>> = tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), t.shape.clone()))
             .collect();
-        let mut problems = Vec::new();
-        if head == 0 {
-            problems.push("no usable fc.bias (the linear head)".to_string());
-        }
-        let list = |v: &[String]| {
-            if v.len() > 8 {
-                format!("{} … and {} more", v[..8].join(", "), v.len() - 8)
-            } else {
-                v.join(", ")
-            }
-        };
-        if !missing.is_empty() {
-            problems.push(format!("missing {}", list(&missing)));
-        }
-        if !extra.is_empty() {
-            problems.push(format!("unexpected {}", list(&extra)));
-        }
-        if !misshaped.is_empty() {
-            problems.push(format!("wrong shape: {}", list(&misshaped)));
-        }
-        if problems.is_empty() {
-            Ok(Self { tensors, head })
-        } else {
-            Err(problems.join("; "))
-        }
+        let head = check_shapes(&shapes)?;
+        Ok(Self { tensors, head })
     }
 
     /// Number of outputs of the linear head (one per scored metric).
@@ -345,5 +411,106 @@ mod tests {
         assert!(err.contains("missing layer2.0.conv1.weight"), "{err}");
         assert!(err.contains("unexpected extra.weight"), "{err}");
         assert!(err.contains("bn1.bias is [3], expected [64]"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod forged {
+    use super::*;
+    use std::io::Write;
+
+    /// A PyTorch-style archive whose pickle declares one float tensor of `shape` named `name`,
+    /// backed by a storage of `numel` elements (of which the file holds 4 bytes).
+    fn forged_pth(dir: &Path, name: &str, shape: &[u32], numel: u64) -> std::path::PathBuf {
+        let mut p: Vec<u8> = vec![0x80, 0x02, b'}', b'('];
+        let unicode = |p: &mut Vec<u8>, s: &str| {
+            p.push(b'X');
+            p.extend((s.len() as u32).to_le_bytes());
+            p.extend(s.as_bytes());
+        };
+        let int = |p: &mut Vec<u8>, v: u32| {
+            p.push(b'J');
+            p.extend(v.to_le_bytes());
+        };
+        unicode(&mut p, name);
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        p.push(b'(');
+        unicode(&mut p, "storage");
+        p.extend(b"ctorch\nFloatStorage\n");
+        unicode(&mut p, "0");
+        unicode(&mut p, "cpu");
+        p.extend([0x8a, 8]); // LONG1, 8 bytes
+        p.extend(numel.to_le_bytes());
+        p.extend(b"tQ"); // the storage tuple, as a persistent id
+        p.extend([b'K', 0]); // offset
+        p.push(b'(');
+        for d in shape {
+            int(&mut p, *d);
+        }
+        p.push(b't');
+        p.push(b'(');
+        let mut stride = 1u32;
+        let mut strides = Vec::new();
+        for d in shape.iter().rev() {
+            strides.push(stride);
+            stride = stride.saturating_mul(*d);
+        }
+        for s in strides.iter().rev() {
+            int(&mut p, *s);
+        }
+        p.push(b't');
+        p.push(0x89); // False: requires_grad
+        p.extend(b"ccollections\nOrderedDict\n)R");
+        p.extend(b"tR"); // _rebuild_tensor_v2(...)
+        p.extend(b"u."); // SETITEMS, STOP
+        let path = dir.join("forged.pth");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("archive/data.pkl", opts).unwrap();
+        zip.write_all(&p).unwrap();
+        zip.start_file("archive/data/0", opts).unwrap();
+        zip.write_all(&[0; 4]).unwrap();
+        zip.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_small_file_declaring_a_huge_tensor_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        // 100 000 × 100 000 floats: 40 GB, from a file under a kilobyte.
+        let path = forged_pth(dir.path(), "fc.weight", &[100_000, 100_000], 10_000_000_000);
+        assert!(std::fs::metadata(&path).unwrap().len() < 1024);
+        let err = Weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("declares 40000000000 bytes"), "{err}");
+        // A storage size that overflows when counted in bytes.
+        let path = forged_pth(dir.path(), "fc.bias", &[4], u64::MAX / 2);
+        let err = Weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("but the file has only"), "{err}");
+    }
+
+    #[test]
+    fn declared_shapes_are_checked_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        // Small storage, but a head far larger than any schema.
+        let path = forged_pth(dir.path(), "fc.bias", &[2_000_000], 1);
+        let err = Weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("at most 1024"), "{err}");
+        let path = forged_pth(dir.path(), "fc.bias", &[4], 1);
+        let err = Weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("missing conv1.weight"), "{err}");
+    }
+
+    #[test]
+    fn safetensors_declaring_more_than_the_file_holds_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = br#"{"fc.weight":{"dtype":"F32","shape":[100000,100000],"data_offsets":[0,40000000000]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header);
+        bytes.extend([0u8; 16]);
+        let path = dir.path().join("forged.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        let err = Weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("unreadable safetensors"), "{err}");
     }
 }

@@ -106,6 +106,17 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// The address people open, e.g. `https://histoscore.lab.example` (comma-separated if
+    /// several). With accounts, requests naming any other host (except localhost) get 421,
+    /// which stops web pages that point their own name at this server (DNS rebinding).
+    /// Without accounts only localhost, 127.0.0.1 and [::1] are answered.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HISTOSCORE_PUBLIC_URL",
+        value_delimiter = ','
+    )]
+    public_url: Vec<String>,
     /// Largest upload accepted, in MB.
     #[arg(long, default_value_t = 512, env = "HISTOSCORE_MAX_UPLOAD_MB")]
     max_upload_mb: u64,
@@ -118,6 +129,20 @@ pub struct ServeArgs {
     /// Seconds a normal API request may take.
     #[arg(long, default_value_t = 60, env = "HISTOSCORE_REQUEST_TIMEOUT_SECS")]
     request_timeout_secs: u64,
+    /// Open connections at once (default: below this process's file-descriptor limit).
+    #[arg(long, env = "HISTOSCORE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Open connections from one client address at once (default: a quarter of
+    /// --max-connections, 16 to 256).
+    #[arg(long, env = "HISTOSCORE_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, default_value_t = 15, env = "HISTOSCORE_HEADER_TIMEOUT_SECS")]
+    header_timeout_secs: u64,
+    /// Seconds a connection may stay silent (nothing sent either way, e.g. a stalled
+    /// upload) before it is closed.
+    #[arg(long, default_value_t = 60, env = "HISTOSCORE_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: u64,
     /// Mark the login cookie Secure (HTTPS only) even when no proxy sends
     /// `X-Forwarded-Proto: https`.
     #[arg(long, env = "HISTOSCORE_SECURE_COOKIES")]
@@ -243,6 +268,15 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         l.max_pending_uploads = args.max_pending_uploads.max(1);
         l.max_queued_jobs = args.max_queued.max(1);
         l.request_timeout = Duration::from_secs(args.request_timeout_secs.max(1));
+        if let Some(n) = args.max_connections {
+            l.conn.max_connections = n.max(1);
+            l.conn.max_per_address = (n / 4).clamp(1, 256);
+        }
+        if let Some(n) = args.max_connections_per_address {
+            l.conn.max_per_address = n.max(1);
+        }
+        l.conn.header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+        l.conn.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));
         let mut state = AppState::new(
             store.clone(),
             engine.scorer.clone(),
@@ -260,6 +294,8 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         state.uncertainty = !args.work.no_uncertainty;
         register_startup_model(&state, &args.model).await?;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        state.public_hosts = histoscore_server::security::public_hosts(&args.public_url)
+            .map_err(anyhow::Error::msg)?;
         let report = state
             .recover(Duration::from_secs(args.work.orphan_grace_secs))
             .await
@@ -290,6 +326,13 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         state.secure_cookies = args.secure_cookies;
         if store.has_users().await? {
             eprintln!("histoscore: accounts are set up; everyone logs in");
+            if state.public_hosts.is_empty() && !addr.ip().is_loopback() {
+                tracing::warn!(
+                    "--public-url is not set: requests naming any host are answered; set \
+                     --public-url (HISTOSCORE_PUBLIC_URL) to the address people open, so that \
+                     other web pages cannot reach this server through their own names"
+                );
+            }
         } else {
             eprintln!("histoscore: single-user mode (no accounts; create them with `histoscore user add`)");
         }

@@ -51,6 +51,12 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Lift the wait that failed logins put on an account (from every address).
+    Unlock {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Args)]
@@ -81,11 +87,8 @@ fn new_password(name: &str) -> Result<String> {
             p
         }
     };
-    if password.chars().count() < auth::MIN_PASSWORD {
-        bail!(
-            "the password must have at least {} characters; nothing was changed",
-            auth::MIN_PASSWORD
-        );
+    if let Some(problem) = auth::password_problem(&password, name) {
+        bail!("{problem}; nothing was changed");
     }
     auth::hash_password(&password).map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))
 }
@@ -197,6 +200,14 @@ pub fn run(cmd: UserCommand) -> Result<bool> {
                 )
                 .await?;
                 println!("{name} is enabled");
+            }
+            UserCommand::Unlock { name, data } => {
+                let store = data.open().await?;
+                if store.user(&name).await?.is_none() {
+                    bail!("there is no account named {name:?}; nothing was changed");
+                }
+                store.clear_login_failures(&name).await?;
+                println!("{name} can log in again at once (failed logins forgotten)");
             }
         }
         Ok(true)

@@ -142,22 +142,45 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
             "there are no accounts: this server runs in single-user mode without login",
         ));
     }
-    let window_start = chrono::Utc::now()
+    let now = chrono::Utc::now();
+    let window_start = now
         - chrono::Duration::from_std(auth::LOGIN_WINDOW).unwrap_or(chrono::Duration::minutes(15));
-    let (by_name, by_address) = s
+    // The attempt is counted before its password is checked, so attempts sent at once see
+    // each other and only the first few are checked.
+    let attempt = s
         .store
-        .login_failures(&body.name, &address, window_start)
+        .begin_login_attempt(&body.name, &address, window_start)
         .await?;
-    if by_name >= auth::MAX_FAILURES_PER_NAME || by_address >= auth::MAX_FAILURES_PER_ADDRESS {
+    let wait_until = |failures: i64, free: i64, last: Option<chrono::DateTime<chrono::Utc>>| {
+        let delay = chrono::Duration::from_std(auth::login_delay(failures, free))
+            .unwrap_or(chrono::Duration::zero());
+        last.map_or(now, |t| t + delay)
+    };
+    let until = wait_until(
+        attempt.by_pair,
+        auth::FREE_FAILURES_PER_PAIR,
+        attempt.last_pair,
+    )
+    .max(wait_until(
+        attempt.by_address,
+        auth::FREE_FAILURES_PER_ADDRESS,
+        attempt.last_address,
+    ));
+    if until > now {
+        s.store.withdraw_login_attempt(attempt.id).await?;
+        let secs = ((until - now).num_milliseconds() as u64)
+            .div_ceil(1000)
+            .max(1);
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             format!(
-                "too many failed logins; try again in {} minutes",
-                auth::LOGIN_WINDOW.as_secs() / 60
+                "too many failed logins for this name from this computer; try again in {secs} \
+                 second{} (an administrator can lift this: histoscore user unlock NAME)",
+                if secs == 1 { "" } else { "s" }
             ),
         );
-        e.retry_after = Some(auth::LOGIN_WINDOW.as_secs());
+        e.retry_after = Some(secs);
         return Err(e);
     }
     let found = s.store.user_with_hash(&body.name).await?;
@@ -165,17 +188,22 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
         Some((u, h)) => (Some(u.clone()), h.clone()),
         None => (None, dummy_hash().to_string()),
     };
-    let ok = verify_blocking(body.password.clone(), hash).await?;
+    let ok = match verify_blocking(&s, body.password.clone(), hash).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked (too many at once): not a failure.
+            s.store.withdraw_login_attempt(attempt.id).await?;
+            return Err(e);
+        }
+    };
     match user {
         Some(u) if ok && !u.disabled => {
-            s.store.clear_login_failures(&u.name).await?;
+            s.store.login_succeeded(&u.name, &address).await?;
             tracing::info!(user = %u.name, "login");
             start_session(&s, &headers, &u, StatusCode::OK).await
         }
         _ => {
-            s.store
-                .record_login_failure(&body.name, &address, window_start)
-                .await?;
+            s.store.login_failed(attempt.id).await?;
             tracing::warn!(user = %body.name, %address, "failed login");
             Err(ApiError::unauthorized(
                 "wrong user name or password (or the account is disabled)",
@@ -219,15 +247,15 @@ pub async fn change_password(
             "single-user mode has no password; create accounts with `histoscore user add`",
         ));
     }
-    auth::check_password(&body.new)?;
+    auth::check_password(&body.new, &caller.name)?;
     let Some((user, hash)) = s.store.user_with_hash(&caller.name).await? else {
         return Err(ApiError::unauthorized("your account no longer exists"));
     };
-    let ok = verify_blocking(body.current.clone(), hash).await?;
+    let ok = verify_blocking(&s, body.current.clone(), hash).await?;
     if !ok {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
-    let new_hash = hash_blocking(body.new).await?;
+    let new_hash = hash_blocking(&s, body.new).await?;
     s.store
         .update_user(
             &user.name,
@@ -241,16 +269,54 @@ pub async fn change_password(
 }
 
 /// argon2 is deliberately slow: off the async threads.
-async fn verify_blocking(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+/// Password hashes computed at once (each takes about 19 MB and tens of milliseconds), and
+/// requests allowed to wait for one; more get 429 at once.
+pub(crate) const HASH_SLOTS: usize = 2;
+const HASH_WAITERS: usize = 16;
+
+/// Runs a password hash computation in a bounded pool.
+async fn hashing<T: Send + 'static>(
+    s: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let busy = || {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "too many logins at once; try again in a second",
+        );
+        e.retry_after = Some(1);
+        e
+    };
+    let n = s
+        .hash_waiting
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _waiting = Waiting(&s.hash_waiting);
+    if n >= HASH_SLOTS + HASH_WAITERS {
+        return Err(busy());
+    }
+    let _permit = tokio::time::timeout(std::time::Duration::from_secs(5), s.hash_slots.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(ApiError::internal)
 }
 
-async fn hash_blocking(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
+async fn verify_blocking(s: &AppState, password: String, hash: String) -> Result<bool, ApiError> {
+    hashing(s, move || auth::verify_password(&password, &hash)).await
+}
+
+async fn hash_blocking(s: &AppState, password: String) -> Result<String, ApiError> {
+    hashing(s, move || auth::hash_password(&password))
+        .await?
         .map_err(ApiError::internal)
 }
 
@@ -278,8 +344,8 @@ pub async fn create_user(
     Json(body): Json<NewUserBody>,
 ) -> Result<Response, ApiError> {
     histoscore_store::check_user_name(&body.name)?;
-    auth::check_password(&body.password)?;
-    let hash = hash_blocking(body.password).await?;
+    auth::check_password(&body.password, &body.name)?;
+    let hash = hash_blocking(&s, body.password).await?;
     let user = s.store.create_user(&body.name, body.role, &hash).await?;
     s.accounts.set_enabled();
     tracing::info!(by = %caller.name, user = %user.name, role = %user.role, "account created");
@@ -295,6 +361,27 @@ pub struct UserPatchBody {
     password: Option<String>,
 }
 
+/// Lift the wait that failed logins put on an account, from every address (administrators).
+#[utoipa::path(post, path = "/api/users/{name}/unlock", tag = "accounts",
+    params(("name" = String, Path, description = "User name")),
+    responses((status = 204, description = "Failed logins forgotten"), (status = 404, body = crate::ErrorBody)))]
+pub async fn unlock_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if s.store.user(&name).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no account named {name:?}"),
+        ));
+    }
+    s.store.clear_login_failures(&name).await?;
+    tracing::info!(by = %caller.name, user = %name, "failed logins cleared");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Change an account's role, disable/enable it, or set a new password (administrators only).
 /// The last enabled administrator cannot be demoted or disabled (409).
 #[utoipa::path(patch, path = "/api/users/{name}", tag = "accounts", request_body = UserPatchBody,
@@ -308,8 +395,8 @@ pub async fn patch_user(
 ) -> Result<Json<User>, ApiError> {
     let password_hash = match body.password {
         Some(p) => {
-            auth::check_password(&p)?;
-            Some(hash_blocking(p).await?)
+            auth::check_password(&p, &name)?;
+            Some(hash_blocking(&s, p).await?)
         }
         None => None,
     };

@@ -29,10 +29,25 @@ pub const SESSION_COOKIE: &str = "histoscore_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins allowed per user name, and per address, within [`LOGIN_WINDOW`].
-pub const MAX_FAILURES_PER_NAME: i64 = 5;
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 30;
+/// Failed logins of one name from one address, and from one address for any name, within
+/// [`LOGIN_WINDOW`] before each further attempt must wait ([`login_delay`]). Nobody is ever
+/// locked out: the right password works once the (short) wait is over, and from any other
+/// address at once.
+pub const FREE_FAILURES_PER_PAIR: i64 = 3;
+pub const FREE_FAILURES_PER_ADDRESS: i64 = 30;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The longest wait between attempts.
+pub const MAX_LOGIN_DELAY: Duration = Duration::from_secs(15 * 60);
+
+/// The wait after `failures` failed logins when `free` are allowed without one: 1 s after the
+/// first over, doubling with each further failure, at most [`MAX_LOGIN_DELAY`].
+pub fn login_delay(failures: i64, free: i64) -> Duration {
+    if failures < free {
+        return Duration::ZERO;
+    }
+    let doublings = (failures - free).min(20) as u32;
+    Duration::from_secs(1u64 << doublings).min(MAX_LOGIN_DELAY)
+}
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
 
@@ -195,17 +210,49 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A password rule check with a message for people.
-pub fn check_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            format!("the password must have at least {MIN_PASSWORD} characters"),
-        )
-        .with(serde_json::json!({"field": "password"})));
+/// What is wrong with a new password, in words for people (NIST SP 800-63B: a minimum
+/// length, no composition rules, no blank, no user name, nothing on the common-password lists
+/// or as guessable; the lists are zxcvbn's, built into the binary).
+pub fn password_problem(password: &str, user_name: &str) -> Option<String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD {
+        return Some(format!(
+            "the password must have at least {MIN_PASSWORD} characters (it has {n})"
+        ));
     }
-    Ok(())
+    if password.trim().is_empty() {
+        return Some("the password cannot be only spaces".into());
+    }
+    let lower = password.to_lowercase();
+    let name = user_name.trim().to_lowercase();
+    if !name.is_empty() && lower.contains(&name) {
+        return Some("the password must not contain the user name".into());
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[user_name, "histoscore"]);
+    if u8::from(estimate.score()) < 2 {
+        let why = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "this password is too easy to guess{why}; a few unrelated words make a strong one"
+        ));
+    }
+    None
+}
+
+/// A password rule check with a message for people.
+pub fn check_password(password: &str, user_name: &str) -> Result<(), ApiError> {
+    match password_problem(password, user_name) {
+        None => Ok(()),
+        Some(detail) => {
+            Err(
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", detail)
+                    .with(serde_json::json!({"field": "password"})),
+            )
+        }
+    }
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -399,6 +446,40 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn login_delays_grow_and_are_capped() {
+        assert_eq!(login_delay(0, 3), Duration::ZERO);
+        assert_eq!(login_delay(2, 3), Duration::ZERO);
+        assert_eq!(login_delay(3, 3), Duration::from_secs(1));
+        assert_eq!(login_delay(4, 3), Duration::from_secs(2));
+        assert_eq!(login_delay(8, 3), Duration::from_secs(32));
+        assert_eq!(login_delay(1000, 3), MAX_LOGIN_DELAY);
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(password_problem("correct horse battery", "ada").is_none());
+        assert!(password_problem("e2e-password-0001", "reader1").is_none());
+        let short = password_problem("short", "ada").unwrap();
+        assert!(short.contains("at least 10"), "{short}");
+        assert!(
+            password_problem("          ", "ada").is_some(),
+            "ten spaces"
+        );
+        assert!(password_problem("                    ", "ada").is_some());
+        assert!(password_problem("xx-Margaret-Hamilton-7", "margaret").is_some());
+        for common in [
+            "password123",
+            "1234567890",
+            "qwertyuiop",
+            "iloveyou12",
+            "aaaaaaaaaaaa",
+        ] {
+            let why = password_problem(common, "ada");
+            assert!(why.is_some(), "{common} is common");
+        }
     }
 
     #[test]

@@ -18,8 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::blobs::{original_key, preview_key};
+use crate::visibility::View;
 use crate::{ApiError, AppState};
-use histoscore_store::Role;
 use std::collections::HashSet;
 
 fn etag(r: &ImageRecord) -> String {
@@ -47,10 +47,24 @@ pub(crate) fn parse_if_match(v: &axum::http::HeaderValue) -> Result<i64, ApiErro
 /// Images whose AI draft (and current score) this caller must not see yet: a reader in a
 /// blinded study before their blind score. Administrators see everything.
 pub(crate) async fn hidden_from(s: &AppState, caller: &Caller) -> Result<HashSet<i64>, ApiError> {
-    if caller.single_user || caller.role == Role::Admin {
-        return Ok(HashSet::new());
+    Ok(View::of(s, caller).await?.hidden)
+}
+
+/// A record answer as this caller may see it.
+fn visible_response(status: StatusCode, view: &View, mut r: ImageRecord) -> Response {
+    view.record(&mut r);
+    record_response(status, &r)
+}
+
+/// A store error as this caller may see it: a conflict's `current` record is masked too.
+fn visible_error(view: &View, e: histoscore_store::StoreError) -> ApiError {
+    match e {
+        histoscore_store::StoreError::Conflict { mut current } => {
+            view.record(&mut current);
+            histoscore_store::StoreError::Conflict { current }.into()
+        }
+        other => other.into(),
     }
-    Ok(s.store.drafts_hidden_from(&caller.name).await?)
 }
 
 /// Blanks what a blinded reader must not see of a record.
@@ -79,9 +93,12 @@ pub async fn get_image(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let mut r = live(&s, id).await?;
-    mask(&mut r, &hidden_from(&s, &caller).await?);
-    Ok(record_response(StatusCode::OK, &r))
+    let r = live(&s, id).await?;
+    Ok(visible_response(
+        StatusCode::OK,
+        &View::of(&s, &caller).await?,
+        r,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -113,7 +130,8 @@ pub struct ListResponse {
     items: Vec<ImageRecord>,
     /// How many records match (all pages).
     total: i64,
-    /// Per-group count, reviewed count and mean of each metric, over every match.
+    /// Per-group count, reviewed count and mean of each metric, over every match whose
+    /// scores the caller may see (a blinded reader's unread images are left out).
     groups: Vec<GroupSummary>,
 }
 
@@ -171,12 +189,13 @@ pub async fn list(
         offset: p.offset.unwrap_or(0).max(0),
     };
     let (mut items, total) = s.store.list_images(&q).await?;
-    let hidden = hidden_from(&s, &caller).await?;
+    let view = View::of(&s, &caller).await?;
     for r in &mut items {
-        mask(r, &hidden);
+        view.record(r);
     }
-    // Group means include hidden scores only in aggregate over the whole group.
-    let groups = s.store.group_summary(&q).await?;
+    // Summaries leave out what the caller may not see, so that no mean reveals a hidden draft.
+    let hidden_for = (!view.hidden.is_empty()).then_some(caller.name.as_str());
+    let groups = s.store.group_summary(&q, hidden_for).await?;
     Ok(Json(ListResponse {
         items,
         total,
@@ -219,6 +238,8 @@ pub async fn patch_scores(
         ));
     };
     let version = parse_if_match(if_match)?;
+    let view = View::of(&s, &caller).await?;
+    view.may_change(id)?;
     let schema = &s.scorer.schema;
     let invalid =
         |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail);
@@ -239,14 +260,14 @@ pub async fn patch_scores(
                     return Err(invalid(format!("{metric}: the value must be a number"))
                         .with(json!({"field": metric, "allowed": allowed(metric)})));
                 };
-                if let Err(e) = schema.check_value(metric, x) {
-                    return Err(ApiError::new(
+                let x = schema.check_value(metric, x).map_err(|e| {
+                    ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "invalid_value",
                         e.to_string(),
                     )
-                    .with(json!({"field": metric, "allowed": allowed(metric)})));
-                }
+                    .with(json!({"field": metric, "allowed": allowed(metric)}))
+                })?;
                 changes.insert(metric.clone(), x);
             }
         }
@@ -276,9 +297,13 @@ pub async fn patch_scores(
         actor: caller.name.clone(),
         study_id: None,
     };
-    let r = s.store.update_scores(id, &update, schema).await?;
+    let r = s
+        .store
+        .update_scores(id, &update, schema)
+        .await
+        .map_err(|e| visible_error(&view, e))?;
     s.events.poke();
-    Ok(record_response(StatusCode::OK, &r))
+    Ok(visible_response(StatusCode::OK, &view, r))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -299,12 +324,14 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let reason: ReasonBody = crate::error::optional_json(&body, r#"{"reason": "…"}"#)?;
     live(&s, id).await?;
+    let view = View::of(&s, &caller).await?;
+    view.may_change(id)?;
     let r = s
         .store
         .soft_delete(id, &caller.name, reason.reason.as_deref())
         .await?;
     s.events.poke();
-    Ok(record_response(StatusCode::OK, &r))
+    Ok(visible_response(StatusCode::OK, &view, r))
 }
 
 /// Undo a retraction.
@@ -316,9 +343,11 @@ pub async fn restore(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
+    let view = View::of(&s, &caller).await?;
+    view.may_change(id)?;
     let r = s.store.restore(id, &caller.name).await?;
     s.events.poke();
-    Ok(record_response(StatusCode::OK, &r))
+    Ok(visible_response(StatusCode::OK, &view, r))
 }
 
 /// Score the image again (after a failure, or with a newer model). Human scores are kept.
@@ -331,10 +360,11 @@ pub async fn rescore(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     live(&s, id).await?;
+    let view = View::of(&s, &caller).await?;
     let r = s.store.enqueue_rescore(id, &caller.name).await?;
     s.events.poke();
     s.work.notify_waiters();
-    Ok(record_response(StatusCode::ACCEPTED, &r))
+    Ok(visible_response(StatusCode::ACCEPTED, &view, r))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -353,10 +383,7 @@ pub async fn audit(
 ) -> Result<Json<AuditResponse>, ApiError> {
     s.store.get_image(id).await?;
     let mut entries = s.store.audit_for_image(id).await?;
-    if hidden_from(&s, &caller).await?.contains(&id) {
-        // Before their blind score a reader sees only their own entries and the upload.
-        entries.retain(|e| e.actor == caller.name || e.action == "create");
-    }
+    View::of(&s, &caller).await?.audit(id, &mut entries);
     Ok(Json(AuditResponse { entries }))
 }
 
@@ -384,14 +411,20 @@ enum Outcome {
     Refused(ApiError),
 }
 
-/// Counts an upload in flight; refuses when too many are.
-struct InFlight(AppState);
+/// Counts an upload in flight; refuses when too many are, in all or from one user.
+struct InFlight(AppState, Option<String>);
+
+/// The most upload slots one user may hold when accounts exist: a quarter (at least one) is
+/// always left to the others.
+fn per_user_uploads(max: usize) -> usize {
+    max.saturating_sub((max / 4).max(1)).max(1)
+}
 
 impl InFlight {
-    fn enter(s: &AppState) -> Result<Self, ApiError> {
+    fn enter(s: &AppState, caller: &Caller) -> Result<Self, ApiError> {
         let n = s.uploads_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         s.metrics.uploads_in_flight.inc();
-        let guard = InFlight(s.clone());
+        let mut guard = InFlight(s.clone(), None);
         if n > s.limits.max_pending_uploads {
             return Err(ApiError::busy(
                 2,
@@ -401,6 +434,22 @@ impl InFlight {
                 ),
             ));
         }
+        if !caller.single_user {
+            let share = per_user_uploads(s.limits.max_pending_uploads);
+            let mut by_user = s.uploads_by_user.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = by_user.entry(caller.name.clone()).or_insert(0);
+            if *mine >= share {
+                return Err(ApiError::busy(
+                    2,
+                    format!(
+                        "you are already sending {share} uploads at once (your share of the \
+                         server's upload slots); wait for one to finish"
+                    ),
+                ));
+            }
+            *mine += 1;
+            guard.1 = Some(caller.name.clone());
+        }
         Ok(guard)
     }
 }
@@ -409,6 +458,19 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.uploads_in_flight.fetch_sub(1, Ordering::SeqCst);
         self.0.metrics.uploads_in_flight.dec();
+        if let Some(name) = &self.1 {
+            let mut by_user = self
+                .0
+                .uploads_by_user
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = by_user.get_mut(name) {
+                *n -= 1;
+                if *n == 0 {
+                    by_user.remove(name);
+                }
+            }
+        }
     }
 }
 
@@ -428,7 +490,8 @@ pub async fn upload(
     Query(p): Query<UploadParams>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let busy = match InFlight::enter(&s) {
+    crate::refuse_declared_oversize(req.headers(), s.limits.max_upload_bytes)?;
+    let busy = match InFlight::enter(&s, &caller) {
         Err(e) => Err(e),
         Ok(guard) => match s.store.queue_depth().await {
             Ok(d) if d.queued >= s.limits.max_queued_jobs => Err(ApiError::busy(
@@ -474,10 +537,10 @@ pub async fn upload(
         }
         results.push((filename, outcome));
     }
-    let hidden = hidden_from(&s, &caller).await?;
+    let view = View::of(&s, &caller).await?;
     for (_, o) in &mut results {
-        if let Outcome::Known(r) | Outcome::Duplicate(r) = o {
-            mask(r, &hidden);
+        if let Outcome::New(r) | Outcome::Known(r) | Outcome::Duplicate(r) = o {
+            view.record(r);
         }
     }
     if results.iter().any(|(_, o)| matches!(o, Outcome::New(_))) {
@@ -553,10 +616,7 @@ async fn receive(
     keep_both: bool,
     actor: &str,
 ) -> Outcome {
-    let tmp =
-        s.data_dir
-            .join("tmp")
-            .join(format!("upload-{}-{}", std::process::id(), crate::unique()));
+    let tmp = s.scratch.temp_file(&format!("upload-{}", crate::unique()));
     let result = async {
         let mut file = tokio::fs::File::create(&tmp)
             .await
@@ -600,7 +660,7 @@ async fn receive(
             Err(e) => Outcome::Refused(e),
         },
     };
-    let _ = tokio::fs::remove_file(&tmp).await;
+    drop(tmp);
     outcome
 }
 
@@ -688,7 +748,15 @@ async fn decide(
 
 #[cfg(test)]
 mod tests {
-    use super::clean_filename;
+    use super::{clean_filename, per_user_uploads};
+
+    #[test]
+    fn one_user_leaves_a_quarter_of_the_upload_slots() {
+        assert_eq!(per_user_uploads(64), 48);
+        assert_eq!(per_user_uploads(4), 3);
+        assert_eq!(per_user_uploads(2), 1);
+        assert_eq!(per_user_uploads(1), 1);
+    }
 
     #[test]
     fn filenames_are_data_not_paths() {

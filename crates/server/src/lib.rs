@@ -5,6 +5,7 @@
 mod accounts;
 pub mod auth;
 pub mod blobs;
+pub mod conn;
 mod error;
 pub mod events;
 pub mod export;
@@ -13,8 +14,11 @@ pub mod media;
 mod metrics;
 pub mod models;
 mod openapi;
+pub mod scratch;
+pub mod security;
 mod studies;
 pub mod training;
+mod visibility;
 mod web;
 mod worker;
 
@@ -32,6 +36,7 @@ use blobs::{BlobStore, LocalBlobs};
 use events::EventHub;
 use histoscore_engine::{InferenceQueue, Scorer};
 use histoscore_store::Store;
+pub use scratch::Scratch;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -62,6 +67,8 @@ pub struct Limits {
     pub job_lease: Duration,
     /// Seconds a request (other than uploads, events, exports and tiles) may take.
     pub request_timeout: Duration,
+    /// Connections: how many, per address, header and idle deadlines.
+    pub conn: conn::ConnLimits,
 }
 
 impl Default for Limits {
@@ -74,6 +81,7 @@ impl Default for Limits {
             decode_slots: cores.clamp(1, 4),
             job_lease: Duration::from_secs(60),
             request_timeout: Duration::from_secs(60),
+            conn: conn::ConnLimits::default(),
         }
     }
 }
@@ -89,6 +97,9 @@ pub struct AppState {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub cors_origins: Vec<String>,
+    /// Host names of `--public-url` (lower-case): with accounts, the only non-loopback names
+    /// answered; empty answers any name.
+    pub public_hosts: Vec<String>,
     pub events: EventHub,
     pub metrics: Arc<Metrics>,
     /// Wakes this process's idle workers when a job is queued.
@@ -105,8 +116,15 @@ pub struct AppState {
     pub uncertainty: bool,
     /// Engine and threads for computing features when training.
     pub train_engine: (histoscore_engine::EngineKind, usize),
+    /// This process's scratch folder (temporary uploads, exports, tiles being cut).
+    pub scratch: Arc<Scratch>,
     decode_slots: Arc<Semaphore>,
     uploads_in_flight: Arc<AtomicUsize>,
+    /// Password hashes being computed, and requests waiting for one.
+    hash_slots: Arc<Semaphore>,
+    hash_waiting: Arc<AtomicUsize>,
+    /// Uploads in flight per user (fair shares of the upload slots).
+    uploads_by_user: Arc<Mutex<HashMap<String, usize>>>,
     tile_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -125,7 +143,9 @@ impl AppState {
             std::fs::create_dir_all(data_dir.join(sub))?;
         }
         let blobs = Arc::new(LocalBlobs::new(data_dir.join("blobs"))?);
+        let scratch = Arc::new(Scratch::create(&data_dir.join("tmp"))?);
         Ok(Self {
+            scratch,
             store,
             scorer,
             queue,
@@ -134,6 +154,7 @@ impl AppState {
             decode_slots: Arc::new(Semaphore::new(limits.decode_slots.max(1))),
             limits,
             cors_origins: Vec::new(),
+            public_hosts: Vec::new(),
             events: EventHub::new(),
             metrics: Arc::new(Metrics::new()),
             work: Arc::new(Notify::new()),
@@ -147,26 +168,39 @@ impl AppState {
                 histoscore_engine::default_threads(),
             ),
             uploads_in_flight: Arc::new(AtomicUsize::new(0)),
+            uploads_by_user: Arc::default(),
+            hash_slots: Arc::new(Semaphore::new(accounts::HASH_SLOTS)),
+            hash_waiting: Arc::default(),
             tile_locks: Arc::default(),
         })
     }
 
-    /// Removes what a crash can leave behind: partial uploads, and stored originals with no
-    /// record (the process died between storing the file and committing the record) older
-    /// than `grace` (younger ones may belong to an upload still running in another process).
+    /// Removes what a crash can leave behind: the scratch folders of processes that no longer
+    /// run (partial uploads, tiles half cut), and stored originals with no record (the process
+    /// died between storing the file and committing the record) older than `grace` (younger
+    /// ones may belong to an upload still running in another process).
     pub async fn recover(&self, grace: Duration) -> std::io::Result<RecoveryReport> {
         let mut report = RecoveryReport::default();
         let tmp = self.data_dir.join("tmp");
-        if let Ok(mut rd) = tokio::fs::read_dir(&tmp).await {
+        let (dirs, files) = tokio::task::spawn_blocking(move || scratch::sweep(&tmp, grace))
+            .await
+            .map_err(std::io::Error::other)??;
+        report.temp_files_removed += dirs + files;
+        // Tile pyramids half cut by an earlier version (cut in place, named by process id).
+        let tiles = self.data_dir.join("cache").join("tiles");
+        if let Ok(mut rd) = tokio::fs::read_dir(&tiles).await {
             while let Ok(Some(e)) = rd.next_entry().await {
-                let name = e.file_name().to_string_lossy().to_string();
-                // Only this host's dead uploads: names carry the process id.
-                let pid_alive = name
-                    .strip_prefix("upload-")
-                    .and_then(|r| r.split('-').next())
-                    .and_then(|p| p.parse::<u32>().ok())
-                    .is_some_and(|p| p != std::process::id() && process_alive(p));
-                if !pid_alive && tokio::fs::remove_file(e.path()).await.is_ok() {
+                let old = e
+                    .metadata()
+                    .await
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= grace);
+                if e.file_name().to_string_lossy().ends_with(".partial")
+                    && old
+                    && tokio::fs::remove_dir_all(e.path()).await.is_ok()
+                {
                     report.temp_files_removed += 1;
                 }
             }
@@ -318,8 +352,45 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// The largest request body of routes that take JSON.
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// Room for multipart framing around an uploaded file.
+const MULTIPART_OVERHEAD: u64 = 1 << 20;
+
+/// Answers 413 when a request declares (`Content-Length`) a body larger than `limit`, before
+/// any of it is read.
+pub(crate) fn refuse_declared_oversize(
+    headers: &axum::http::HeaderMap,
+    limit: u64,
+) -> Result<(), ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit.saturating_add(MULTIPART_OVERHEAD) => Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the upload is {} MB, larger than the server's limit of {} MB \
+                 (--max-upload-mb); nothing was read",
+                n >> 20,
+                limit >> 20
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     use axum::routing::patch;
+    let upload_limit = (state
+        .limits
+        .max_upload_bytes
+        .saturating_add(MULTIPART_OVERHEAD))
+    .try_into()
+    .unwrap_or(usize::MAX);
     use tower_http::timeout::TimeoutLayer;
     let x_request_id = HeaderName::from_static("x-request-id");
     // Quick JSON routes get a time limit; uploads, streams, exports and tiles do not.
@@ -342,6 +413,7 @@ pub fn router(state: AppState) -> Router {
             get(accounts::list_users).post(accounts::create_user),
         )
         .route("/api/users/{name}", patch(accounts::patch_user))
+        .route("/api/users/{name}/unlock", post(accounts::unlock_user))
         .route("/api/studies", get(studies::list).post(studies::create))
         .route("/api/studies/{id}", get(studies::get).patch(studies::patch))
         .route(
@@ -374,7 +446,12 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(quick)
         .route("/healthz", get(healthz))
-        .route("/api/images", post(images::upload).get(images::list))
+        .route(
+            "/api/images",
+            post(images::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
+                .get(images::list),
+        )
         .route("/api/images/{id}/thumbnail.jpg", get(media::thumbnail))
         .route("/api/images/{id}/preview.jpg", get(media::preview_large))
         .route("/api/images/{id}/tiles.dzi", get(media::dzi))
@@ -391,7 +468,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/studies/{id}/export.csv", get(studies::export_csv))
         .route("/api/audit.csv", get(studies::audit_csv))
-        .route("/api/models", get(models::list).post(models::import))
+        .route(
+            "/api/models",
+            post(models::import)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
+                .get(models::list),
+        )
         .route(
             "/api/models/{id}/model.safetensors",
             get(models::safetensors),
@@ -408,12 +490,16 @@ pub fn router(state: AppState) -> Router {
             auth::guard,
         ))
         .fallback(web::static_handler)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            (state.limits.max_upload_bytes as usize).saturating_add(1 << 20),
-        ))
+        // JSON bodies: 1 MB; only the two upload routes above take files.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        // Before anything else: a request for another host name (DNS rebinding) gets 421.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::host_guard,
         ));
     if !state.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = state
@@ -440,7 +526,8 @@ pub fn router(state: AppState) -> Router {
                 .expose_headers([axum::http::header::ETAG, axum::http::header::RETRY_AFTER]),
         );
     }
-    app.layer(
+    app.layer(axum::middleware::from_fn(security::headers))
+        .layer(
         tower_http::trace::TraceLayer::new_for_http()
             .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
             .make_span_with(
@@ -500,22 +587,10 @@ pub fn spawn(
             state.shutdown.clone(),
         )));
     }
-    let mut rx = state.shutdown.clone();
+    let rx = state.shutdown.clone();
+    let conn_limits = state.limits.conn.clone();
     let app = router(state);
-    tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = rx.wait_for(|v| *v).await;
-        };
-        if let Err(e) = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        {
-            tracing::error!("the HTTP server stopped: {e}");
-        }
-    }));
+    tasks.push(tokio::spawn(conn::serve(listener, app, conn_limits, rx)));
     Ok(Running { addr, stop, tasks })
 }
 

@@ -240,18 +240,23 @@ async fn ensure_pyramid(s: &AppState, sha: &str) -> Result<PathBuf, ApiError> {
         return Ok(dir);
     }
     let img = decode_original(s, sha).await?;
-    let tmp = s
-        .data_dir
-        .join("cache")
-        .join("tiles")
-        .join(format!(".{sha}.{}.partial", std::process::id()));
+    // Cut in this process's scratch folder, then moved into place whole: a crash leaves no
+    // partial pyramid in the cache (the scratch folder is swept at the next start).
+    let tmp = s.scratch.path(&format!("tiles-{sha}-{}", crate::unique()));
     let (tmp2, dir2) = (tmp.clone(), dir.clone());
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let _ = std::fs::remove_dir_all(&tmp2);
         cut_pyramid(img.rgb, img.width, img.height, &tmp2)?;
         std::fs::write(tmp2.join("complete"), b"")?;
+        if let Some(parent) = dir2.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         let _ = std::fs::remove_dir_all(&dir2);
-        std::fs::rename(&tmp2, &dir2)
+        let moved = std::fs::rename(&tmp2, &dir2);
+        if moved.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp2);
+        }
+        moved
     })
     .await
     .map_err(ApiError::internal)?

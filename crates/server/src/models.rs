@@ -236,13 +236,11 @@ pub async fn import(
     caller: Caller,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    crate::refuse_declared_oversize(req.headers(), s.limits.max_upload_bytes)?;
     let mut multipart = Multipart::from_request(req, &s)
         .await
         .map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))?;
-    let tmp =
-        s.data_dir
-            .join("tmp")
-            .join(format!("model-{}-{}", std::process::id(), crate::unique()));
+    let tmp = s.scratch.temp_file(&format!("model-{}", crate::unique()));
     let mut name: Option<String> = None;
     let mut got_file = false;
     let result =
@@ -293,7 +291,7 @@ pub async fn import(
             .await
         }
         .await;
-    let _ = tokio::fs::remove_file(&tmp).await;
+    drop(tmp);
     let (entry, new) = result?;
     tracing::info!(by = %caller.name, model = %entry.id, new, "model imported");
     let status = if new {
@@ -373,11 +371,9 @@ pub async fn safetensors(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let model = load_model(&s, &id).await?;
-    let out = s.data_dir.join("tmp").join(format!(
-        "export-{}-{}.safetensors",
-        std::process::id(),
-        crate::unique()
-    ));
+    let out = s
+        .scratch
+        .path(&format!("export-{}.safetensors", crate::unique()));
     let o = out.clone();
     let written = tokio::task::spawn_blocking(move || model.save_safetensors(&o))
         .await

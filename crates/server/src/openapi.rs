@@ -36,6 +36,7 @@ use utoipa::OpenApi;
         crate::accounts::list_users,
         crate::accounts::create_user,
         crate::accounts::patch_user,
+        crate::accounts::unlock_user,
         crate::studies::list,
         crate::studies::create,
         crate::studies::get,

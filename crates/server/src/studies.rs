@@ -892,9 +892,8 @@ pub async fn audit_csv(
 ) -> Result<Response, ApiError> {
     if caller.role != Role::Admin {
         // A reader must not learn other readers' scores (or a hidden AI draft) from the log.
-        let hidden = s.store.drafts_hidden_from(&caller.name).await?;
-        let reads_somewhere = !s.store.list_studies(Some(&caller.name)).await?.is_empty();
-        if reads_somewhere || !hidden.is_empty() {
+        let view = crate::visibility::View::of(&s, &caller).await?;
+        if view.is_reader() || !view.hidden.is_empty() {
             return Err(ApiError::forbidden(
                 "readers of a study cannot export the audit log (it holds the other readers' \
                  scores); ask an administrator",

@@ -204,7 +204,7 @@ fn from_folder(
                 .trim()
                 .parse()
                 .map_err(|_| format!("line {}: {} is not a number", line + 2, m.name))?;
-            schema
+            let v = schema
                 .check_value(&m.name, v)
                 .map_err(|e| format!("line {}: {e}", line + 2))?;
             targets.push(v);

@@ -18,6 +18,7 @@ on_both_backends!(
     full_queue_answers_503_and_stores_nothing,
     queued_jobs_survive_a_restart,
     every_corpus_file_is_scored_or_refused,
+    other_host_names_get_421_and_every_answer_has_security_headers,
 );
 
 const NAME: &str = "S-3602-10X_Image002_ch00.tif";
@@ -267,8 +268,8 @@ async fn review_cycle(db: TestDb) {
         !dir.path().join("x.tif").exists() && !dir.path().parent().unwrap().join("x.tif").exists()
     );
     assert_eq!(
-        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-        0
+        common::temp_files(dir.path()),
+        Vec::<std::path::PathBuf>::new()
     );
     assert_eq!(app.stored_originals().len(), before);
 
@@ -623,8 +624,8 @@ async fn every_corpus_file_is_scored_or_refused(db: TestDb) {
     }
     assert_eq!(app.get_json("/healthz").await["status"], "ok");
     assert_eq!(
-        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-        0
+        common::temp_files(dir.path()),
+        Vec::<std::path::PathBuf>::new()
     );
     // Files with the same pixels under several names share one record.
     let ids: std::collections::BTreeSet<i64> = accepted.iter().map(|(_, id)| *id).collect();
@@ -649,5 +650,106 @@ async fn every_corpus_file_is_scored_or_refused(db: TestDb) {
         .await
         .unwrap();
     assert!(csv.contains("'=cmd|"), "formula not neutralised");
+    app.stop().await;
+}
+
+/// DNS rebinding: a page on another site that points its own name at this server sends that
+/// name in `Host`. Single-user mode answers loopback names only; with accounts, the names of
+/// `--public-url`.
+async fn other_host_names_get_421_and_every_answer_has_security_headers(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.store.clone();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    let with_host =
+        |host: String, path: &str| app.client.get(app.url(path)).header("host", host).send();
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "LOCALHOST".to_string(),
+    ] {
+        let r = with_host(host.clone(), "/api/images").await.unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        "localhost.evil.example".to_string(),
+        format!("127.0.0.1.nip.io:{port}"),
+    ] {
+        for path in ["/api/images", "/", "/api/session"] {
+            let r = with_host(host.clone(), path).await.unwrap();
+            assert_eq!(r.status(), 421, "{host} {path}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "misdirected_request");
+            assert!(body["detail"].as_str().unwrap().contains("localhost"));
+        }
+    }
+    // A forged change from a rebinding page is refused before it reaches the data.
+    let r = app
+        .client
+        .patch(app.url("/api/images/1/scores"))
+        .header("host", "evil.example")
+        .header("origin", "http://evil.example")
+        .header("if-match", "\"1\"")
+        .json(&json!({"scores": {"Fibrosis": 1.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 421);
+    // Security headers, on pages, API answers and errors alike.
+    for path in ["/", "/api/config", "/api/images/999999", "/docs/"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(
+            !csp.contains("script-src 'self' 'unsafe-inline'"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+    app.stop().await;
+
+    // With accounts: the names of --public-url (and loopback names); others get 421.
+    let hash = histoscore_server::auth::hash_password("correct horse battery").unwrap();
+    store
+        .create_user("ada", histoscore_store::Role::Admin, &hash)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::configured(store.clone(), dir.path(), Limits::default(), 0, |s| {
+        s.public_hosts = vec!["histo.lab.example".into()];
+    })
+    .await;
+    for (host, status) in [
+        ("histo.lab.example", 200),
+        ("HISTO.lab.example:443", 200),
+        ("localhost", 200),
+        ("evil.example", 421),
+    ] {
+        let r = app
+            .client
+            .get(app.url("/api/session"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{host}");
+    }
+    app.stop().await;
+    // Without --public-url, accounts answer any name (and `serve` warns).
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::configured(store, dir.path(), Limits::default(), 0, |_| {}).await;
+    let r = app
+        .client
+        .get(app.url("/api/session"))
+        .header("host", "scores.lab.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     app.stop().await;
 }

@@ -12,6 +12,7 @@ use histoscore_server::auth::hash_password;
 use histoscore_store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use utoipa::OpenApi;
 
 on_both_backends!(
@@ -20,6 +21,8 @@ on_both_backends!(
     user_management_keeps_an_admin,
     blinded_study_end_to_end,
     audit_log_has_no_update_or_delete_path,
+    blinded_reader_learns_nothing_from_any_route,
+    blinded_reader_cannot_change_the_official_score,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -361,27 +364,107 @@ async fn login_logout_rate_limit_and_csrf(db: TestDb) {
         StatusCode::UNAUTHORIZED
     );
 
-    // Rate limit: after 5 failures for a name even the right password is refused, with Retry-After.
-    for _ in 0..5 {
-        let r = app
-            .client
-            .post(app.url("/api/login"))
-            .json(&json!({"name": "ada", "password": "guess guess guess"}))
-            .send()
-            .await
-            .unwrap();
+    // Failed logins: after 3 for a name from one address each further attempt waits (1 s,
+    // then doubling), with the real remaining time in Retry-After; nobody is locked out.
+    let attempt = |client: reqwest::Client, password: &'static str| {
+        let url = app.url("/api/login");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"name": "ada", "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        let r = attempt(app.client.clone(), "guess guess guess").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = app
-        .client
+    let r = attempt(app.client.clone(), "a new password 1").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let secs: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(secs, 1, "the first wait is one second");
+    // The account's owner on another computer is not locked out by the guesses.
+    let elsewhere = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = attempt(elsewhere, "a new password 1").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "another address logs in at once"
+    );
+    // After the wait, the right password works here too.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = attempt(app.client.clone(), "a new password 1").await;
+    assert_eq!(r.status(), StatusCode::OK, "the wait is over");
+    // Guesses sent all at once are counted together: only the first few are checked.
+    let (ok, throttled) = {
+        let all = futures_util::future::join_all(
+            (0..30).map(|_| attempt(app.client.clone(), "guess guess guess")),
+        )
+        .await;
+        let n = |st| all.iter().filter(|r| r.status() == st).count();
+        (
+            n(StatusCode::UNAUTHORIZED),
+            n(StatusCode::TOO_MANY_REQUESTS),
+        )
+    };
+    assert!(ok <= 4, "{ok} of 30 parallel guesses were checked");
+    assert_eq!(ok + throttled, 30);
+    // An administrator (or `histoscore user unlock`) lifts the wait.
+    let mut waits = false;
+    for _ in 0..4 {
+        let r = attempt(app.client.clone(), "guess guess guess").await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            waits = true;
+            break;
+        }
+    }
+    assert!(waits, "three failures put a wait on the name");
+    let r = attempt(app.client.clone(), "a new password 1").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let admin = login_with(&app, "ada", "a new password 1", "127.0.0.3").await;
+    let (st, _) = admin
+        .json(&app, Method::POST, "/api/users/ada/unlock", None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let r = attempt(app.client.clone(), "a new password 1").await;
+    assert_eq!(r.status(), StatusCode::OK, "unlocked");
+    app.stop().await;
+}
+
+/// Logs in from a given local address.
+async fn login_with(app: &TestApp, name: &str, password: &str, from: &str) -> As {
+    let client = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = client
         .post(app.url("/api/login"))
-        .json(&json!({"name": "ada", "password": "a new password 1"}))
+        .json(&json!({"name": name, "password": password}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(r.headers().contains_key("retry-after"));
-    app.stop().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body: Value = r.json().await.unwrap();
+    As {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap().to_string(),
+    }
 }
 
 async fn user_management_keeps_an_admin(db: TestDb) {
@@ -865,5 +948,399 @@ async fn audit_log_has_no_update_or_delete_path(db: TestDb) {
             "the database must refuse {sql:?}"
         );
     }
+    app.stop().await;
+}
+
+/// Numbers a JSON answer gives per metric: `{metric: number}` maps and audit entries
+/// (`field` = metric, `old_value`/`new_value`).
+fn metric_values(v: &Value, metrics: &[&str], out: &mut Vec<(String, f64)>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(f)) = m.get("field") {
+                if metrics.contains(&f.as_str()) {
+                    for k in ["old_value", "new_value"] {
+                        if let Some(x) = m.get(k).and_then(Value::as_str) {
+                            if let Ok(x) = x.parse::<f64>() {
+                                out.push((f.clone(), x));
+                            }
+                        }
+                    }
+                }
+            }
+            for (k, x) in m {
+                if let (true, Some(n)) = (metrics.contains(&k.as_str()), x.as_f64()) {
+                    out.push((k.clone(), n));
+                }
+                metric_values(x, metrics, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| metric_values(x, metrics, out)),
+        _ => {}
+    }
+}
+
+/// Every number in an answer (JSON numbers and numeric strings, or CSV cells).
+fn all_numbers(text: &str, json: Option<&Value>) -> Vec<f64> {
+    fn walk(v: &Value, out: &mut Vec<f64>) {
+        match v {
+            Value::Number(n) => out.extend(n.as_f64()),
+            Value::String(s) => out.extend(s.parse::<f64>().ok()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match json {
+        Some(v) => walk(v, &mut out),
+        None => {
+            for line in text.lines() {
+                out.extend(
+                    line.split(',')
+                        .filter_map(|c| c.trim_matches('"').parse::<f64>().ok()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Metric-keyed values of a CSV answer: cells under a header that names a metric.
+fn csv_metric_values(text: &str, metrics: &[&str]) -> Vec<(String, f64)> {
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let Ok(head) = rd.headers().cloned() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for rec in rd.records().flatten() {
+        for (h, cell) in head.iter().zip(rec.iter()) {
+            if let Some(m) = metrics.iter().find(|m| h.ends_with(*m)) {
+                if let Ok(x) = cell.parse::<f64>() {
+                    out.push((m.to_string(), x));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every route of the route table, as reader `who`, with its parameters filled in for one
+/// image and study; what each answered (status, body). Routes that would change the reader's
+/// own state (logging out, their password, submitting a read) are left out.
+async fn every_answer(
+    app: &TestApp,
+    who: &As,
+    image: i64,
+    study: i64,
+    model: &str,
+) -> Vec<(String, StatusCode, String)> {
+    let mut out = Vec::new();
+    for (method, template, _) in inventory() {
+        // The event stream never ends (it carries ids and versions, never scores).
+        if template == "/api/logout"
+            || template == "/api/events"
+            || template == "/api/account/password"
+            || (method == Method::POST && template.ends_with("/read"))
+        {
+            continue;
+        }
+        let id = if template.starts_with("/api/studies/") {
+            study.to_string()
+        } else if template.starts_with("/api/models/") {
+            model.to_string()
+        } else {
+            image.to_string()
+        };
+        let path = template
+            .replace("{id}", &id)
+            .replace("{image_id}", &image.to_string())
+            .replace("{name}", "r2")
+            .replace("{level}", "0")
+            .replace("{tile}", "0_0.jpg");
+        let mut req = who.req(app, method.clone(), &path);
+        if method == Method::PATCH && template == "/api/images/{id}/scores" {
+            // A stale version: the answer must not carry the record.
+            req = req
+                .header("if-match", "\"999\"")
+                .json(&json!({"scores": {"Fibrosis": 0.5}}));
+        } else if method != Method::GET {
+            req = req.json(&json!({}));
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).to_string();
+        out.push((format!("{method} {path}"), status, text));
+    }
+    out
+}
+
+/// Fails if any answer carries a value of `draft_raw` (the hidden AI draft's raw outputs) or
+/// one of the other reader's scores.
+fn assert_nothing_leaks(
+    answers: &[(String, StatusCode, String)],
+    metrics: &[&str],
+    hidden_raw: &[f64],
+    other_reader: &BTreeMap<String, f64>,
+) {
+    for (route, status, text) in answers {
+        let json: Option<Value> = serde_json::from_str(text).ok();
+        let is_csv = text.starts_with('\u{feff}');
+        if json.is_none() && !is_csv {
+            continue; // pixels, HTML, metrics text
+        }
+        for n in all_numbers(text, json.as_ref()) {
+            assert!(
+                !hidden_raw.contains(&n),
+                "{route} ({status}) shows the hidden AI draft ({n}): {text}"
+            );
+        }
+        let mut values = Vec::new();
+        match &json {
+            Some(v) => metric_values(v, metrics, &mut values),
+            None => values = csv_metric_values(text, metrics),
+        }
+        for (metric, v) in values {
+            assert_ne!(
+                other_reader.get(&metric),
+                Some(&v),
+                "{route} ({status}) shows the other reader's {metric}: {text}"
+            );
+        }
+    }
+}
+
+async fn blinded_reader_learns_nothing_from_any_route(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    add_user(&app, "ada", Role::Admin).await;
+    add_user(&app, "r1", Role::Pathologist).await;
+    add_user(&app, "r2", Role::Pathologist).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let ada = login(&app, "ada").await;
+    let r1 = login(&app, "r1").await;
+    let r2 = login(&app, "r2").await;
+    // Two images, each alone in its sample group.
+    let names = [
+        "S-3602-10X_Image001_ch00.tif",
+        "S-4500-10x_Image123_RAW_ch00.tif",
+    ];
+    let mut ids = Vec::new();
+    let mut raw = Vec::new();
+    for n in names {
+        let id = ada.upload(&app, n).await["id"].as_i64().unwrap();
+        let rec = ada.wait_scored(&app, id).await;
+        let values: Vec<f64> = rec["draft"]["raw_outputs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_f64)
+            .collect();
+        assert_eq!(values.len(), 4, "{rec}");
+        ids.push(id);
+        raw.push(values);
+    }
+    let model = ada.get(&app, "/api/config").await["model"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let metrics = [
+        "Pancreatic Architecture",
+        "Glandular Atrophy",
+        "Pseudotubular Complexes",
+        "Fibrosis",
+    ];
+    let (st, study) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/studies",
+            Some(json!({"name": "leaks", "blinded": true, "readers": ["r1", "r2"], "image_ids": ids})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{study}");
+    let sid = study["id"].as_i64().unwrap();
+    // Reader 2 scores both images at each metric's maximum (no draft here is that high).
+    let r2_scores: BTreeMap<String, f64> = [
+        ("Pancreatic Architecture", 4.0),
+        ("Glandular Atrophy", 3.0),
+        ("Pseudotubular Complexes", 3.0),
+        ("Fibrosis", 4.0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for id in &ids {
+        let (st, v) = r2
+            .json(
+                &app,
+                Method::POST,
+                &format!("/api/studies/{sid}/images/{id}/read"),
+                Some(json!({ "scores": r2_scores })),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+
+    // Before reader 1's blind score: neither draft, nor reader 2, on any route.
+    let hidden: Vec<f64> = raw.concat();
+    let before = every_answer(&app, &r1, ids[0], sid, &model).await;
+    assert!(before.len() > 30);
+    assert_nothing_leaks(&before, &metrics, &hidden, &r2_scores);
+    // Write answers in particular: a stale If-Match gets no `current` record.
+    let patch = before
+        .iter()
+        .find(|(r, _, _)| r.starts_with("PATCH") && r.ends_with("/scores"))
+        .unwrap();
+    assert_eq!(patch.1, StatusCode::FORBIDDEN, "{}", patch.2);
+    assert!(!patch.2.contains("\"current\""), "{}", patch.2);
+    // The history's group summary of a search for one hidden image is empty.
+    let page = r1
+        .get(&app, &format!("/api/images?search={}", names[0]))
+        .await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["draft"], Value::Null);
+    assert_eq!(page["groups"], json!([]), "{page}");
+
+    // Reader 1 submits a blind score for image 0: its draft is revealed, nothing else.
+    let (st, read) = r1
+        .json(
+            &app,
+            Method::POST,
+            &format!("/api/studies/{sid}/images/{}/read", ids[0]),
+            Some(json!({"scores": scores(1.0)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{read}");
+    assert!(read["ai"].is_object());
+    let after = every_answer(&app, &r1, ids[0], sid, &model).await;
+    assert_nothing_leaks(&after, &metrics, &raw[1], &r2_scores);
+    let rec = r1.get(&app, &format!("/api/images/{}", ids[0])).await;
+    assert!(rec["draft"].is_object(), "revealed: {rec}");
+    assert_eq!(rec["locked_by_study"], sid, "still open until adjudicated");
+    // The audit trail of image 0 shows reader 1's own scores, never reader 2's.
+    let audit = r1.get(&app, &format!("/api/images/{}/audit", ids[0])).await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["actor"] == "r1"));
+    assert!(entries.iter().all(|e| e["actor"] != "r2"), "{audit}");
+    // Another pathologist who reads in no study sees every reader's entries.
+    add_user(&app, "pat", Role::Pathologist).await;
+    let pat = login(&app, "pat").await;
+    let audit = pat
+        .get(&app, &format!("/api/images/{}/audit", ids[0]))
+        .await;
+    assert!(audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["actor"] == "r2"));
+    app.stop().await;
+}
+
+async fn blinded_reader_cannot_change_the_official_score(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    add_user(&app, "ada", Role::Admin).await;
+    add_user(&app, "r1", Role::Pathologist).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let ada = login(&app, "ada").await;
+    let r1 = login(&app, "r1").await;
+    let id = ada.upload(&app, "S-3602-10X_Image002_ch00.tif").await["id"]
+        .as_i64()
+        .unwrap();
+    ada.wait_scored(&app, id).await;
+    let (st, study) = ada
+        .json(
+            &app,
+            Method::POST,
+            "/api/studies",
+            Some(json!({"name": "locks", "blinded": true, "readers": ["r1"], "image_ids": [id]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let sid = study["id"].as_i64().unwrap();
+    let refused = |st: StatusCode, v: &Value| {
+        assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+        assert_eq!(v["error"], "blinded_read");
+        assert_eq!(v["study_id"], sid);
+        assert!(v.get("current").is_none(), "{v}");
+    };
+    let try_all = |version: i64| {
+        let app = &app;
+        let r1 = &r1;
+        async move {
+            let url = format!("/api/images/{id}/scores");
+            let r = r1
+                .req(app, Method::PATCH, &url)
+                .header("if-match", format!("\"{version}\""))
+                .json(&json!({"scores": {"Fibrosis": 0.5}, "reviewed": true}))
+                .send()
+                .await
+                .unwrap();
+            let st = r.status();
+            let patch = (st, r.json::<Value>().await.unwrap());
+            let del = r1
+                .json(app, Method::DELETE, &format!("/api/images/{id}"), None)
+                .await;
+            let restore = r1
+                .json(
+                    app,
+                    Method::POST,
+                    &format!("/api/images/{id}/restore"),
+                    None,
+                )
+                .await;
+            [patch, del, restore]
+        }
+    };
+    let version = r1.get(&app, &format!("/api/images/{id}")).await["version"]
+        .as_i64()
+        .unwrap();
+    // Before the blind score, with the right version and with a stale one.
+    for v in [version, 999] {
+        for (st, body) in try_all(v).await {
+            refused(st, &body);
+        }
+    }
+    let rec = r1.get(&app, &format!("/api/images/{id}")).await;
+    assert_eq!(rec["locked_by_study"], sid);
+    // After the blind score, until the adjudication.
+    let (st, _) = r1
+        .json(
+            &app,
+            Method::POST,
+            &format!("/api/studies/{sid}/images/{id}/read"),
+            Some(json!({"scores": scores(1.0)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    for (st, body) in try_all(version).await {
+        refused(st, &body);
+    }
+    let official = ada.get(&app, &format!("/api/images/{id}")).await;
+    assert_eq!(official["version"], version, "nothing changed");
+    assert_eq!(official["review_status"], "unreviewed");
+    // The adjudication closes the read: the official score is anyone's to correct again.
+    let (st, _) = ada
+        .json(
+            &app,
+            Method::PUT,
+            &format!("/api/studies/{sid}/images/{id}/final"),
+            Some(json!({"scores": {"Fibrosis": 3.5}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let rec = r1.get(&app, &format!("/api/images/{id}")).await;
+    assert!(rec.get("locked_by_study").is_none(), "{rec}");
+    let (st, v) = r1
+        .req(&app, Method::PATCH, &format!("/api/images/{id}/scores"))
+        .header("if-match", format!("\"{}\"", rec["version"]))
+        .json(&json!({"scores": {"Fibrosis": 3.0}, "reason": "after the study"}))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(st, StatusCode::OK, "{:?}", v.text().await);
     app.stop().await;
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{corrupt, now, parse_ts, ts, Result, Role, Store, StoreError};
+use crate::{corrupt, now, parse_opt_ts, parse_ts, ts, Result, Role, Store, StoreError};
 
 /// An account, without its password hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -60,6 +60,19 @@ pub fn check_user_name(name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Where a login attempt stands among the failed ones before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// This attempt's row (a failure until the password is found right).
+    pub id: i64,
+    /// Failures of this name from this address.
+    pub by_pair: i64,
+    pub last_pair: Option<DateTime<Utc>>,
+    /// Failures from this address, whatever the name.
+    pub by_address: i64,
+    pub last_address: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -264,54 +277,101 @@ impl Store {
         Ok(())
     }
 
-    /// Failed logins since `since`: for this user name, and from this address.
-    pub async fn login_failures(
+    /// Records a login attempt before its password is checked (it counts as failed until
+    /// [`Store::login_succeeded`] or [`Store::withdraw_login_attempt`]), and returns the
+    /// failures since `since` that came before or beside it: attempts sent at once see each
+    /// other, so at most a few of them are ever checked.
+    pub async fn begin_login_attempt(
         &self,
         name: &str,
         address: &str,
         since: DateTime<Utc>,
-    ) -> Result<(i64, i64)> {
+    ) -> Result<LoginAttempt> {
         let since = ts(since);
-        let by_name: i64 =
-            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE name = $1 AND at > $2")
-                .bind(name)
-                .bind(&since)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
-        let by_address: i64 =
-            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE address = $1 AND at > $2")
-                .bind(address)
-                .bind(&since)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
-        Ok((by_name, by_address))
-    }
-
-    /// Records a failed login; records older than `keep_after` are dropped.
-    pub async fn record_login_failure(
-        &self,
-        name: &str,
-        address: &str,
-        keep_after: DateTime<Utc>,
-    ) -> Result<()> {
         let (_write, mut tx) = self.begin_write().await?;
         sqlx::query("DELETE FROM login_failures WHERE at < $1")
-            .bind(ts(keep_after))
+            .bind(&since)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO login_failures (name, address, at) VALUES ($1, $2, $3)")
-            .bind(name)
-            .bind(address)
+        let id: i64 = sqlx::query(
+            "INSERT INTO login_failures (name, address, at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(address)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        tx.commit().await?;
+        let pair = sqlx::query(
+            "SELECT COUNT(*), MAX(at) FROM login_failures \
+             WHERE name = $1 AND address = $2 AND at > $3 AND id <> $4",
+        )
+        .bind(name)
+        .bind(address)
+        .bind(&since)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        let by_address = sqlx::query(
+            "SELECT COUNT(*), MAX(at) FROM login_failures \
+             WHERE address = $1 AND at > $2 AND id <> $3",
+        )
+        .bind(address)
+        .bind(&since)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        let (by_pair, last_pair) = (pair.try_get(0)?, parse_opt_ts(pair.try_get(1)?)?);
+        let (by_address, last_address) = (
+            by_address.try_get(0)?,
+            parse_opt_ts(by_address.try_get(1)?)?,
+        );
+        Ok(LoginAttempt {
+            id,
+            by_pair,
+            last_pair,
+            by_address,
+            last_address,
+        })
+    }
+
+    /// The password was wrong: the failure counts from now (checking it took a while).
+    pub async fn login_failed(&self, id: i64) -> Result<()> {
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE login_failures SET at = $1 WHERE id = $2")
             .bind(now())
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Forgets the failed logins of a user name (after a successful login).
+    /// The attempt was refused before its password was checked: it does not count.
+    pub async fn withdraw_login_attempt(&self, id: i64) -> Result<()> {
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query("DELETE FROM login_failures WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The password was right: the failures of this name from this address are forgotten.
+    pub async fn login_succeeded(&self, name: &str, address: &str) -> Result<()> {
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query("DELETE FROM login_failures WHERE name = $1 AND address = $2")
+            .bind(name)
+            .bind(address)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets every failed login of a user name (an administrator lifts the throttle).
     pub async fn clear_login_failures(&self, name: &str) -> Result<()> {
         let (_write, mut tx) = self.begin_write().await?;
         sqlx::query("DELETE FROM login_failures WHERE name = $1")

@@ -31,7 +31,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row};
 
-pub use accounts::{check_user_name, User, UserUpdate};
+pub use accounts::{check_user_name, LoginAttempt, User, UserUpdate};
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use models::*;
@@ -243,6 +243,7 @@ fn image_from_row(r: &AnyRow) -> Result<ImageRecord> {
         storage_key: r.try_get("storage_key")?,
         draft: None,
         scores: BTreeMap::new(),
+        locked_by_study: None,
     })
 }
 
@@ -322,6 +323,24 @@ async fn append_audit(tx: &mut Tx, at: &str, a: Audit<'_>) -> Result<()> {
     append_study_audit(tx, at, a, None).await
 }
 
+/// The longest reason kept in the audit log, in characters.
+pub const MAX_REASON_CHARS: usize = 2000;
+
+/// Refuses a reason longer than [`MAX_REASON_CHARS`] (the audit log keeps it forever).
+pub fn check_reason(reason: Option<&str>) -> Result<()> {
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(StoreError::invalid(
+            "reason",
+            format!(
+                "the reason has {} characters; keep it to {MAX_REASON_CHARS} (put long notes \
+                 in a document and cite it)",
+                r.chars().count()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Appends one audit row that belongs to a study.
 async fn append_study_audit(
     tx: &mut Tx,
@@ -329,6 +348,7 @@ async fn append_study_audit(
     a: Audit<'_>,
     study_id: Option<i64>,
 ) -> Result<()> {
+    check_reason(a.reason)?;
     sqlx::query(
         "INSERT INTO audit_log \
          (at, actor, image_id, action, field, old_value, new_value, reason, study_id) \
@@ -770,10 +790,12 @@ impl Store {
         schema: &Schema,
     ) -> Result<ImageRecord> {
         check_actor(&update.actor)?;
+        let mut changes = Scores::new();
         for (metric, value) in &update.changes {
-            schema
+            let v = schema
                 .check_value(metric, *value)
                 .map_err(|e| StoreError::invalid(metric.clone(), e.to_string()))?;
+            changes.insert(metric.clone(), v);
         }
         let actor = update.actor.as_str();
         let reason = update.reason.as_deref();
@@ -799,7 +821,7 @@ impl Store {
         let old_review: String = row.try_get("review_status")?;
 
         let old = current_scores(&mut tx, id).await?;
-        for (metric, value) in &update.changes {
+        for (metric, value) in &changes {
             let before = old.get(metric).copied();
             if before == Some(*value) {
                 continue;
@@ -978,13 +1000,34 @@ impl Store {
     /// Per group (non-deleted images matching the query's filters; sort and page are ignored):
     /// image count, reviewed count and the mean current score of each metric. Sorted by group
     /// name, images without a group first.
-    pub async fn group_summary(&self, q: &ListQuery) -> Result<Vec<GroupSummary>> {
+    ///
+    /// `hidden_from`: leave out the images whose AI draft that reader may not see yet (their
+    /// blind score in a blinded study is not in), so that no mean reveals a hidden draft.
+    pub async fn group_summary(
+        &self,
+        q: &ListQuery,
+        hidden_from: Option<&str>,
+    ) -> Result<Vec<GroupSummary>> {
+        let exclude = |sql: &mut Sql| {
+            if let Some(reader) = hidden_from {
+                let p = sql.arg(Arg::Text(reader.into()));
+                sql.push(&format!(
+                    " AND i.id NOT IN (SELECT si.image_id FROM study_images si \
+                     JOIN studies st ON st.id = si.study_id AND st.blinded = 1 \
+                     JOIN study_readers sr ON sr.study_id = si.study_id AND sr.reader = {p} \
+                     LEFT JOIN study_reads sd ON sd.study_id = si.study_id \
+                       AND sd.image_id = si.image_id AND sd.reader = {p} \
+                     WHERE sd.submitted_at IS NULL)"
+                ));
+            }
+        };
         let mut sql = Sql::new(
             "SELECT i.group_name, COUNT(*) AS n, \
              CAST(SUM(CASE WHEN i.review_status = 'reviewed' THEN 1 ELSE 0 END) AS BIGINT) AS r \
              FROM images i",
         );
         push_filters(&mut sql, q);
+        exclude(&mut sql);
         sql.push(" GROUP BY i.group_name");
         let mut groups: BTreeMap<Option<String>, GroupSummary> = BTreeMap::new();
         for r in sql.query().fetch_all(&self.pool).await? {
@@ -1005,6 +1048,7 @@ impl Store {
              FROM images i JOIN scores s ON s.image_id = i.id",
         );
         push_filters(&mut sql, q);
+        exclude(&mut sql);
         let reader = sql.arg(Arg::Text(LOCAL_READER.into()));
         let phase = sql.arg(Arg::Text(FINAL_PHASE.into()));
         sql.push(&format!(

@@ -203,6 +203,11 @@ pub struct ImageRecord {
     /// order** (the store does not know the schema). Use [`ImageRecord::scores_in_schema_order`]
     /// to present them in schema order.
     pub scores: BTreeMap<String, f64>,
+    /// Only in answers to a reader with an open read of this image in a blinded study (their
+    /// blind score or the adjudication is not in yet): that study's id. Such a reader scores
+    /// the image in the study; its official score is not theirs to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_by_study: Option<i64>,
 }
 
 impl ImageRecord {

@@ -169,6 +169,7 @@ impl Store {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<ModelEntry> {
+        crate::check_reason(reason)?;
         self.model(id).await?;
         let (_write, mut tx) = self.begin_write().await?;
         sqlx::query(

@@ -111,6 +111,17 @@ impl ReaderRead {
     }
 }
 
+/// One image a user reads in a blinded study.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlindedRead {
+    pub study_id: i64,
+    pub image_id: i64,
+    /// The reader's blind score is in (the AI draft is revealed to them).
+    pub submitted: bool,
+    /// An adjudicator has set the image's final score in this study.
+    pub adjudicated: bool,
+}
+
 /// An image of a study with every reader's work on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StudyImageRow {
@@ -560,11 +571,14 @@ impl Store {
         reason: Option<&str>,
         schema: &Schema,
     ) -> Result<ReaderRead> {
+        let mut snapped = Scores::new();
         for (metric, value) in scores {
-            schema
+            let v = schema
                 .check_value(metric, *value)
                 .map_err(|e| StoreError::invalid(metric.clone(), e.to_string()))?;
+            snapped.insert(metric.clone(), v);
         }
+        let scores = &snapped;
         let before = self.open_read(study, image_id, reader).await?;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         let first = !before.submitted();
@@ -664,18 +678,51 @@ impl Store {
     /// Images whose AI draft this user must not see yet: they read them in a blinded study
     /// and have not submitted their blind score.
     pub async fn drafts_hidden_from(&self, reader: &str) -> Result<HashSet<i64>> {
+        Ok(self
+            .blinded_reads(reader)
+            .await?
+            .into_iter()
+            .filter(|r| !r.submitted)
+            .map(|r| r.image_id)
+            .collect())
+    }
+
+    /// Every image this user reads in a blinded study, with how far that read is.
+    pub async fn blinded_reads(&self, reader: &str) -> Result<Vec<BlindedRead>> {
         let rows = sqlx::query(
-            "SELECT si.image_id FROM study_images si \
+            "SELECT si.study_id, si.image_id, \
+               CAST(CASE WHEN d.submitted_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS submitted, \
+               CAST(CASE WHEN EXISTS (SELECT 1 FROM audit_log a WHERE a.study_id = si.study_id \
+                 AND a.image_id = si.image_id AND a.action = 'adjudicate') \
+                 THEN 1 ELSE 0 END AS BIGINT) AS adjudicated \
+             FROM study_images si \
              JOIN studies s ON s.id = si.study_id AND s.blinded = 1 \
              JOIN study_readers r ON r.study_id = si.study_id AND r.reader = $1 \
              LEFT JOIN study_reads d ON d.study_id = si.study_id \
-               AND d.image_id = si.image_id AND d.reader = $1 \
-             WHERE d.submitted_at IS NULL",
+               AND d.image_id = si.image_id AND d.reader = $1",
         )
         .bind(reader)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
+            .map(|r| {
+                Ok(BlindedRead {
+                    study_id: r.try_get("study_id")?,
+                    image_id: r.try_get("image_id")?,
+                    submitted: r.try_get::<i64, _>("submitted")? != 0,
+                    adjudicated: r.try_get::<i64, _>("adjudicated")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// The ids of the studies this user reads in.
+    pub async fn studies_read_by(&self, reader: &str) -> Result<HashSet<i64>> {
+        sqlx::query("SELECT study_id FROM study_readers WHERE reader = $1")
+            .bind(reader)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
             .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
             .collect()
     }

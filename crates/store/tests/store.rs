@@ -645,7 +645,7 @@ async fn soft_delete_hides_and_restore_returns(db: TestDb) {
     let mut pages = s.export_pages(10);
     let page = pages.next_page().await.unwrap().unwrap();
     assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [keep.id]);
-    let summary = s.group_summary(&ListQuery::default()).await.unwrap();
+    let summary = s.group_summary(&ListQuery::default(), None).await.unwrap();
     assert_eq!(summary[0].count, 1);
     assert_eq!(summary[0].means["Fibrosis"], 1.0);
     // Still readable by id (for the trash view), but not editable.
@@ -910,7 +910,7 @@ async fn group_summary_means(db: TestDb) {
     u.reviewed = Some(true);
     s.update_scores(a2.id, &u, &schema).await.unwrap();
 
-    let sum = s.group_summary(&ListQuery::default()).await.unwrap();
+    let sum = s.group_summary(&ListQuery::default(), None).await.unwrap();
     let groups: Vec<_> = sum.iter().map(|g| g.group.clone()).collect();
     assert_eq!(groups, [None, Some("a".to_string()), Some("b".to_string())]);
     let none = &sum[0];
@@ -933,7 +933,7 @@ async fn group_summary_means(db: TestDb) {
         review_status: Some(ReviewStatus::Reviewed),
         ..Default::default()
     };
-    let sum = s.group_summary(&only_reviewed).await.unwrap();
+    let sum = s.group_summary(&only_reviewed, None).await.unwrap();
     assert_eq!(sum.len(), 1);
     assert_eq!(sum[0].means["Fibrosis"], 1.0);
 }

@@ -291,6 +291,11 @@ export async function patchUser(name: string, body: UserPatch): Promise<UserAcco
   return (await request<UserAccount>(`/api/users/${encodeURIComponent(name)}`, { method: 'PATCH', ...json(body) })).data;
 }
 
+/** Lifts the wait that failed logins put on an account. */
+export async function unlockUser(name: string): Promise<void> {
+  await request<unknown>(`/api/users/${encodeURIComponent(name)}/unlock`, { method: 'POST' });
+}
+
 // ---- Studies ----
 
 const studyPath = (id: StudyId) => `/api/studies/${encodeURIComponent(String(id))}`;

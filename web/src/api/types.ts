@@ -69,6 +69,9 @@ export interface ImageRecord {
   deleted_at: string | null;
   draft: Draft | null;
   scores: Record<string, number>;
+  /** Set when the caller reads this image in a blinded study (not yet adjudicated): they
+   * score it there; its official score is not theirs to change. */
+  locked_by_study?: number | null;
 }
 
 export function groupOf(r: Pick<ImageRecord, 'group' | 'group_name'>): string {

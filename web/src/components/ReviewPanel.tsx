@@ -5,6 +5,8 @@ import { deleteImage, restoreImage } from '../api/client';
 import { useConfig } from '../lib/config';
 import { canScore } from '../lib/roles';
 import { useSession } from '../lib/session';
+import { Link } from '../lib/router';
+import { studyHref } from '../lib/routes';
 import { putRecord, refreshRecord, useRecord } from '../lib/records';
 import { clamp, formatScore, parseScoreInput, stepScore, totalScore } from '../lib/scores';
 import { useScoreEditor, type SaveStatus, type ScoreEditor } from '../lib/useScoreEditor';
@@ -83,10 +85,12 @@ export function ReviewPanel(props: ReviewPanelProps) {
 function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: number }) {
   const config = useConfig();
   const { user } = useSession();
-  /** Viewers read only: no fields, no review, no delete. */
-  const readOnly = !canScore(user.role);
   const editor = useScoreEditor(id);
   const record = editor.record as ImageRecord;
+  /** A reader of a blinded study holding this image scores it there, not here. */
+  const lockedBy = record.locked_by_study ?? null;
+  /** Viewers read only: no fields, no review, no delete. */
+  const readOnly = !canScore(user.role) || lockedBy !== null;
   const [nextMsg, setNextMsg] = useState<string | null>(null);
   const [deleted, setDeleted] = useState(false);
   const firstInput = useRef<HTMLInputElement>(null);
@@ -221,7 +225,15 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
 
         <ScoreTable editor={editor} record={record} editable={editable} readOnly={readOnly} firstInput={firstInput} />
 
-        {readOnly ? (
+        {lockedBy !== null ? (
+          <p className="rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950/60 dark:text-amber-100" data-testid="blinded-read-note">
+            You read this image in a blinded study: score it{' '}
+            <Link to={studyHref(lockedBy, 'read', id)} className="font-medium underline">
+              in the study
+            </Link>
+            . Its official score is set by the adjudicator.
+          </p>
+        ) : readOnly ? (
           <p className="flex flex-wrap items-center gap-2 text-sm text-slate-500 dark:text-slate-400" data-testid="read-only-note">
             {record.review_status === 'reviewed' ? <Badge tone="green">Reviewed</Badge> : <Badge tone="slate">Not reviewed</Badge>}
             Your account can read scores but not change them.

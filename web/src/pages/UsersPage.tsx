@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { createUser, listUsers, patchUser } from '../api/client';
+import { createUser, listUsers, patchUser, unlockUser } from '../api/client';
 import { ROLES, type Role, type UserAccount, type UserPatch } from '../api/types';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from '../components/ui';
 import { formatDateTime } from '../lib/format';
@@ -181,6 +181,21 @@ export function UsersPage() {
                         </button>
                         <button type="button" className={`${btnSecondary} ${btnSmall}`} disabled={busy} onClick={() => setResetFor(u.name)}>
                           Reset password…<span className="sr-only"> of {u.name}</span>
+                        </button>
+                        <button
+                          type="button"
+                          className={`${btnSecondary} ${btnSmall}`}
+                          disabled={busy}
+                          title="Forget failed logins: the account may log in again at once"
+                          onClick={() => {
+                            setMessage(null);
+                            unlockUser(u.name).then(
+                              () => setMessage({ tone: 'ok', text: `${u.name} may log in again at once (failed logins forgotten).` }),
+                              (e: unknown) => setMessage({ tone: 'error', text: `${u.name} was not unlocked: ${userErrorMessage(e)}` }),
+                            );
+                          }}
+                        >
+                          Unlock<span className="sr-only"> {u.name}</span>
                         </button>
                       </div>
                     </td>

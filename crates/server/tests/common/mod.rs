@@ -53,6 +53,17 @@ impl TestApp {
     }
 
     pub async fn with(store: Store, data_dir: &Path, limits: Limits, workers: usize) -> TestApp {
+        Self::configured(store, data_dir, limits, workers, |_| {}).await
+    }
+
+    /// A server whose state `configure` adjusts before it starts.
+    pub async fn configured(
+        store: Store,
+        data_dir: &Path,
+        limits: Limits,
+        workers: usize,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestApp {
         let (scorer, queue) = engine();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let state = AppState::new(
@@ -74,6 +85,7 @@ impl TestApp {
                 Ok((m.reference(), queue))
             },
         ))));
+        configure(&mut state);
         state.recover(Duration::ZERO).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = histoscore_server::spawn(listener, state, stop, workers, "test").unwrap();
@@ -149,4 +161,21 @@ impl TestApp {
         }
         out
     }
+}
+
+/// Temporary files under `tmp/` (every process's scratch folder), not counting the lock files
+/// that mark a live process's folder.
+pub fn temp_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![data_dir.join("tmp")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() != ".lock" {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
