@@ -3,6 +3,8 @@
 
 pub mod agreement;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod schema;
 pub mod serial;
 

@@ -61,11 +61,9 @@ impl SerialParser {
             Some(c) => {
                 let group = c["group"].to_uppercase();
                 let image = c["image"].to_string();
-                let last_two = if image.len() >= 2 {
-                    &image[image.len() - 2..]
-                } else {
-                    image.as_str()
-                };
+                // The last two characters (not bytes: `\d` also matches non-ASCII digits).
+                let skip = image.chars().count().saturating_sub(2);
+                let last_two: String = image.chars().skip(skip).collect();
                 SerialInfo {
                     serial: format!("{group}-{last_two:0>2}"),
                     group,
@@ -103,6 +101,17 @@ pub fn collisions<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by reading the code for the fuzz target: `\d` matches non-ASCII digits, and the
+    /// last two were taken by bytes, which panicked inside a multi-byte digit.
+    #[test]
+    fn non_ascii_digits_do_not_split_a_character() {
+        let p = SerialParser::default();
+        let info = p.parse("S-1-10X_Image\u{663}1.tif"); // ARABIC-INDIC DIGIT THREE, then 1
+        assert_eq!(info.serial, "S-1-\u{663}1");
+        assert_eq!(p.parse("S-1-10X_Image\u{663}.tif").serial, "S-1-0\u{663}");
+        crate::fuzzing::serial("S-1-10X_Image\u{663}1\u{663}".as_bytes());
+    }
 
     #[test]
     fn table() {

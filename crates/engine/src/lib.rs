@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod finetune;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod onnx;
 pub mod ort_backend;
 pub mod scorer;

@@ -137,15 +137,34 @@ fn check_shapes(shapes: &BTreeMap<String, Vec<usize>>) -> Result<usize, String> 
     }
 }
 
+/// Runs a reader of the `candle` crate, turning a panic inside it (seen on malformed pickles)
+/// into a refusal of the file.
+fn guarded<T>(
+    shown: &str,
+    what: &str,
+    read: impl FnOnce() -> candle_core::Result<T>,
+) -> Result<T, WeightsError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(WeightsError::Format {
+            path: shown.to_string(),
+            why: format!("{what}: {e}"),
+        }),
+        Err(_) => Err(WeightsError::Format {
+            path: shown.to_string(),
+            why: format!("{what}: its structure is malformed"),
+        }),
+    }
+}
+
 /// Checks the tensors a PyTorch archive declares (names, shapes, storage sizes) against
 /// ResNet18 and against the file's real size, reading only the archive's index and pickle.
 fn check_pth_declarations(path: &Path, shown: &str) -> Result<(), WeightsError> {
-    let infos = candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(|e| {
-        WeightsError::Format {
-            path: shown.to_string(),
-            why: format!("PyTorch zip archive without a readable state_dict: {e}"),
-        }
-    })?;
+    let infos = guarded(
+        shown,
+        "PyTorch zip archive without a readable state_dict",
+        || candle_core::pickle::read_pth_tensor_info(path, false, None),
+    )?;
     let file_len = std::fs::metadata(path)
         .map_err(|source| WeightsError::Io {
             path: shown.to_string(),
@@ -211,20 +230,17 @@ impl Weights {
             // What the archive declares is checked before any tensor is read: a few hundred
             // bytes can declare terabytes.
             check_pth_declarations(path, &shown)?;
-            candle_core::pickle::read_all(path).map_err(|e| WeightsError::Format {
-                path: shown.clone(),
-                why: format!("PyTorch zip archive without a readable state_dict: {e}"),
-            })?
+            guarded(
+                &shown,
+                "PyTorch zip archive without a readable state_dict",
+                || candle_core::pickle::read_all(path),
+            )?
         } else if n == 9 && magic[8] == b'{' {
             // The safetensors reader checks every declared tensor against the file's real
             // size before anything is read, so nothing larger than the file is allocated.
-            let map =
-                candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| {
-                    WeightsError::Format {
-                        path: shown.clone(),
-                        why: format!("unreadable safetensors: {e}"),
-                    }
-                })?;
+            let map = guarded(&shown, "unreadable safetensors", || {
+                candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+            })?;
             map.into_iter().collect()
         } else if n >= 2 && magic[0] == 0x80 {
             return Err(WeightsError::Format {
@@ -487,6 +503,17 @@ mod forged {
         let path = forged_pth(dir.path(), "fc.bias", &[4], u64::MAX / 2);
         let err = Weights::load(&path).unwrap_err().to_string();
         assert!(err.contains("but the file has only"), "{err}");
+    }
+
+    /// Found by the `model_file` fuzz target: a pickle whose storage tuple is too short made
+    /// the `candle` reader panic (index out of bounds), which aborted `histoscore model
+    /// inspect` and answered 500 to an HTTP import.
+    #[test]
+    fn a_pickle_that_panics_the_reader_is_refused() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fuzz-pickle-short-storage-tuple.pth");
+        let err = Weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("malformed"), "{err}");
     }
 
     #[test]

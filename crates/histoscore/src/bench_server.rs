@@ -48,9 +48,9 @@ pub struct BenchServerArgs {
     records: usize,
 }
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -62,7 +62,7 @@ impl Drop for Server {
     }
 }
 
-fn start(data: &std::path::Path, model: &ModelArg) -> Result<Server> {
+pub(crate) fn start(data: &std::path::Path, model: &ModelArg) -> Result<Server> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--max-queued", "1000000"])
         .arg("--data-dir")
@@ -104,14 +104,14 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 /// Distinct files (different content hashes) of the same size: one pixel differs.
-struct Images {
-    rgb: Vec<u8>,
-    w: u32,
-    h: u32,
+pub(crate) struct Images {
+    pub(crate) rgb: Vec<u8>,
+    pub(crate) w: u32,
+    pub(crate) h: u32,
 }
 
 impl Images {
-    fn variant(&self, n: u64) -> Result<Vec<u8>> {
+    pub(crate) fn variant(&self, n: u64) -> Result<Vec<u8>> {
         let mut rgb = self.rgb.clone();
         rgb[..8].copy_from_slice(&n.to_le_bytes());
         tiff_bytes(&rgb, self.w, self.h)
@@ -174,7 +174,7 @@ async fn wait_queue_empty(c: &reqwest::Client, base: &str) -> Result<()> {
     }
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
+pub(crate) fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
         return f64::NAN;

@@ -5,6 +5,7 @@ mod bench_server;
 mod bench_train;
 mod score;
 mod serve;
+mod soak;
 mod train;
 mod users;
 
@@ -40,6 +41,10 @@ enum Command {
     BenchServer(bench_server::BenchServerArgs),
     /// Measure training speed: features per image and seconds per epoch for 500 images.
     BenchTrain(bench_train::BenchTrainArgs),
+    /// Run the review server under mixed load for minutes (uploads, edits, searches, event
+    /// streams, logins) and print memory, open files and p99 latency per minute; fails if they
+    /// grow.
+    Soak(soak::SoakArgs),
     /// Run the review server: web UI and API on http://127.0.0.1:8000, SQLite in ./histoscore-data.
     Serve(serve::ServeArgs),
     /// Score queued images from the database without serving HTTP (to add scoring capacity
@@ -326,6 +331,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::BenchServer(args) => bench_server::run(args).map(|_| true),
         Command::BenchTrain(args) => bench_train::run(args).map(|_| true),
+        Command::Soak(args) => soak::run(args),
         Command::Worker(args) => serve::worker(args),
         Command::Export(args) => serve::export(args),
         Command::Backup(args) => serve::backup(args),

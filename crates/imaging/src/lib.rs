@@ -7,6 +7,8 @@
 //! - [`preprocess`]: the original's transform chain up to the normalised input tensor.
 
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod preprocess;
 pub mod resample;
 

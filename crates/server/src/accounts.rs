@@ -142,8 +142,7 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
             "there are no accounts: this server runs in single-user mode without login",
         ));
     }
-    let now = chrono::Utc::now();
-    let window_start = now
+    let window_start = chrono::Utc::now()
         - chrono::Duration::from_std(auth::LOGIN_WINDOW).unwrap_or(chrono::Duration::minutes(15));
     // The attempt is counted before its password is checked, so attempts sent at once see
     // each other and only the first few are checked.
@@ -151,9 +150,14 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
         .store
         .begin_login_attempt(&body.name, &address, window_start)
         .await?;
+    // After the count: a concurrent attempt may have been recorded a moment ago.
+    let now = chrono::Utc::now();
     let wait_until = |failures: i64, free: i64, last: Option<chrono::DateTime<chrono::Utc>>| {
-        let delay = chrono::Duration::from_std(auth::login_delay(failures, free))
-            .unwrap_or(chrono::Duration::zero());
+        let delay = auth::login_delay(failures, free);
+        if delay.is_zero() {
+            return now; // within the free allowance: no wait at all
+        }
+        let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
         last.map_or(now, |t| t + delay)
     };
     let until = wait_until(

@@ -9,6 +9,8 @@ pub mod conn;
 mod error;
 pub mod events;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod images;
 pub mod media;
 mod metrics;

@@ -159,23 +159,26 @@ fn features(
     Ok(f)
 }
 
-fn from_folder(
-    dir: &Path,
-    csv_path: &Path,
+/// One row of a labels CSV: the file name and a value per metric, in schema order.
+pub(crate) type Label = (String, Vec<f64>);
+
+/// Reads a labels CSV (a `filename` column and one column per metric, on the schema's grid).
+/// `source` names the file in messages.
+pub(crate) fn read_labels<R: std::io::Read>(
+    input: R,
+    source: &str,
     schema: &Schema,
-    serials: &SerialParser,
-) -> Result<Vec<Item>, String> {
-    let mut rdr = csv::Reader::from_path(csv_path)
-        .map_err(|e| format!("could not read {}: {e}", csv_path.display()))?;
+) -> Result<Vec<Label>, String> {
+    let mut rdr = csv::Reader::from_reader(input);
     let header: Vec<String> = rdr
         .headers()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("could not read {source}: {e}"))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let Some(fcol) = col("filename") else {
-        return Err(format!("{} needs a `filename` column", csv_path.display()));
+        return Err(format!("{source} needs a `filename` column"));
     };
     let mcols: Vec<usize> = schema
         .metrics
@@ -183,19 +186,17 @@ fn from_folder(
         .map(|m| {
             col(&m.name).ok_or_else(|| {
                 format!(
-                    "{} has no column {:?}; it needs one per metric: {}",
-                    csv_path.display(),
+                    "{source} has no column {:?}; it needs one per metric: {}",
                     m.name,
                     schema.metric_names().join(", ")
                 )
             })
         })
         .collect::<Result<_, String>>()?;
-    let mut items = Vec::new();
+    let mut out = Vec::new();
     for (line, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| e.to_string())?;
+        let rec = rec.map_err(|e| format!("{source}: {e}"))?;
         let name = rec.get(fcol).unwrap_or("").trim().to_string();
-        let path = dir.join(&name);
         let mut targets = Vec::new();
         for (m, c) in schema.metrics.iter().zip(&mcols) {
             let v: f64 = rec
@@ -209,6 +210,23 @@ fn from_folder(
                 .map_err(|e| format!("line {}: {e}", line + 2))?;
             targets.push(v);
         }
+        out.push((name, targets));
+    }
+    Ok(out)
+}
+
+fn from_folder(
+    dir: &Path,
+    csv_path: &Path,
+    schema: &Schema,
+    serials: &SerialParser,
+) -> Result<Vec<Item>, String> {
+    let source = csv_path.display().to_string();
+    let file =
+        std::fs::File::open(csv_path).map_err(|e| format!("could not read {source}: {e}"))?;
+    let mut items = Vec::new();
+    for (name, targets) in read_labels(std::io::BufReader::new(file), &source, schema)? {
+        let path = dir.join(&name);
         let info = serials.parse(&name);
         items.push(Item {
             key: name.clone(),
