@@ -356,6 +356,19 @@ fn user_accounts_and_the_non_loopback_rule() {
     let out = run(&["user", "role", "ada", "--role", "viewer"], None);
     assert!(!out.status.success(), "the last admin cannot be demoted");
     assert!(String::from_utf8_lossy(&out.stderr).contains("last administrator"));
+    // NIST SP 800-63B rules: no blank, no common or guessable password.
+    for weak in ["          ", "password1234"] {
+        let out = run(&["user", "passwd", "bob"], Some(weak));
+        assert!(!out.status.success(), "{weak:?} is refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was changed"));
+    }
+    // Failed logins' waits are lifted from the command line.
+    let out = run(&["user", "unlock", "nobody"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account named"));
+    let out = run(&["user", "unlock", "bob"], None);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("can log in again"));
     let out = run(&["user", "disable", "bob"], None);
     assert!(out.status.success());
     let out = run(&["user", "list"], None);
@@ -390,6 +403,10 @@ fn user_accounts_and_the_non_loopback_rule() {
     let _ = child.wait();
     assert!(seen.contains("accounts are set up"), "{seen}");
     assert!(seen.contains("listening on http://0.0.0.0:"), "{seen}");
+    assert!(
+        seen.contains("--public-url"),
+        "without --public-url the server warns: {seen}"
+    );
 }
 
 /// The registry from the command line: import (never activates), activate, roll back, and
