@@ -19,8 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What a server under load is given: its model, and the image its test uploads are made of
+/// (`bench-server` and `soak`).
 #[derive(Args)]
-pub struct BenchServerArgs {
+pub(crate) struct LoadArgs {
     /// Real H&E image the 4080×2776 test TIFFs are made from.
     #[arg(
         long,
@@ -31,6 +33,20 @@ pub struct BenchServerArgs {
     source: PathBuf,
     #[command(flatten)]
     model: ModelArg,
+}
+
+impl LoadArgs {
+    /// The test image's pixels, and the server started on a new data folder `data`.
+    pub(crate) fn start(&self, data: &std::path::Path) -> Result<(Images, Server)> {
+        let (rgb, w, h) = big_rgb(&self.source)?;
+        Ok((Images { rgb, w, h }, start(data, &self.model)?))
+    }
+}
+
+#[derive(Args)]
+pub struct BenchServerArgs {
+    #[command(flatten)]
+    load: LoadArgs,
     /// Clients uploading at once for the memory measurement.
     #[arg(long, default_value_t = 20)]
     clients: usize,
@@ -184,12 +200,11 @@ pub(crate) fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 pub fn run(args: BenchServerArgs) -> Result<()> {
-    let (rgb, w, h) = big_rgb(&args.source)?;
-    let images = Arc::new(Images { rgb, w, h });
-    let size_mb = images.variant(0)?.len() as f64 / 1e6;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let server = start(&data, &args.model)?;
+    let (images, server) = args.load.start(&data)?;
+    let images = Arc::new(images);
+    let size_mb = images.variant(0)?.len() as f64 / 1e6;
     let pid = server.child.id();
     let base = server.base.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()

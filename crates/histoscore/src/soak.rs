@@ -9,30 +9,19 @@
 //! minute, memory is within +10 % and descriptors within +5 % of minute 2 and p99 within 1.5×
 //! of minute 2.
 
-use crate::bench::big_rgb;
-use crate::bench_server::{pct, start, Images};
-use crate::ModelArg;
+use crate::bench_server::{pct, Images, LoadArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
 pub struct SoakArgs {
-    /// Real H&E image the 4080×2776 test TIFFs are made from.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "../shared/fixtures/reference-model/images/S-3602-10X_Image001_ch00.tif",
-        env = "HISTOSCORE_BENCH_SOURCE"
-    )]
-    source: PathBuf,
     #[command(flatten)]
-    model: ModelArg,
+    load: LoadArgs,
     /// Length of the run.
     #[arg(long, default_value_t = 10)]
     minutes: u64,
@@ -58,26 +47,61 @@ pub struct SoakArgs {
 
 const USER: &str = "soak";
 
-/// Counts a refused or failed request and says why on stderr.
-async fn failed(
-    errors: &[AtomicU64; 4],
-    kind: usize,
-    what: &str,
-    r: reqwest::Result<reqwest::Response>,
-) {
-    errors[kind].fetch_add(1, Ordering::Relaxed);
-    match r {
-        Ok(r) => {
-            let status = r.status();
-            let body = r.text().await.unwrap_or_default();
-            eprintln!(
-                "{what}: {status} {}",
-                body.chars().take(200).collect::<String>()
-            );
+/// Kinds of request, as indices of [`Load::counts`] and [`Load::errors`].
+const UPLOADS: usize = 0;
+const EDITS: usize = 1;
+const SEARCHES: usize = 2;
+const STREAMS: usize = 3;
+const LOGINS: usize = 4;
+
+/// What every load task shares.
+struct Load {
+    base: String,
+    admin: Session,
+    images: Images,
+    stop: AtomicBool,
+    /// This minute's request latencies.
+    lat: Latencies,
+    /// Requests done and refused (or failed) this minute, by kind.
+    counts: [AtomicU64; 5],
+    errors: [AtomicU64; 5],
+}
+
+impl Load {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request as done (a success, or a 409 when `conflict_ok`) or refused, and
+    /// says on stderr why one was refused.
+    async fn outcome(
+        &self,
+        kind: usize,
+        what: &str,
+        r: reqwest::Result<reqwest::Response>,
+        conflict_ok: bool,
+    ) {
+        match r {
+            Ok(r) if r.status().is_success() || (conflict_ok && r.status() == 409) => {
+                self.counts[kind].fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(r) => {
+                self.errors[kind].fetch_add(1, Ordering::Relaxed);
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                eprintln!(
+                    "{what}: {status} {}",
+                    body.chars().take(200).collect::<String>()
+                );
+            }
+            Err(e) => {
+                self.errors[kind].fetch_add(1, Ordering::Relaxed);
+                eprintln!("{what}: {e}");
+            }
         }
-        Err(e) => eprintln!("{what}: {e}"),
     }
 }
+
 const PASSWORD: &str = "tulip mountain ledger 2026";
 
 /// What one minute's requests took, in milliseconds.
@@ -137,8 +161,6 @@ async fn login(base: &str) -> Result<Session> {
 }
 
 pub fn run(args: SoakArgs) -> Result<bool> {
-    let (rgb, w, h) = big_rgb(&args.source)?;
-    let images = Arc::new(Images { rgb, w, h });
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     // An administrator first: the server then runs with accounts, as a lab's would.
@@ -152,7 +174,7 @@ pub fn run(args: SoakArgs) -> Result<bool> {
     if !status.success() {
         bail!("could not create the soak account");
     }
-    let server = start(&data, &args.model)?;
+    let (images, server) = args.load.start(&data)?;
     let pid = server.child.id();
     let base = server.base.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -160,80 +182,64 @@ pub fn run(args: SoakArgs) -> Result<bool> {
         .build()?;
     let minutes = args.minutes.max(3);
     let rows = rt.block_on(async move {
-        let stop = Arc::new(AtomicBool::new(false));
-        let lat = Arc::new(Latencies::default());
-        // Refused or failed requests: uploads, edits, searches, logins.
-        let errors: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
-        let counts: Arc<[AtomicU64; 5]> = Arc::new(Default::default());
-        let admin = login(&base).await?;
+        let load = Arc::new(Load {
+            admin: login(&base).await?,
+            base,
+            images,
+            stop: AtomicBool::new(false),
+            lat: Latencies::default(),
+            errors: Default::default(),
+            counts: Default::default(),
+        });
         let mut tasks = Vec::new();
 
-        // Uploads (bounded in number), then each image gets edited.
-        {
-            let (s, base, stop, images, errors, counts) = (
-                admin.clone(),
-                base.clone(),
-                stop.clone(),
-                images.clone(),
-                errors.clone(),
-                counts.clone(),
-            );
-            let (every, max) = (Duration::from_secs_f64(args.upload_every), args.max_uploads);
-            tasks.push(tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) && n < max {
-                    let t = Instant::now();
-                    n += 1;
-                    let body = match images.variant(1_000 + n) {
-                        Ok(b) => b,
-                        Err(_) => break,
-                    };
-                    let form = reqwest::multipart::Form::new().part(
-                        "file",
-                        reqwest::multipart::Part::bytes(body)
-                            .file_name(format!("S-7{n:03}-10X_Image001_ch00.tif")),
-                    );
-                    let r = s
-                        .c
-                        .post(format!("{base}/api/images"))
-                        .header("x-csrf-token", &s.csrf)
-                        .multipart(form)
-                        .send()
-                        .await;
-                    if r.as_ref().is_ok_and(|r| r.status().is_success()) {
-                        counts[0].fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed(&errors, 0, "upload", r).await;
-                    }
-                    tokio::time::sleep(every.saturating_sub(t.elapsed())).await;
-                }
-            }));
-        }
+        // Uploads, bounded in number.
+        let (every, max) = (Duration::from_secs_f64(args.upload_every), args.max_uploads);
+        let l = load.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while l.running() && n < max {
+                let t = Instant::now();
+                n += 1;
+                let Ok(body) = l.images.variant(1_000 + n) else {
+                    break;
+                };
+                let form = reqwest::multipart::Form::new().part(
+                    "file",
+                    reqwest::multipart::Part::bytes(body)
+                        .file_name(format!("S-7{n:03}-10X_Image001_ch00.tif")),
+                );
+                let r = l
+                    .admin
+                    .c
+                    .post(format!("{}/api/images", l.base))
+                    .header("x-csrf-token", &l.admin.csrf)
+                    .multipart(form)
+                    .send()
+                    .await;
+                l.outcome(UPLOADS, "upload", r, false).await;
+                tokio::time::sleep(every.saturating_sub(t.elapsed())).await;
+            }
+        }));
         // Score edits on scored images.
         for e in 0..args.editors {
-            let (s, base, stop, lat, errors, counts) = (
-                admin.clone(),
-                base.clone(),
-                stop.clone(),
-                lat.clone(),
-                errors.clone(),
-                counts.clone(),
-            );
+            let l = load.clone();
             tasks.push(tokio::spawn(async move {
                 let mut k = e as u64;
-                while !stop.load(Ordering::Relaxed) {
+                while l.running() {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     let t = Instant::now();
-                    let page: Value = match s
+                    let page: Value = match l
+                        .admin
                         .c
-                        .get(format!("{base}/api/images?status=scored&limit=20"))
+                        .get(format!("{}/api/images?status=scored&limit=20", l.base))
                         .send()
                         .await
                     {
                         Ok(r) => r.json().await.unwrap_or(Value::Null),
                         Err(_) => Value::Null,
                     };
-                    lat.add(t);
+                    l.lat.add(t);
                     let Some(items) = page["items"].as_array().filter(|a| !a.is_empty()) else {
                         continue;
                     };
@@ -241,75 +247,60 @@ pub fn run(args: SoakArgs) -> Result<bool> {
                     let rec = &items[(k as usize) % items.len()];
                     let value = (k % 16) as f64 * 0.25;
                     let t = Instant::now();
-                    let r = s
+                    let r = l
+                        .admin
                         .c
-                        .patch(format!("{base}/api/images/{}/scores", rec["id"]))
-                        .header("x-csrf-token", &s.csrf)
+                        .patch(format!("{}/api/images/{}/scores", l.base, rec["id"]))
+                        .header("x-csrf-token", &l.admin.csrf)
                         .header("if-match", format!("\"{}\"", rec["version"]))
                         .json(&json!({"scores": {"Fibrosis": value}}))
                         .send()
                         .await;
-                    lat.add(t);
+                    l.lat.add(t);
                     // 409: someone else edited it meanwhile, as expected with 8 editors.
-                    if r
-                        .as_ref()
-                        .is_ok_and(|r| r.status().is_success() || r.status() == 409)
-                    {
-                        counts[1].fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed(&errors, 1, "edit", r).await;
-                    }
+                    l.outcome(EDITS, "edit", r, true).await;
                 }
             }));
         }
         // History searches.
         for i in 0..args.searchers {
-            let (s, base, stop, lat, errors, counts) = (
-                admin.clone(),
-                base.clone(),
-                stop.clone(),
-                lat.clone(),
-                errors.clone(),
-                counts.clone(),
-            );
+            let l = load.clone();
             tasks.push(tokio::spawn(async move {
                 let terms = ["S-7", "image001", "S-70", "ch00", "zzz"];
                 let mut k = i;
-                while !stop.load(Ordering::Relaxed) {
+                while l.running() {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     k += 1;
                     let t = Instant::now();
-                    let r = s
+                    let r = l
+                        .admin
                         .c
                         .get(format!(
-                            "{base}/api/images?search={}&sort=updated_at&dir=desc&limit=50",
+                            "{}/api/images?search={}&sort=updated_at&dir=desc&limit=50",
+                            l.base,
                             terms[k % terms.len()]
                         ))
                         .send()
                         .await;
-                    lat.add(t);
-                    if r.as_ref().is_ok_and(|r| r.status().is_success()) {
-                        counts[2].fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed(&errors, 2, "search", r).await;
-                    }
+                    l.lat.add(t);
+                    l.outcome(SEARCHES, "search", r, false).await;
                 }
             }));
         }
-        // Event-stream clients: each reads its stream, and reconnects every 30 s or so.
+        // Event-stream clients: each reads its stream, and reconnects every 25–45 s.
         for i in 0..args.streams {
-            let (s, base, stop, counts) =
-                (admin.clone(), base.clone(), stop.clone(), counts.clone());
+            let l = load.clone();
             tasks.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(r) = s.c.get(format!("{base}/api/events")).send().await else {
+                while l.running() {
+                    let Ok(r) = l.admin.c.get(format!("{}/api/events", l.base)).send().await
+                    else {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     };
-                    counts[3].fetch_add(1, Ordering::Relaxed);
+                    l.counts[STREAMS].fetch_add(1, Ordering::Relaxed);
                     let mut body = r.bytes_stream();
                     let until = Instant::now() + Duration::from_secs(25 + i as u64);
-                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    while Instant::now() < until && l.running() {
                         match tokio::time::timeout(Duration::from_secs(1), body.next()).await {
                             Ok(Some(Ok(_))) | Err(_) => {}
                             Ok(_) => break,
@@ -320,31 +311,25 @@ pub fn run(args: SoakArgs) -> Result<bool> {
         }
         // Logins and logouts.
         for _ in 0..args.loggers {
-            let (base, stop, lat, errors, counts) = (
-                base.clone(),
-                stop.clone(),
-                lat.clone(),
-                errors.clone(),
-                counts.clone(),
-            );
+            let l = load.clone();
             tasks.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
+                while l.running() {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     let t = Instant::now();
-                    match login(&base).await {
+                    match login(&l.base).await {
                         Ok(s) => {
-                            lat.add(t);
+                            l.lat.add(t);
                             let _ = s
                                 .c
-                                .post(format!("{base}/api/logout"))
+                                .post(format!("{}/api/logout", l.base))
                                 .header("x-csrf-token", &s.csrf)
                                 .send()
                                 .await;
-                            counts[4].fetch_add(1, Ordering::Relaxed);
+                            l.counts[LOGINS].fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => {
-                            errors[3].fetch_add(1, Ordering::Relaxed);
-                            eprintln!("login failed: {e}");
+                            l.errors[LOGINS].fetch_add(1, Ordering::Relaxed);
+                            eprintln!("{e}");
                         }
                     }
                 }
@@ -362,12 +347,12 @@ pub fn run(args: SoakArgs) -> Result<bool> {
                 rss = rss.max(rss_mb(pid));
                 fds = fds.max(open_fds(pid));
             }
-            let mut l = lat.take();
+            let mut l = load.lat.take();
             let p99 = pct(&mut l, 0.99);
-            let c: Vec<u64> = counts.iter().map(|c| c.swap(0, Ordering::Relaxed)).collect();
-            let errs: Vec<String> = errors
+            let c: Vec<u64> = load.counts.iter().map(|c| c.swap(0, Ordering::Relaxed)).collect();
+            let errs: Vec<String> = [UPLOADS, EDITS, SEARCHES, LOGINS]
                 .iter()
-                .map(|e| e.swap(0, Ordering::Relaxed).to_string())
+                .map(|k| load.errors[*k].swap(0, Ordering::Relaxed).to_string())
                 .collect();
             let errs = errs.join("/");
             println!(
@@ -381,7 +366,7 @@ pub fn run(args: SoakArgs) -> Result<bool> {
             );
             rows.push((rss, fds, p99));
         }
-        stop.store(true, Ordering::Relaxed);
+        load.stop.store(true, Ordering::Relaxed);
         for t in tasks {
             t.abort();
         }

@@ -71,12 +71,6 @@ impl Drop for Scratch {
 #[derive(Debug)]
 pub struct TempPath(PathBuf);
 
-impl TempPath {
-    pub fn new(path: PathBuf) -> Self {
-        Self(path)
-    }
-}
-
 impl std::ops::Deref for TempPath {
     type Target = Path;
     fn deref(&self) -> &Path {

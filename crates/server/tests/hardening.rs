@@ -48,11 +48,6 @@ async fn patch(app: &TestApp, rec: &Value, body: Value) -> (StatusCode, Value) {
 async fn metrics_labels_come_from_fixed_sets(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(db.store, dir.path()).await;
-    let size = |app: &TestApp| {
-        let c = app.client.clone();
-        let url = app.url("/metrics");
-        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
-    };
     // Warm up every label the requests below can produce.
     for path in ["/api/images", "/api/images/0/nowhere"] {
         let method = reqwest::Method::from_bytes(b"WARMUP").unwrap();
@@ -62,8 +57,8 @@ async fn metrics_labels_come_from_fixed_sets(db: TestDb) {
             .await
             .unwrap();
     }
-    size(&app).await; // its own series
-    let before = size(&app).await;
+    app.get_text("/metrics").await; // its own series
+    let before = app.get_text("/metrics").await;
     for i in 0..300 {
         let method = reqwest::Method::from_bytes(format!("XYZZY{i}").as_bytes()).unwrap();
         app.client
@@ -72,7 +67,7 @@ async fn metrics_labels_come_from_fixed_sets(db: TestDb) {
             .await
             .unwrap();
     }
-    let after = size(&app).await;
+    let after = app.get_text("/metrics").await;
     let series = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(
         series(&before),
@@ -171,15 +166,7 @@ async fn scores_just_off_the_grid_snap_or_are_refused(db: TestDb) {
     let (st, v) = patch(&app, &rec, json!({"scores": {"Fibrosis": 1.2501}})).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "Fibrosis");
-    let csv = app
-        .client
-        .get(app.url("/api/export.csv"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = app.get_text("/api/export.csv").await;
     assert!(
         csv.lines().all(|l| l.split(',').all(|c| c.len() < 100)),
         "{csv}"

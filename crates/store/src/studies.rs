@@ -675,18 +675,6 @@ impl Store {
         self.read(study, image_id, reader).await
     }
 
-    /// Images whose AI draft this user must not see yet: they read them in a blinded study
-    /// and have not submitted their blind score.
-    pub async fn drafts_hidden_from(&self, reader: &str) -> Result<HashSet<i64>> {
-        Ok(self
-            .blinded_reads(reader)
-            .await?
-            .into_iter()
-            .filter(|r| !r.submitted)
-            .map(|r| r.image_id)
-            .collect())
-    }
-
     /// Every image this user reads in a blinded study, with how far that read is.
     pub async fn blinded_reads(&self, reader: &str) -> Result<Vec<BlindedRead>> {
         let rows = sqlx::query(

@@ -132,6 +132,12 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// The body of a GET as text, whatever the status.
+    pub async fn get_text(&self, path: &str) -> String {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     /// Waits until the image is scored or failed, and returns its record.
     pub async fn wait_done(&self, id: i64) -> Value {
         for _ in 0..600 {
