@@ -22,6 +22,11 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", web.join(p).display());
     }
+    // The UI's API types are generated from the committed OpenAPI document.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("../../docs/openapi.json").display()
+    );
     println!("cargo:rerun-if-env-changed=HISTOSCORE_SKIP_WEB");
     println!("cargo:rerun-if-env-changed=HISTOSCORE_REQUIRE_WEB");
     let _ = std::fs::remove_dir_all(&out);

@@ -16,7 +16,8 @@ import { LoginPage } from './pages/LoginPage';
 import { StudiesPage } from './pages/StudiesPage';
 import { ChangePasswordDialog } from './components/ChangePasswordDialog';
 import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, Icon } from './components/ui';
-import { shortId } from './lib/format';
+import { errorMessage, shortId } from './lib/format';
+import { useQuery } from './lib/useQuery';
 
 // Pages most sessions never open load on first use, so the first load stays small.
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
@@ -32,30 +33,26 @@ type Phase =
 
 const SESSION_ENDED = 'Your session has ended (it expired, or you were logged out elsewhere). Log in again to continue.';
 
-export function App() {
-  const [phase, setPhase] = useState<Phase>({ kind: 'loading' });
-  const [attempt, setAttempt] = useState(0);
+/** Who is this? Single-user mode goes straight on; accounts mode without a user logs in first. */
+async function loadSession(signal: AbortSignal): Promise<Phase> {
+  try {
+    const info = await getSession(signal);
+    setCsrfToken(info.csrf_token ?? null);
+    const user = effectiveUser(info);
+    return user ? { kind: 'ready', mode: info.mode, user } : { kind: 'login', notice: null };
+  } catch (e) {
+    // A server from before accounts existed has no /api/session: it is single-user.
+    if (e instanceof ApiError && e.status === 404) return { kind: 'ready', mode: 'single-user', user: LOCAL_USER };
+    throw e;
+  }
+}
 
-  // Who is this? Single-user mode goes straight on; accounts mode without a user logs in first.
-  useEffect(() => {
-    let cancelled = false;
-    getSession()
-      .then((info) => {
-        if (cancelled) return;
-        setCsrfToken(info.csrf_token);
-        const user = effectiveUser(info);
-        setPhase(user ? { kind: 'ready', mode: info.mode, user } : { kind: 'login', notice: null });
-      })
-      .catch((e: unknown) => {
-        if (cancelled) return;
-        // A server from before accounts existed has no /api/session: it is single-user.
-        if (e instanceof ApiError && e.status === 404) setPhase({ kind: 'ready', mode: 'single-user', user: LOCAL_USER });
-        else setPhase({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [attempt]);
+export function App() {
+  const start = useQuery('session', loadSession);
+  /** Set by logging in and out; until then, what the server said at the start. */
+  const [changed, setPhase] = useState<Phase | null>(null);
+  const phase: Phase =
+    changed ?? start.data ?? (start.error !== undefined && !start.loading ? { kind: 'error', message: errorMessage(start.error) } : { kind: 'loading' });
 
   /** Forget everything the last user saw and show the login page. */
   const endSession = useCallback((notice: string | null) => {
@@ -85,7 +82,7 @@ export function App() {
 
   const refresh = useCallback(async () => {
     const info = await getSession();
-    setCsrfToken(info.csrf_token);
+    setCsrfToken(info.csrf_token ?? null);
     const user = effectiveUser(info);
     if (user) setPhase({ kind: 'ready', mode: info.mode, user });
     else endSession(null);
@@ -122,13 +119,7 @@ export function App() {
         <div role="alert" className="max-w-lg space-y-3 text-center">
           <h1 className="text-lg font-semibold">Histoscore could not reach its server</h1>
           <p className="text-sm text-slate-600 dark:text-slate-400">{phase.message}</p>
-          <button
-            className={btnPrimary}
-            onClick={() => {
-              setPhase({ kind: 'loading' });
-              setAttempt((n) => n + 1);
-            }}
-          >
+          <button className={btnPrimary} onClick={start.refetch}>
             Try again
           </button>
         </div>
@@ -147,48 +138,17 @@ function Centered({ children }: { children: React.ReactNode }) {
 
 /** Logged in (or single-user): load the configuration, then the pages. */
 function Ready() {
-  const [config, setConfig] = useState<AppConfig | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [attempt, setAttempt] = useState(0);
+  const config = useQuery('config', getConfig);
+  useEffect(startEvents, []);
 
-  useEffect(() => {
-    let cancelled = false;
-    getConfig()
-      .then((c) => {
-        if (!cancelled) setConfig(c);
-      })
-      .catch((e: unknown) => {
-        if (!cancelled) setError(e instanceof Error ? e.message : String(e));
-      });
-    startEvents();
-    return () => {
-      cancelled = true;
-    };
-  }, [attempt]);
-
-  const load = useCallback(() => {
-    setError(null);
-    setAttempt((n) => n + 1);
-  }, []);
-
-  // After an activation or rollback: the header names the active model. A failure keeps the
-  // config shown (the caller reports its own action's outcome).
-  const reloadConfig = useCallback(async () => {
-    try {
-      setConfig(await getConfig());
-    } catch {
-      // keep the config shown
-    }
-  }, []);
-
-  if (!config) {
+  if (!config.data) {
     return (
       <Centered>
-        {error ? (
+        {config.error !== undefined && !config.loading ? (
           <div role="alert" className="max-w-lg space-y-3 text-center">
             <h1 className="text-lg font-semibold">Histoscore could not load its configuration</h1>
-            <p className="text-sm text-slate-600 dark:text-slate-400">{error}</p>
-            <button className={btnPrimary} onClick={load}>
+            <p className="text-sm text-slate-600 dark:text-slate-400">{errorMessage(config.error)}</p>
+            <button className={btnPrimary} onClick={config.refetch}>
               Try again
             </button>
           </div>
@@ -200,10 +160,12 @@ function Ready() {
       </Centered>
     );
   }
+  // After an activation or rollback the header names the new active model: `refetch` asks again
+  // (a failure keeps the config shown; the caller reports its own action's outcome).
   return (
-    <ConfigContext.Provider value={config}>
-      <ConfigReloadContext.Provider value={reloadConfig}>
-        <Shell config={config} />
+    <ConfigContext.Provider value={config.data}>
+      <ConfigReloadContext.Provider value={config.refetch}>
+        <Shell config={config.data} />
       </ConfigReloadContext.Provider>
     </ConfigContext.Provider>
   );
@@ -310,7 +272,7 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
           </Badge>
         ) : (
           <span className="text-slate-500 dark:text-slate-400" title={`Model ${config.model.id}`} data-testid="header-model" data-model-id={config.model.id}>
-            Model {config.model.name ? <span className="text-slate-700 dark:text-slate-200">{config.model.name} </span> : null}
+            Model{' '}
             <code className="text-slate-700 dark:text-slate-200">{shortId(config.model.id)}</code>
             {config.model.engine ? ` · ${config.model.engine}` : ''}
           </span>

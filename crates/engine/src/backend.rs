@@ -1,6 +1,7 @@
 //! Inference backends: anything that can run the ONNX graph on a batch of input tensors.
 
 use crate::onnx::INPUT_NAME;
+use crate::EngineKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -12,12 +13,12 @@ pub const INPUT_LEN: usize = 3 * 224 * 224;
 pub enum BackendError {
     #[error("the {backend} engine could not load the model graph: {message}")]
     Load {
-        backend: &'static str,
+        backend: EngineKind,
         message: String,
     },
     #[error("the {backend} engine failed while running the model: {message}")]
     Run {
-        backend: &'static str,
+        backend: EngineKind,
         message: String,
     },
 }
@@ -25,7 +26,7 @@ pub enum BackendError {
 /// Runs the network. `run` takes `n` images of [`INPUT_LEN`] values each, concatenated, and
 /// returns `n × head` raw outputs.
 pub trait Backend: Send {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> EngineKind;
     fn run(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>, BackendError>;
 }
 
@@ -64,7 +65,7 @@ impl TractBackend {
             return Ok(p.clone());
         }
         let load = |e: TractError| BackendError::Load {
-            backend: "tract",
+            backend: EngineKind::Tract,
             message: format!("{e:#}"),
         };
         let plan = tract_onnx::onnx()
@@ -84,15 +85,15 @@ impl TractBackend {
 }
 
 impl Backend for TractBackend {
-    fn name(&self) -> &'static str {
-        "tract"
+    fn name(&self) -> EngineKind {
+        EngineKind::Tract
     }
 
     fn run(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>, BackendError> {
         assert_eq!(input.len(), n * INPUT_LEN, "input holds n images");
         let plan = self.plan(n)?;
         let err = |e: TractError| BackendError::Run {
-            backend: "tract",
+            backend: EngineKind::Tract,
             message: format!("{e:#}"),
         };
         let tensor = Tensor::from_shape(&[n, 3, 224, 224], input).map_err(err)?;
@@ -104,7 +105,7 @@ impl Backend for TractBackend {
         let values: Vec<f32> = view.iter().copied().collect();
         if values.len() != n * self.head {
             return Err(BackendError::Run {
-                backend: "tract",
+                backend: EngineKind::Tract,
                 message: format!("expected {} outputs, got {}", n * self.head, values.len()),
             });
         }

@@ -190,7 +190,7 @@ impl Net {
                 WeightTensor::new(t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?),
             );
         }
-        Weights::from_tensors(out).map_err(TrainError::Compute)
+        Weights::from_tensors(out).map_err(|e| TrainError::Compute(e.to_string()))
     }
 
     fn refresh_params(&mut self) {

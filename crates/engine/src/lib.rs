@@ -32,6 +32,23 @@ pub enum EngineKind {
     Tract,
 }
 
+impl EngineKind {
+    /// The one written form: `auto`, `ort`, `tract` (flags, logs, the API).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Ort => "ort",
+            Self::Tract => "tract",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for EngineKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -127,7 +144,11 @@ impl Model {
 
     /// Writes the weights as `.safetensors` (float32, PyTorch's state_dict names), loadable with
     /// `safetensors.torch.load_file` and `model.load_state_dict`.
-    pub fn save_safetensors(&self, path: &Path) -> Result<(), String> {
+    pub fn save_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
+        let fail = |message: String| WeightsError::Write {
+            path: path.display().to_string(),
+            message,
+        };
         let mut map = std::collections::HashMap::new();
         for (name, t) in self.weights.tensors() {
             let tensor = candle_core::Tensor::from_slice(
@@ -135,16 +156,16 @@ impl Model {
                 t.shape.as_slice(),
                 &candle_core::Device::Cpu,
             )
-            .map_err(|e| format!("{name}: {e}"))?;
+            .map_err(|e| fail(format!("{name}: {e}")))?;
             map.insert(name.clone(), tensor);
             // PyTorch's BatchNorm also has this buffer; strict `load_state_dict` wants it.
             if let Some(prefix) = name.strip_suffix(".running_mean") {
                 let count = candle_core::Tensor::new(0i64, &candle_core::Device::Cpu)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| fail(e.to_string()))?;
                 map.insert(format!("{prefix}.num_batches_tracked"), count);
             }
         }
-        candle_core::safetensors::save(&map, path).map_err(|e| e.to_string())
+        candle_core::safetensors::save(&map, path).map_err(|e| fail(e.to_string()))
     }
 
     /// The network as a serialised ONNX graph.

@@ -3,6 +3,7 @@
 
 use crate::backend::{Backend, BackendError, INPUT_LEN};
 use crate::onnx::OUTPUT_NAME;
+use crate::EngineKind;
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
@@ -35,10 +36,15 @@ fn candidates() -> Vec<PathBuf> {
     c
 }
 
-static ENVIRONMENT: OnceLock<Result<(Environment, String), String>> = OnceLock::new();
+/// Why ONNX Runtime cannot be used in this process (the library is missing or unusable).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct OrtUnavailable(pub String);
+
+static ENVIRONMENT: OnceLock<Result<(Environment, String), OrtUnavailable>> = OnceLock::new();
 
 /// Loads ONNX Runtime once per process. Returns the library used, or why none could be used.
-pub fn ort_environment() -> Result<&'static (Environment, String), String> {
+pub fn ort_environment() -> Result<&'static (Environment, String), OrtUnavailable> {
     ENVIRONMENT
         .get_or_init(|| {
             let mut tried = Vec::new();
@@ -52,16 +58,16 @@ pub fn ort_environment() -> Result<&'static (Environment, String), String> {
                             .with_name("histoscore")
                             .build()
                             .map(|env| (env, path.display().to_string()))
-                            .map_err(|e| format!("{}: {e}", path.display()));
+                            .map_err(|e| OrtUnavailable(format!("{}: {e}", path.display())));
                     }
                     Err(e) => tried.push(format!("{}: {e}", path.display())),
                 }
             }
-            Err(format!(
+            Err(OrtUnavailable(format!(
                 "ONNX Runtime ({LIB_NAME}) was not found; set ORT_DYLIB_PATH or put it next to \
                  the histoscore binary (tried: {})",
                 tried.join("; ")
-            ))
+            )))
         })
         .as_ref()
         .map_err(Clone::clone)
@@ -80,10 +86,10 @@ pub struct OrtBackend {
 impl OrtBackend {
     pub fn new(onnx_graph: &[u8], head: usize, threads: usize) -> Result<Self, BackendError> {
         let load = |message: String| BackendError::Load {
-            backend: "ort",
+            backend: EngineKind::Ort,
             message,
         };
-        let (env, _) = ort_environment().map_err(load)?;
+        let (env, _) = ort_environment().map_err(|e| load(e.0))?;
         let session = Session::builder(env)
             .map_err(|e| load(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -97,26 +103,26 @@ impl OrtBackend {
 }
 
 impl Backend for OrtBackend {
-    fn name(&self) -> &'static str {
-        "ort"
+    fn name(&self) -> EngineKind {
+        EngineKind::Ort
     }
 
     fn run(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>, BackendError> {
         assert_eq!(input.len(), n * INPUT_LEN, "input holds n images");
         let err = |e: ort::Error| BackendError::Run {
-            backend: "ort",
+            backend: EngineKind::Ort,
             message: e.to_string(),
         };
         let tensor = Tensor::from_array(([n, 3, 224, 224], input.to_vec())).map_err(err)?;
         let outputs = self.session.run(ort::inputs![tensor]).map_err(err)?;
         let value = outputs.get(OUTPUT_NAME).ok_or_else(|| BackendError::Run {
-            backend: "ort",
+            backend: EngineKind::Ort,
             message: format!("the graph has no output {OUTPUT_NAME:?}"),
         })?;
         let (_, data) = value.try_extract_tensor::<f32>().map_err(err)?;
         if data.len() != n * self.head {
             return Err(BackendError::Run {
-                backend: "ort",
+                backend: EngineKind::Ort,
                 message: format!("expected {} outputs, got {}", n * self.head, data.len()),
             });
         }

@@ -351,7 +351,11 @@ pub fn train_head(
 }
 
 /// The parent's weights with a new head.
-pub fn with_head(parent: &Weights, weight: &[f32], bias: &[f32]) -> Result<Weights, String> {
+pub fn with_head(
+    parent: &Weights,
+    weight: &[f32],
+    bias: &[f32],
+) -> Result<Weights, crate::WeightsError> {
     let mut tensors = parent.tensors().clone();
     let k = bias.len();
     tensors.insert(

@@ -37,6 +37,10 @@ pub enum WeightsError {
     Format { path: String, why: String },
     #[error("{path}: the weights do not fit ResNet18 with a linear head: {problems}")]
     Mismatch { path: String, problems: String },
+    #[error("the weights do not fit ResNet18 with a linear head: {0}")]
+    Shapes(String),
+    #[error("could not write the model to {path}: {message}")]
+    Write { path: String, message: String },
     #[error("{path}: tensor {name} has dtype {dtype}, which cannot be used as weights")]
     Dtype {
         path: String,
@@ -271,21 +275,24 @@ impl Weights {
                 })?;
             tensors.insert(name, WeightTensor::new(shape, data));
         }
-        Self::from_tensors(tensors).map_err(|problems| WeightsError::Mismatch {
-            path: shown,
-            problems,
+        Self::from_tensors(tensors).map_err(|e| match e {
+            WeightsError::Shapes(problems) => WeightsError::Mismatch {
+                path: shown,
+                problems,
+            },
+            other => other,
         })
     }
 
     /// Validates a set of named tensors against ResNet18; the head size is taken from `fc.bias`.
     /// The error lists every missing, extra and mis-shaped tensor.
-    pub fn from_tensors(mut tensors: BTreeMap<String, WeightTensor>) -> Result<Self, String> {
+    pub fn from_tensors(mut tensors: BTreeMap<String, WeightTensor>) -> Result<Self, WeightsError> {
         tensors.retain(|k, _| !is_bookkeeping(k));
         let shapes: BTreeMap<String, Vec<usize>> = tensors
             .iter()
             .map(|(k, t)| (k.clone(), t.shape.clone()))
             .collect();
-        let head = check_shapes(&shapes)?;
+        let head = check_shapes(&shapes).map_err(WeightsError::Shapes)?;
         Ok(Self { tensors, head })
     }
 
@@ -423,7 +430,7 @@ mod tests {
         t.remove("layer2.0.conv1.weight");
         t.insert("extra.weight".into(), WeightTensor::new(vec![1], vec![0.0]));
         t.insert("bn1.bias".into(), WeightTensor::new(vec![3], vec![0.0; 3]));
-        let err = Weights::from_tensors(t).unwrap_err();
+        let err = Weights::from_tensors(t).unwrap_err().to_string();
         assert!(err.contains("missing layer2.0.conv1.weight"), "{err}");
         assert!(err.contains("unexpected extra.weight"), "{err}");
         assert!(err.contains("bn1.bias is [3], expected [64]"), "{err}");

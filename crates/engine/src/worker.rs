@@ -5,6 +5,7 @@
 //! When several requests are waiting, the thread takes them together as one batch.
 
 use crate::backend::{Backend, BackendError, INPUT_LEN};
+use crate::EngineKind;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
@@ -27,7 +28,7 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct InferenceQueue {
     tx: SyncSender<Job>,
-    backend: &'static str,
+    backend: EngineKind,
     head: usize,
 }
 
@@ -68,7 +69,7 @@ impl InferenceQueue {
         )
     }
 
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> EngineKind {
         self.backend
     }
 

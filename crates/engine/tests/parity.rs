@@ -57,14 +57,7 @@ fn ort_matches_pytorch_for_pth_and_safetensors() {
 fn check_model_on(model: &Model, kind: EngineKind, batch: usize) {
     let schema = Schema::default();
     let (queue, thread) = model.start(kind, 2, 8, batch).unwrap();
-    assert_eq!(
-        queue.backend(),
-        if kind == EngineKind::Ort {
-            "ort"
-        } else {
-            "tract"
-        }
-    );
+    assert_eq!(queue.backend(), kind, "the engine asked for runs");
     let exp = expected();
     let images = exp["images"].as_object().unwrap();
     assert_eq!(images.len(), 6);

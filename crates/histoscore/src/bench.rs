@@ -122,11 +122,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut best_forward = f64::INFINITY;
     let graph = model.onnx();
     for &kind in &engines {
-        let name = if kind == EngineKind::Ort {
-            "ort"
-        } else {
-            "tract"
-        };
+        let name = kind.as_str();
         let (queue, thread) = model.start(kind, threads, 16, 8)?;
         let f1 = median_ms(
             || {

@@ -229,7 +229,9 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
             .enumerate()
             .map(|(i, b)| {
                 let (c, base) = (c.clone(), base.clone());
-                tokio::spawn(async move { upload(&c, &base, b, format!("S-9{i:03}-10X_Image001_ch00.tif")).await })
+                tokio::spawn(async move {
+                    upload(&c, &base, b, format!("S-9{i:03}-10X_Image001_ch00.tif")).await
+                })
             })
             .collect();
         for t in tasks {
@@ -238,8 +240,15 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
         let upload_secs = t.elapsed().as_secs_f64();
         wait_queue_empty(&c, &base).await?;
         rows.push((
-            format!("peak RSS, {} clients uploading {size_mb:.0} MB TIFFs at once", args.clients),
-            format!("{:.0} MB (idle {:.0} MB; uploads took {upload_secs:.1} s)", peak_rss_mb(pid), idle_mb),
+            format!(
+                "peak RSS, {} clients uploading {size_mb:.0} MB TIFFs at once",
+                args.clients
+            ),
+            format!(
+                "{:.0} MB (idle {:.0} MB; uploads took {upload_secs:.1} s)",
+                peak_rss_mb(pid),
+                idle_mb
+            ),
         ));
 
         // 2. Upload → scored latency, one at a time.
@@ -253,8 +262,15 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
             lat.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push((
-            format!("upload→scored, one {size_mb:.0} MB TIFF (median / p99 of {})", args.latency_runs),
-            format!("{:.0} ms / {:.0} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.99)),
+            format!(
+                "upload→scored, one {size_mb:.0} MB TIFF (median / p99 of {})",
+                args.latency_runs
+            ),
+            format!(
+                "{:.0} ms / {:.0} ms",
+                pct(&mut lat, 0.5),
+                pct(&mut lat, 0.99)
+            ),
         ));
 
         // 3. Throughput.
@@ -278,7 +294,10 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
         wait_queue_empty(&c, &base).await?;
         let secs = t.elapsed().as_secs_f64();
         rows.push((
-            format!("throughput, {} uploads (4 at a time) until all scored", args.uploads),
+            format!(
+                "throughput, {} uploads (4 at a time) until all scored",
+                args.uploads
+            ),
             format!("{:.1} images/s ({secs:.1} s)", args.uploads as f64 / secs),
         ));
 
@@ -314,8 +333,15 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
             edits.extend(t.await??);
         }
         rows.push((
-            format!("score edit, {} concurrent clients (p50 / p99, SQLite)", args.editors),
-            format!("{:.1} ms / {:.1} ms", pct(&mut edits, 0.5), pct(&mut edits, 0.99)),
+            format!(
+                "score edit, {} concurrent clients (p50 / p99, SQLite)",
+                args.editors
+            ),
+            format!(
+                "{:.1} ms / {:.1} ms",
+                pct(&mut edits, 0.5),
+                pct(&mut edits, 0.99)
+            ),
         ));
 
         // 5. History search over many records (synthetic rows added straight to the database).
@@ -326,33 +352,14 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
         .await?;
         let have = ids.len() + args.clients + args.latency_runs;
         let extra = args.records.saturating_sub(have);
-        let mut tx = store.pool().begin().await?;
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-        for chunk_start in (0..extra).step_by(500) {
-            let end = (chunk_start + 500).min(extra);
-            let mut sql = String::from(
-                "INSERT INTO images (filename, serial, group_name, image_number, sha256, size_bytes, \
-                 width, height, format, status, review_status, version, created_at, updated_at, updated_by) VALUES ",
-            );
-            for i in chunk_start..end {
-                if i > chunk_start {
-                    sql.push(',');
-                }
-                let g = i % 997;
-                sql.push_str(&format!(
-                    "('S-{g:04}-10X_Image{:03}_ch00.tif', 'S-{g:04}-{:02}', 'S-{g:04}', {}, '{:064x}', 34000000, 4080, 2776, 'TIFF', 'scored', '{}', 1, '{now}', '{now}', 'bench')",
-                    i % 1000,
-                    i % 100,
-                    i % 1000,
-                    i + 1_000_000,
-                    if i % 3 == 0 { "reviewed" } else { "unreviewed" }
-                ));
-            }
-            sqlx_query(&mut tx, &sql).await?;
-        }
-        tx.commit().await?;
+        store.insert_synthetic_images(extra, "bench").await?;
         store.close().await;
-        let total: Value = c.get(format!("{base}/api/images?limit=1")).send().await?.json().await?;
+        let total: Value = c
+            .get(format!("{base}/api/images?limit=1"))
+            .send()
+            .await?
+            .json()
+            .await?;
         let mut q = Vec::new();
         let queries = [
             "search=S-0042",
@@ -365,7 +372,10 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
         for i in 0..120 {
             let t = Instant::now();
             let r = c
-                .get(format!("{base}/api/images?limit=50&{}", queries[i % queries.len()]))
+                .get(format!(
+                    "{base}/api/images?limit=50&{}",
+                    queries[i % queries.len()]
+                ))
                 .send()
                 .await?;
             if !r.status().is_success() {
@@ -375,7 +385,10 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
             q.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push((
-            format!("history search, {} records, page of 50 with group summary (p50 / p95)", total["total"]),
+            format!(
+                "history search, {} records, page of 50 with group summary (p50 / p95)",
+                total["total"]
+            ),
             format!("{:.0} ms / {:.0} ms", pct(&mut q, 0.5), pct(&mut q, 0.95)),
         ));
         Ok::<_, anyhow::Error>(())
@@ -387,11 +400,5 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
     for (k, v) in rows {
         println!("| {k:width$} | {v} |");
     }
-    Ok(())
-}
-
-async fn sqlx_query(tx: &mut sqlx::Transaction<'static, sqlx::Any>, sql: &str) -> Result<()> {
-    use sqlx::Executor;
-    (&mut **tx).execute(sql).await?;
     Ok(())
 }

@@ -1,13 +1,18 @@
 //! `histoscore`: AI-assisted histopathology scoring.
 
+mod backup;
 mod bench;
 mod bench_server;
 mod bench_train;
+mod common;
+mod export;
+mod registry;
 mod score;
 mod serve;
 mod soak;
 mod train;
 mod users;
+mod worker;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -49,13 +54,13 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Score queued images from the database without serving HTTP (to add scoring capacity
     /// beside a server; share the database and the data folder).
-    Worker(serve::WorkerArgs),
+    Worker(worker::WorkerArgs),
     /// Write every record (AI draft, final scores, who and when) to a CSV or JSON file.
-    Export(serve::ExportArgs),
+    Export(export::ExportArgs),
     /// Copy the database and stored files to a folder while the server runs (SQLite).
-    Backup(serve::BackupArgs),
+    Backup(backup::BackupArgs),
     /// Put a backup made by `histoscore backup` back into a data folder (server stopped).
-    Restore(serve::RestoreArgs),
+    Restore(backup::RestoreArgs),
     /// Train a new model from reviewed scores (or a folder and a CSV); it is registered, not
     /// activated.
     Train(train::TrainArgs),
@@ -101,12 +106,12 @@ pub enum ModelCommand {
         #[command(flatten)]
         schema: SchemaArg,
         #[command(flatten)]
-        data: serve::DataArgs,
+        data: common::DataArgs,
     },
     /// List the registered models; `*` marks the active one.
     List {
         #[command(flatten)]
-        data: serve::DataArgs,
+        data: common::DataArgs,
     },
     /// Print a registered model's entry as JSON: checksum, schema, parent, training-set
     /// snapshot and metrics.
@@ -114,7 +119,7 @@ pub enum ModelCommand {
         /// Model id (from `histoscore model list`).
         id: String,
         #[command(flatten)]
-        data: serve::DataArgs,
+        data: common::DataArgs,
     },
     /// Make a registered model score new uploads (running servers pick it up before their next
     /// job).
@@ -125,12 +130,12 @@ pub enum ModelCommand {
         #[arg(long, env = "HISTOSCORE_REASON")]
         reason: Option<String>,
         #[command(flatten)]
-        data: serve::DataArgs,
+        data: common::DataArgs,
     },
     /// Activate the model that was active before the current one.
     Rollback {
         #[command(flatten)]
-        data: serve::DataArgs,
+        data: common::DataArgs,
     },
 }
 
@@ -236,19 +241,19 @@ fn serial_parser(pattern: Option<&str>) -> Result<SerialParser> {
 }
 
 /// The engine `kind` resolves to on this machine, or why it cannot run.
-pub fn engine_in_use(kind: histoscore_engine::EngineKind) -> Result<&'static str> {
+pub fn engine_in_use(kind: histoscore_engine::EngineKind) -> Result<histoscore_engine::EngineKind> {
     use histoscore_engine::{ort_backend::ort_environment, EngineKind};
     Ok(match kind {
-        EngineKind::Tract => "tract",
+        EngineKind::Tract => EngineKind::Tract,
         EngineKind::Ort => {
             ort_environment().map_err(|e| anyhow::anyhow!(e))?;
-            "ort"
+            EngineKind::Ort
         }
         EngineKind::Auto => {
             if ort_environment().is_ok() {
-                "ort"
+                EngineKind::Ort
             } else {
-                "tract"
+                EngineKind::Tract
             }
         }
     })
@@ -332,10 +337,10 @@ fn main() -> std::process::ExitCode {
         Command::BenchServer(args) => bench_server::run(args).map(|_| true),
         Command::BenchTrain(args) => bench_train::run(args).map(|_| true),
         Command::Soak(args) => soak::run(args),
-        Command::Worker(args) => serve::worker(args),
-        Command::Export(args) => serve::export(args),
-        Command::Backup(args) => serve::backup(args),
-        Command::Restore(args) => serve::restore(args),
+        Command::Worker(args) => worker::worker(args),
+        Command::Export(args) => export::export(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::User(cmd) => users::run(cmd),
         Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
@@ -375,7 +380,7 @@ fn main() -> std::process::ExitCode {
             }
             Ok(true)
         })(),
-        Command::Model(cmd) => serve::registry(cmd),
+        Command::Model(cmd) => registry::registry(cmd),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -1,86 +1,15 @@
-//! `histoscore serve`, `histoscore worker`, `histoscore export`, `histoscore backup` and
-//! `histoscore restore`: the review server and its administration.
+//! `histoscore serve`: the review server (web UI and API) with its background workers.
 
-use crate::{demo_banner, engine_in_use, serial_parser, EngineArg, ModelArg, SchemaArg};
+use crate::common::{
+    data_hint, model_arg, model_loader, runtime, shutdown_signal, start_engine, DataArgs, WorkArgs,
+};
+use crate::{EngineArg, ModelArg, SchemaArg};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use histoscore_domain::Schema;
-use histoscore_engine::{Model, Scorer};
+use histoscore_app::registry::{import_file, Engines};
 use histoscore_server::{AppState, Limits};
-use histoscore_store::Store;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where the data lives: shared by every command that opens the database.
-#[derive(Args, Clone)]
-pub struct DataArgs {
-    /// Folder for the database (SQLite), uploaded originals, previews and caches.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "./histoscore-data",
-        env = "HISTOSCORE_DATA_DIR"
-    )]
-    pub data_dir: PathBuf,
-    /// Database URL: `postgres://user@host/db` for PostgreSQL. Default: SQLite in the data
-    /// folder (`DATA_DIR/histoscore.db`).
-    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
-    pub database: Option<String>,
-}
-
-impl DataArgs {
-    pub fn url(&self) -> Result<String> {
-        match &self.database {
-            Some(u) => Ok(normalise_url(u)),
-            None => {
-                std::fs::create_dir_all(&self.data_dir).with_context(|| {
-                    format!(
-                        "could not create the data folder {}",
-                        self.data_dir.display()
-                    )
-                })?;
-                Ok(format!(
-                    "sqlite://{}?mode=rwc",
-                    self.data_dir.join("histoscore.db").display()
-                ))
-            }
-        }
-    }
-
-    pub async fn open(&self) -> Result<Store> {
-        let url = self.url()?;
-        Store::open(&url)
-            .await
-            .with_context(|| "could not open the database (check --database / DATABASE_URL)")
-    }
-}
-
-/// The data options to repeat in a suggested command, when they are not the defaults.
-pub fn data_hint(d: &DataArgs) -> String {
-    let mut out = String::new();
-    if d.data_dir != Path::new("./histoscore-data") {
-        out.push_str(&format!(" --data-dir {}", d.data_dir.display()));
-    }
-    if d.database.is_some() {
-        out.push_str(" --database …");
-    }
-    out
-}
-
-/// The original deployment's `postgresql+asyncpg://` style URLs work too.
-fn normalise_url(u: &str) -> String {
-    for prefix in [
-        "postgresql+asyncpg://",
-        "postgresql+psycopg://",
-        "postgresql+psycopg2://",
-    ] {
-        if let Some(rest) = u.strip_prefix(prefix) {
-            return format!("postgres://{rest}");
-        }
-    }
-    u.to_string()
-}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -149,113 +78,15 @@ pub struct ServeArgs {
     secure_cookies: bool,
 }
 
-/// Options of the background scoring workers (`serve` and `worker`).
-#[derive(Args, Clone)]
-pub struct WorkArgs {
-    /// Background scoring workers in this process (0: only queue; run `histoscore worker`
-    /// elsewhere).
-    #[arg(long, default_value_t = 1, env = "HISTOSCORE_WORKERS")]
-    workers: usize,
-    /// A job whose worker has been silent this long (seconds) is given to another worker.
-    #[arg(long, default_value_t = 60, env = "HISTOSCORE_JOB_LEASE_SECS")]
-    job_lease_secs: u64,
-    /// At start, stored files without a record and older than this (seconds) are removed
-    /// (left by a crash between storing a file and recording it).
-    #[arg(long, default_value_t = 600, env = "HISTOSCORE_ORPHAN_GRACE_SECS")]
-    orphan_grace_secs: u64,
-    /// Full-size image decodes at once (memory: about 3 bytes per pixel each).
-    #[arg(long, env = "HISTOSCORE_DECODE_SLOTS")]
-    decode_slots: Option<usize>,
-    /// Skip the uncertainty of drafts (scoring each image flipped and rotated too): one
-    /// forward pass per image instead of four.
-    #[arg(long, env = "HISTOSCORE_NO_UNCERTAINTY")]
-    no_uncertainty: bool,
-}
-
-#[derive(Args)]
-pub struct WorkerArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    model: ModelArg,
-    #[command(flatten)]
-    schema: SchemaArg,
-    #[command(flatten)]
-    engine: EngineArg,
-    #[command(flatten)]
-    work: WorkArgs,
-}
-
-/// The original's `MODEL_PATH` works when `--model`/`HISTOSCORE_MODEL` is not given.
-fn model_arg(m: &ModelArg) -> ModelArg {
-    let mut m = m.clone();
-    if m.model.is_none() {
-        if let Some(p) = std::env::var_os("MODEL_PATH").filter(|p| !p.is_empty()) {
-            m.model = Some(PathBuf::from(p));
-        }
-    }
-    m
-}
-
-struct Engine {
-    scorer: Arc<Scorer>,
-    queue: histoscore_engine::InferenceQueue,
-    thread: histoscore_engine::InferenceThread,
-}
-
-fn start_engine(model: &ModelArg, schema: &SchemaArg, engine: &EngineArg) -> Result<Engine> {
-    let schema = schema.load()?;
-    let model = model_arg(model).load(&schema)?;
-    demo_banner(&model);
-    engine_in_use(engine.kind())?;
-    let (queue, thread) = model
-        .start(engine.kind(), engine.threads(), 64, 8)
-        .map_err(|e| anyhow::anyhow!("could not start the inference engine: {e}"))?;
-    let scorer = Scorer {
-        schema,
-        serials: serial_parser(None)?,
-        decode: Default::default(),
-        model: model.reference(),
-    };
-    Ok(Engine {
-        scorer: Arc::new(scorer),
-        queue,
-        thread,
-    })
-}
-
 fn limits(work: &WorkArgs) -> Limits {
     let mut l = Limits {
-        job_lease: Duration::from_secs(work.job_lease_secs.max(1)),
+        job_lease: work.job_lease(),
         ..Limits::default()
     };
     if let Some(n) = work.decode_slots {
         l.decode_slots = n.max(1);
     }
     l
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
 }
 
 pub fn serve(args: ServeArgs) -> Result<bool> {
@@ -286,7 +117,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             stop_rx,
         )
         .with_context(|| format!("could not prepare the data folder {}", args.data.data_dir.display()))?;
-        state.engines = Arc::new(histoscore_server::models::Engines::new(Some(model_loader(
+        state.engines = Arc::new(Engines::new(Some(model_loader(
             engine.scorer.schema.clone(),
             args.engine.clone(),
         ))));
@@ -341,7 +172,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             state,
             stop,
             args.work.workers,
-            &histoscore_server::worker_prefix(),
+            &histoscore_app::worker_prefix(),
         )?;
         eprintln!(
             "histoscore: listening on http://{addr} (database: {}, engine: {}, data: {})",
@@ -360,25 +191,12 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
     Ok(true)
 }
 
-/// Starts engines for registered models (the active one after an activation, or one a
-/// re-score names) with the same engine settings as the startup model.
-fn model_loader(schema: Schema, engine: EngineArg) -> histoscore_server::models::ModelLoader {
-    Arc::new(move |path: &Path| {
-        let m = Model::load(path).map_err(|e| e.to_string())?;
-        crate::check_fit(&m, &schema).map_err(|e| e.to_string())?;
-        let (queue, _thread) = m
-            .start(engine.kind(), engine.threads(), 64, 8)
-            .map_err(|e| format!("could not start the inference engine: {e}"))?;
-        Ok((m.reference(), queue))
-    })
-}
-
 /// Registers the `--model` file; it becomes active only when no model is.
 async fn register_startup_model(state: &AppState, model: &ModelArg) -> Result<()> {
     let Some(path) = model_arg(model).model else {
         return Ok(());
     };
-    let (entry, _) = histoscore_server::models::import_file(
+    let (entry, _) = import_file(
         &state.store,
         state.blobs.as_ref(),
         &path,
@@ -387,7 +205,7 @@ async fn register_startup_model(state: &AppState, model: &ModelArg) -> Result<()
         "serve --model",
     )
     .await
-    .map_err(|e| anyhow::anyhow!("could not register {}: {}", path.display(), e.detail))?;
+    .with_context(|| format!("could not register {}", path.display()))?;
     match state.store.active_model_id().await? {
         None => {
             state
@@ -408,327 +226,4 @@ async fn register_startup_model(state: &AppState, model: &ModelArg) -> Result<()
         Some(_) => {}
     }
     Ok(())
-}
-
-/// `histoscore model import|list|activate|rollback`.
-pub fn registry(cmd: crate::ModelCommand) -> Result<bool> {
-    use crate::ModelCommand as M;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        match cmd {
-            M::Import {
-                file,
-                name,
-                schema,
-                data,
-            } => {
-                let schema = schema.load()?;
-                let store = data.open().await?;
-                let blobs = histoscore_server::blobs::LocalBlobs::new(data.data_dir.join("blobs"))?;
-                let (entry, new) = histoscore_server::models::import_file(
-                    &store,
-                    &blobs,
-                    &file,
-                    name.as_deref(),
-                    &schema,
-                    "cli",
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-                if new {
-                    println!("registered model {} ({}); not active", entry.id, entry.name);
-                } else {
-                    println!("model {} ({}) was already registered", entry.id, entry.name);
-                }
-            }
-            M::Show { id, data } => {
-                let store = data.open().await?;
-                let m = store.model(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("{}", serde_json::to_string_pretty(&m)?);
-            }
-            M::List { data } => {
-                let store = data.open().await?;
-                let models = store.list_models().await?;
-                if models.is_empty() {
-                    println!(
-                        "no registered models (serve --model FILE or histoscore model import FILE)"
-                    );
-                }
-                for m in models {
-                    println!(
-                        "{} {:<14} {:<8} {:<24} {}",
-                        if m.active { "*" } else { " " },
-                        m.id,
-                        m.source,
-                        m.name,
-                        m.created_at.format("%Y-%m-%d %H:%M")
-                    );
-                }
-            }
-            M::Activate { id, reason, data } => {
-                let store = data.open().await?;
-                let m = store
-                    .activate_model(&id, "cli", reason.as_deref())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("model {} ({}) is now active", m.id, m.name);
-            }
-            M::Rollback { data } => {
-                let store = data.open().await?;
-                let m = store
-                    .rollback_model("cli")
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("rolled back: model {} ({}) is active again", m.id, m.name);
-            }
-            M::Inspect { .. } | M::Export { .. } => unreachable!("handled in main"),
-        }
-        Ok(true)
-    })
-}
-
-pub fn worker(args: WorkerArgs) -> Result<bool> {
-    let engine = start_engine(&args.model, &args.schema, &args.engine)?;
-    runtime()?.block_on(async move {
-        let store = args.data.open().await?;
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let mut state = AppState::new(
-            store.clone(),
-            engine.scorer.clone(),
-            engine.queue.clone(),
-            args.data.data_dir.clone(),
-            limits(&args.work),
-            stop_rx,
-        )?;
-        state.uncertainty = !args.work.no_uncertainty;
-        state.engines = Arc::new(histoscore_server::models::Engines::new(Some(model_loader(
-            engine.scorer.schema.clone(),
-            args.engine.clone(),
-        ))));
-        let prefix = histoscore_server::worker_prefix();
-        let n = args.work.workers.max(1);
-        let tasks: Vec<_> = (0..n)
-            .map(|i| {
-                tokio::spawn(histoscore_server::run_worker(
-                    state.clone(),
-                    format!("{prefix}-{i}"),
-                    state.shutdown.clone(),
-                ))
-            })
-            .collect();
-        eprintln!(
-            "histoscore: {n} worker(s) taking jobs from the {} database",
-            store.backend_name()
-        );
-        shutdown_signal().await;
-        eprintln!("histoscore: stopping after the jobs in progress");
-        let _ = stop.send(true);
-        for t in tasks {
-            let _ = t.await;
-        }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(true)
-}
-
-#[derive(Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    schema: SchemaArg,
-    /// File to write; `.json` writes JSON, anything else CSV. `-` writes CSV to stdout.
-    #[arg(long, value_name = "FILE", env = "HISTOSCORE_EXPORT_OUT")]
-    out: PathBuf,
-}
-
-pub fn export(args: ExportArgs) -> Result<bool> {
-    let schema = args.schema.load()?;
-    runtime()?.block_on(async move {
-        let store = args.data.open().await?;
-        let json = args
-            .out
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let mut out: Box<dyn std::io::Write> = if args.out.as_os_str() == "-" {
-            Box::new(std::io::stdout().lock())
-        } else {
-            Box::new(std::io::BufWriter::new(
-                std::fs::File::create(&args.out)
-                    .with_context(|| format!("could not create {}", args.out.display()))?,
-            ))
-        };
-        let mut n = 0usize;
-        if json {
-            let mut records = Vec::new();
-            let mut pages = store.all_images_for_export();
-            while let Some(page) = pages.next_page().await? {
-                records.extend(page);
-            }
-            n = records.len();
-            serde_json::to_writer_pretty(
-                &mut out,
-                &serde_json::json!({
-                    "app_version": histoscore_server::export::APP_VERSION,
-                    "schema": schema,
-                    "exported_at": chrono_now(),
-                    "records": records,
-                }),
-            )?;
-        } else {
-            let mut e = histoscore_server::export::CsvExport::new(&store, schema);
-            let mut first = true;
-            while let Some(chunk) = e.next_chunk().await.map_err(|e| anyhow::anyhow!(e))? {
-                if !first {
-                    n += chunk.iter().filter(|&&b| b == b'\n').count();
-                }
-                first = false;
-                out.write_all(&chunk)?;
-            }
-        }
-        out.flush()?;
-        if args.out.as_os_str() != "-" {
-            eprintln!("histoscore: wrote {n} records to {}", args.out.display());
-        }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(true)
-}
-
-fn chrono_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-#[derive(Args)]
-pub struct BackupArgs {
-    /// Folder to write the copy to (created; must be empty or missing).
-    #[arg(value_name = "DIR")]
-    dir: PathBuf,
-    #[command(flatten)]
-    data: DataArgs,
-}
-
-#[derive(Args)]
-pub struct RestoreArgs {
-    /// A folder written by `histoscore backup`.
-    #[arg(value_name = "DIR")]
-    dir: PathBuf,
-    #[command(flatten)]
-    data: DataArgs,
-    /// Replace an existing database in the data folder.
-    #[arg(long, env = "HISTOSCORE_RESTORE_FORCE")]
-    force: bool,
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
-    let mut n = 0;
-    if !from.exists() {
-        return Ok(0);
-    }
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue; // partial writes
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type()?.is_dir() {
-            n += copy_tree(&src, &dst)?;
-        } else if !dst.exists() {
-            std::fs::copy(&src, &dst)
-                .with_context(|| format!("could not copy {}", src.display()))?;
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-pub fn backup(args: BackupArgs) -> Result<bool> {
-    if args.dir.exists() && std::fs::read_dir(&args.dir)?.next().is_some() {
-        bail!(
-            "{} is not empty; back up into a new folder",
-            args.dir.display()
-        );
-    }
-    std::fs::create_dir_all(&args.dir)?;
-    runtime()?.block_on(async {
-        let store = args.data.open().await?;
-        if store.backend() != histoscore_store::Backend::Sqlite {
-            bail!(
-                "this database is PostgreSQL: back it up with `pg_dump --format=custom DATABASE_URL > histoscore.dump`, \
-                 then copy {} (see the README)",
-                args.data.data_dir.join("blobs").display()
-            );
-        }
-        // The database first: every file it refers to was stored before its record, and
-        // stored files never change, so copying the files afterwards gives a consistent set.
-        store
-            .backup_sqlite(&args.dir.join("histoscore.db"))
-            .await
-            .context("could not copy the database")?;
-        let copy = Store::open(&format!(
-            "sqlite://{}?mode=rw",
-            args.dir.join("histoscore.db").display()
-        ))
-        .await?;
-        let problems = copy.integrity_check().await?;
-        copy.close().await;
-        if !problems.is_empty() {
-            bail!("the copied database fails its integrity check: {}", problems.join("; "));
-        }
-        let files = copy_tree(&args.data.data_dir.join("blobs"), &args.dir.join("blobs"))?;
-        eprintln!(
-            "histoscore: backed up the database and {files} stored files to {}",
-            args.dir.display()
-        );
-        Ok(())
-    })?;
-    Ok(true)
-}
-
-pub fn restore(args: RestoreArgs) -> Result<bool> {
-    let src_db = args.dir.join("histoscore.db");
-    if !src_db.exists() {
-        bail!(
-            "{} is not a Histoscore backup (no histoscore.db)",
-            args.dir.display()
-        );
-    }
-    if args.data.database.is_some() {
-        bail!("restore writes the SQLite database of --data-dir; for PostgreSQL use pg_restore (see the README)");
-    }
-    let dst_db = args.data.data_dir.join("histoscore.db");
-    if dst_db.exists() && !args.force {
-        bail!(
-            "{} already has a database; stop the server and pass --force to replace it",
-            args.data.data_dir.display()
-        );
-    }
-    std::fs::create_dir_all(&args.data.data_dir)?;
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(args.data.data_dir.join(format!("histoscore.db{suffix}")));
-    }
-    let tmp = args.data.data_dir.join(".histoscore.db.restoring");
-    std::fs::copy(&src_db, &tmp)?;
-    std::fs::rename(&tmp, &dst_db)?;
-    let files = copy_tree(&args.dir.join("blobs"), &args.data.data_dir.join("blobs"))?;
-    runtime()?.block_on(async {
-        let store = args.data.open().await?;
-        let problems = store.integrity_check().await?;
-        if !problems.is_empty() {
-            bail!(
-                "the restored database fails its integrity check: {}",
-                problems.join("; ")
-            );
-        }
-        Ok(())
-    })?;
-    eprintln!(
-        "histoscore: restored the database and {files} stored files into {}",
-        args.data.data_dir.display()
-    );
-    Ok(true)
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
+use histoscore_app::blobs::LocalBlobs;
+use histoscore_app::training::{train_model, Progress, TrainRequest};
 use histoscore_domain::agreement::Stat;
-use histoscore_server::blobs::LocalBlobs;
-use histoscore_server::training::{train_model, Progress, TrainRequest};
 
-use crate::serve::DataArgs;
+use crate::common::DataArgs;
 use crate::{EngineArg, SchemaArg};
 
 #[derive(Args)]

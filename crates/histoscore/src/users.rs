@@ -3,10 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use histoscore_server::auth;
+use histoscore_app::passwords;
 use histoscore_store::{Role, StoreError, UserUpdate};
 
-use crate::serve::DataArgs;
+use crate::common::DataArgs;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -87,10 +87,10 @@ fn new_password(name: &str) -> Result<String> {
             p
         }
     };
-    if let Some(problem) = auth::password_problem(&password, name) {
+    if let Some(problem) = passwords::password_problem(&password, name) {
         bail!("{problem}; nothing was changed");
     }
-    auth::hash_password(&password).map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))
+    Ok(passwords::hash_password(&password)?)
 }
 
 fn explain(e: StoreError) -> anyhow::Error {

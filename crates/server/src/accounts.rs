@@ -2,16 +2,17 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use crate::extract::{Json, Path};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use histoscore_store::{Role, User, UserUpdate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{self, Caller};
 use crate::{ApiError, AppState};
+use histoscore_app::passwords;
 
 #[derive(Serialize, ToSchema)]
 pub struct SessionUser {
@@ -75,21 +76,11 @@ pub struct LoginResponse {
     csrf_token: String,
 }
 
-fn body_json<T: serde::de::DeserializeOwned>(bytes: &[u8], shape: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("the body must be JSON {shape}: {e}"),
-        )
-    })
-}
-
 /// A dummy hash to verify against when the user does not exist, so that a wrong name takes
 /// as long as a wrong password.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| auth::hash_password("not a real password").unwrap_or_default())
+    HASH.get_or_init(|| passwords::hash_password("not a real password").unwrap_or_default())
 }
 
 async fn start_session(
@@ -135,7 +126,7 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
     let bytes = axum::body::to_bytes(req.into_body(), 64 << 10)
         .await
         .map_err(|_| ApiError::bad_request("invalid_body", "the login body is too large"))?;
-    let body: LoginBody = body_json(&bytes, r#"{"name": "…", "password": "…"}"#)?;
+    let body: LoginBody = crate::extract::parse(&bytes)?;
     if !s.accounts.enabled(&s.store).await? {
         return Err(ApiError::bad_request(
             "single_user",
@@ -251,7 +242,7 @@ pub async fn change_password(
             "single-user mode has no password; create accounts with `histoscore user add`",
         ));
     }
-    auth::check_password(&body.new, &caller.name)?;
+    passwords::check_password(&body.new, &caller.name)?;
     let Some((user, hash)) = s.store.user_with_hash(&caller.name).await? else {
         return Err(ApiError::unauthorized("your account no longer exists"));
     };
@@ -315,11 +306,11 @@ async fn hashing<T: Send + 'static>(
 }
 
 async fn verify_blocking(s: &AppState, password: String, hash: String) -> Result<bool, ApiError> {
-    hashing(s, move || auth::verify_password(&password, &hash)).await
+    hashing(s, move || passwords::verify_password(&password, &hash)).await
 }
 
 async fn hash_blocking(s: &AppState, password: String) -> Result<String, ApiError> {
-    hashing(s, move || auth::hash_password(&password))
+    hashing(s, move || passwords::hash_password(&password))
         .await?
         .map_err(ApiError::internal)
 }
@@ -348,7 +339,7 @@ pub async fn create_user(
     Json(body): Json<NewUserBody>,
 ) -> Result<Response, ApiError> {
     histoscore_store::check_user_name(&body.name)?;
-    auth::check_password(&body.password, &body.name)?;
+    passwords::check_password(&body.password, &body.name)?;
     let hash = hash_blocking(&s, body.password).await?;
     let user = s.store.create_user(&body.name, body.role, &hash).await?;
     s.accounts.set_enabled();
@@ -399,7 +390,7 @@ pub async fn patch_user(
 ) -> Result<Json<User>, ApiError> {
     let password_hash = match body.password {
         Some(p) => {
-            auth::check_password(&p, &name)?;
+            passwords::check_password(&p, &name)?;
             Some(hash_blocking(&s, p).await?)
         }
         None => None,

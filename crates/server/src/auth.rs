@@ -11,11 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use histoscore_store::{Role, User};
@@ -48,8 +46,6 @@ pub fn login_delay(failures: i64, free: i64) -> Duration {
     let doublings = (failures - free).min(20) as u32;
     Duration::from_secs(1u64 << doublings).min(MAX_LOGIN_DELAY)
 }
-/// The shortest password accepted.
-pub const MIN_PASSWORD: usize = 10;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,45 +58,7 @@ pub enum Access {
     Role(Role),
 }
 
-/// The access rule of a route (`path` as the router spells it, e.g. `/api/images/{id}`).
-/// Routes nobody listed need an administrator.
-pub fn access(method: &Method, path: &str) -> Access {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    match path {
-        "/healthz" | "/readyz" | "/metrics" | "/api/session" | "/api/openapi.json" => {
-            Access::Public
-        }
-        "/api/login" => Access::Public,
-        p if p.starts_with("/docs") => Access::Public,
-        "/api/logout" | "/api/account/password" => Access::LoggedIn,
-        p if p.starts_with("/api/users") => Access::Role(Role::Admin),
-        "/api/studies/{id}/images/{image_id}/read" => Access::Role(Role::Pathologist),
-        "/api/studies/{id}/images/{image_id}/final" => Access::Role(Role::Admin),
-        p if p.starts_with("/api/studies") => {
-            if read {
-                Access::Role(Role::Viewer)
-            } else {
-                Access::Role(Role::Admin)
-            }
-        }
-        "/api/images/{id}/rescore" | "/api/rescore" => Access::Role(Role::Admin),
-        p if p.starts_with("/api/models") || p.starts_with("/api/training") => {
-            if read {
-                Access::Role(Role::Viewer)
-            } else {
-                Access::Role(Role::Admin)
-            }
-        }
-        p if p.starts_with("/api/") => {
-            if read {
-                Access::Role(Role::Viewer)
-            } else {
-                Access::Role(Role::Pathologist)
-            }
-        }
-        _ => Access::Role(Role::Admin),
-    }
-}
+pub use crate::routes::access;
 
 /// The user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,73 +144,6 @@ pub fn random_token() -> String {
 /// What the database keeps of a session token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// An argon2id hash (PHC string) of a password.
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// Whether `password` matches the stored hash.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// What is wrong with a new password, in words for people (NIST SP 800-63B: a minimum
-/// length, no composition rules, no blank, no user name, nothing on the common-password lists
-/// or as guessable; the lists are zxcvbn's, built into the binary).
-pub fn password_problem(password: &str, user_name: &str) -> Option<String> {
-    let n = password.chars().count();
-    if n < MIN_PASSWORD {
-        return Some(format!(
-            "the password must have at least {MIN_PASSWORD} characters (it has {n})"
-        ));
-    }
-    if password.trim().is_empty() {
-        return Some("the password cannot be only spaces".into());
-    }
-    let lower = password.to_lowercase();
-    let name = user_name.trim().to_lowercase();
-    if !name.is_empty() && lower.contains(&name) {
-        return Some("the password must not contain the user name".into());
-    }
-    let estimate = zxcvbn::zxcvbn(password, &[user_name, "histoscore"]);
-    if u8::from(estimate.score()) < 2 {
-        let why = estimate
-            .feedback()
-            .and_then(|f| f.warning())
-            .map(|w| format!(" ({w})"))
-            .unwrap_or_default();
-        return Some(format!(
-            "this password is too easy to guess{why}; a few unrelated words make a strong one"
-        ));
-    }
-    None
-}
-
-/// A password rule check with a message for people.
-pub fn check_password(password: &str, user_name: &str) -> Result<(), ApiError> {
-    match password_problem(password, user_name) {
-        None => Ok(()),
-        Some(detail) => {
-            Err(
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", detail)
-                    .with(serde_json::json!({"field": "password"})),
-            )
-        }
-    }
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -440,15 +331,6 @@ mod tests {
     }
 
     #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &h));
-        assert!(!verify_password("correct horse batterY", &h));
-        assert!(!verify_password("x", "not a hash"));
-    }
-
-    #[test]
     fn login_delays_grow_and_are_capped() {
         assert_eq!(login_delay(0, 3), Duration::ZERO);
         assert_eq!(login_delay(2, 3), Duration::ZERO);
@@ -456,30 +338,6 @@ mod tests {
         assert_eq!(login_delay(4, 3), Duration::from_secs(2));
         assert_eq!(login_delay(8, 3), Duration::from_secs(32));
         assert_eq!(login_delay(1000, 3), MAX_LOGIN_DELAY);
-    }
-
-    #[test]
-    fn password_rules() {
-        assert!(password_problem("correct horse battery", "ada").is_none());
-        assert!(password_problem("e2e-password-0001", "reader1").is_none());
-        let short = password_problem("short", "ada").unwrap();
-        assert!(short.contains("at least 10"), "{short}");
-        assert!(
-            password_problem("          ", "ada").is_some(),
-            "ten spaces"
-        );
-        assert!(password_problem("                    ", "ada").is_some());
-        assert!(password_problem("xx-Margaret-Hamilton-7", "margaret").is_some());
-        for common in [
-            "password123",
-            "1234567890",
-            "qwertyuiop",
-            "iloveyou12",
-            "aaaaaaaaaaaa",
-        ] {
-            let why = password_problem(common, "ada");
-            assert!(why.is_some(), "{common} is common");
-        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use histoscore_app::AppError;
 use histoscore_store::StoreError;
 use serde_json::{json, Value};
 
@@ -12,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: &'static str,
     pub detail: String,
+    /// The request field that was wrong (a body field, path or query parameter).
+    pub field: Option<String>,
     pub extra: Option<Value>,
     /// Seconds, sent as `Retry-After` (busy answers).
     pub retry_after: Option<u64>,
@@ -23,9 +26,24 @@ impl ApiError {
             status,
             error,
             detail: detail.into(),
+            field: None,
             extra: None,
             retry_after: None,
         }
+    }
+
+    /// 422: a value the request sent is not allowed; `field` names it.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", detail);
+        e.field = Some(field.into());
+        e
+    }
+
+    /// 400: a query parameter is not valid; `field` names it.
+    pub fn bad_query(field: &str, detail: impl Into<String>) -> Self {
+        let mut e = Self::bad_request("invalid_query", detail);
+        e.field = Some(field.to_string());
+        e
     }
 
     pub fn bad_request(error: &'static str, detail: impl Into<String>) -> Self {
@@ -70,27 +88,12 @@ impl ApiError {
     }
 }
 
-/// A JSON body that may be left out (then the type's default); `example` shows the expected
-/// shape in the 422 answer.
-pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    body: &[u8],
-    example: &str,
-) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("the body must be JSON like {example}: {e}"),
-        )
-    })
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": self.error, "detail": self.detail});
+        if let (Some(field), Some(obj)) = (self.field, body.as_object_mut()) {
+            obj.insert("field".into(), field.into());
+        }
         if let (Some(Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
             obj.extend(extra);
         }
@@ -118,14 +121,82 @@ impl From<StoreError> for ApiError {
                 )
                 .with(json!({ "current": current }))
             }
-            StoreError::Invalid { field, detail } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                format!("{field}: {detail}"),
-            )
-            .with(json!({ "field": field })),
+            StoreError::Invalid { field, detail } => {
+                let detail = format!("{field}: {detail}");
+                Self::invalid(field, detail)
+            }
             StoreError::Refused(detail) => Self::new(StatusCode::CONFLICT, "refused", detail),
             other => Self::internal(other),
+        }
+    }
+}
+
+/// The last word on every answer: an error that left the router without the JSON envelope
+/// (an unknown route, a method the route does not take, a request that ran out of time) gets
+/// one, so that clients handle every 4xx/5xx one way.
+pub(crate) async fn envelope(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return res;
+    }
+    let (error, detail) = match status {
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            format!("there is nothing at {path}; the API is listed at /docs"),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("{path} does not take {method}; the API is listed at /docs"),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "timeout",
+            "the request took too long and was stopped; nothing more will happen to it, \
+             try again"
+                .to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            "the body is larger than this route accepts; nothing was changed".to_string(),
+        ),
+        other => (
+            "error",
+            format!(
+                "the request failed: {}",
+                other.canonical_reason().unwrap_or("unknown status")
+            ),
+        ),
+    };
+    let mut out = ApiError::new(status, error, detail).into_response();
+    for name in [axum::http::header::RETRY_AFTER, axum::http::header::ALLOW] {
+        if let Some(v) = res.headers().get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(e) => e.into(),
+            AppError::Invalid { field, detail } => {
+                Self::invalid(field, format!("{field}: {detail}"))
+            }
+            AppError::InvalidModel(detail) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_model", detail)
+            }
+            AppError::Failed(detail) => Self::internal(detail),
         }
     }
 }

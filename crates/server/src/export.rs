@@ -1,264 +1,283 @@
-//! Exports of every (non-retracted) record: CSV for spreadsheets, JSON for scripts.
-//!
-//! CSV columns, in order (documented in docs/export.md):
-//! `id, created_at, updated_at, reviewed_at, review_status, status, filename, serial, group,
-//! image_number, sha256`, then per metric `AI <metric>` (the model's draft) and `<metric>`
-//! (the final value), then `total, updated_by, model_id, model_demo, app_version, schema`.
-//! Times are UTC ISO 8601. Text cells that a spreadsheet would run as a formula are
-//! neutralised; numbers are written as numbers.
+//! Every download over HTTP: the records (CSV, JSON), the audit log, a study's table and its
+//! agreement statistics. Each is an [`histoscore_app::export::Download`] streamed as it is
+//! written; the columns are in docs/export.md.
+
+use std::collections::HashSet;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use histoscore_app::export::{Audit, Download, Records, Source, Table};
+use histoscore_domain::agreement::{Interval, Stat, AI_RATER};
 use histoscore_domain::export::csv_text;
-use histoscore_domain::Schema;
-use histoscore_store::{ExportPages, ImageRecord, Store};
+use histoscore_store::{Role, StudyImageRow};
+use serde::Deserialize;
 
 use crate::auth::Caller;
+use crate::extract::{Path, Query};
+use crate::studies::{full_view, load_study, study_agreement};
 use crate::{ApiError, AppState};
-use std::collections::HashSet;
 
-pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-pub fn csv_header(schema: &Schema) -> Vec<String> {
-    let mut h: Vec<String> = [
-        "id",
-        "created_at",
-        "updated_at",
-        "reviewed_at",
-        "review_status",
-        "status",
-        "filename",
-        "serial",
-        "group",
-        "image_number",
-        "sha256",
-    ]
-    .map(String::from)
-    .to_vec();
-    for m in &schema.metrics {
-        h.push(format!("AI {}", m.name));
-        h.push(m.name.clone());
-    }
-    h.extend(
-        [
-            "total",
-            "updated_by",
-            "model_id",
-            "model_demo",
-            "app_version",
-            "schema",
-        ]
-        .map(String::from),
-    );
-    h
-}
-
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub fn csv_row(schema: &Schema, r: &ImageRecord) -> Vec<String> {
-    let mut rec = vec![
-        r.id.to_string(),
-        time(r.created_at),
-        time(r.updated_at),
-        r.reviewed_at.map(time).unwrap_or_default(),
-        r.review_status.as_str().to_string(),
-        r.status.as_str().to_string(),
-        csv_text(&r.filename),
-        csv_text(r.serial.as_deref().unwrap_or("")),
-        csv_text(r.group_name.as_deref().unwrap_or("")),
-        r.image_number.map(|n| n.to_string()).unwrap_or_default(),
-        r.sha256.clone(),
-    ];
-    let mut total = 0.0;
-    let mut any = false;
-    for m in &schema.metrics {
-        let ai = r
-            .draft
-            .as_ref()
-            .and_then(|d| d.rounded.get(&m.name))
-            .copied();
-        let v = r.scores.get(&m.name).copied();
-        if let Some(v) = v {
-            total += v;
-            any = true;
-        }
-        rec.push(ai.map(|x| x.to_string()).unwrap_or_default());
-        rec.push(v.map(|x| x.to_string()).unwrap_or_default());
-    }
-    rec.push(if any {
-        schema.round_to_step(total).to_string()
-    } else {
-        String::new()
-    });
-    rec.push(csv_text(&r.updated_by));
-    rec.push(
-        r.draft
-            .as_ref()
-            .map(|d| d.model_id.clone())
-            .unwrap_or_default(),
-    );
-    rec.push(
-        r.draft
-            .as_ref()
-            .map(|d| d.model_demo.to_string())
-            .unwrap_or_default(),
-    );
-    rec.push(APP_VERSION.to_string());
-    rec.push(csv_text(&schema.name));
-    rec
-}
-
-fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>, String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.write_record(&r).map_err(|e| e.to_string())?;
-    }
-    w.into_inner().map_err(|e| e.to_string())
-}
-
-/// The whole CSV export, page by page: `(first chunk with BOM and header, pages)`.
-pub struct CsvExport {
-    schema: Schema,
-    pages: ExportPages,
-    started: bool,
-    hidden: HashSet<i64>,
-}
-
-impl CsvExport {
-    pub fn new(store: &Store, schema: Schema) -> Self {
-        Self {
-            schema,
-            pages: store.all_images_for_export(),
-            started: false,
-            hidden: HashSet::new(),
-        }
-    }
-
-    /// Leaves out the AI draft and scores of these images (a blinded reader's export).
-    pub fn hiding(mut self, hidden: HashSet<i64>) -> Self {
-        self.hidden = hidden;
-        self
-    }
-
-    /// The next chunk of CSV bytes, or `None` at the end. The first chunk starts with a UTF-8
-    /// byte-order mark so that Excel reads accents correctly.
-    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, String> {
-        if !self.started {
-            self.started = true;
-            let mut out = "\u{feff}".as_bytes().to_vec();
-            out.extend(csv_bytes([csv_header(&self.schema)])?);
-            return Ok(Some(out));
-        }
-        match self.pages.next_page().await.map_err(|e| e.to_string())? {
-            None => Ok(None),
-            Some(mut page) => {
-                for r in &mut page {
-                    crate::images::mask(r, &self.hidden);
-                }
-                Ok(Some(csv_bytes(
-                    page.iter().map(|r| csv_row(&self.schema, r)),
-                )?))
+/// Streams a download; a failure part-way ends the body with an error (the client sees a cut
+/// download, never a complete-looking partial one).
+fn download<S: Source + 'static>(d: Download<S>, filename: &str, content_type: &str) -> Response {
+    let stream = futures_util::stream::unfold(d, |mut d| async move {
+        match d.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), d)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!("a download failed part-way: {e}");
+                Some((Err(std::io::Error::other(e.to_string())), d))
             }
         }
-    }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+const CSV: &str = "text/csv; charset=utf-8";
+
+async fn records(s: &AppState, caller: &Caller) -> Result<Records, ApiError> {
+    let hidden: HashSet<i64> = crate::images::hidden_from(s, caller).await?;
+    Ok(Records::new(&s.store, s.scorer.schema.clone(), hidden))
 }
 
 /// Every record as CSV (streamed).
 #[utoipa::path(get, path = "/api/export.csv", tag = "export",
     responses((status = 200, description = "CSV with a header row; see docs/export.md", content_type = "text/csv")))]
 pub async fn export_csv(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let hidden = crate::images::hidden_from(&s, &caller).await?;
-    let export = CsvExport::new(&s.store, s.scorer.schema.clone()).hiding(hidden);
-    let stream = futures_util::stream::unfold(export, |mut e| async move {
-        match e.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), e)),
-            Ok(None) => None,
-            Err(err) => {
-                tracing::error!("CSV export failed part-way: {err}");
-                Some((Err(std::io::Error::other(err)), e))
-            }
-        }
-    });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"histoscore-export.csv\"",
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    let source = records(&s, &caller).await?;
+    Ok(download(
+        Download::csv(source),
+        "histoscore-export.csv",
+        CSV,
+    ))
 }
 
 /// Every record as JSON: `{app_version, schema, exported_at, records: [ImageRecord]}` (streamed).
 #[utoipa::path(get, path = "/api/export.json", tag = "export",
     responses((status = 200, description = "`{app_version, schema, exported_at, records}`", content_type = "application/json")))]
 pub async fn export_json(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let hidden = crate::images::hidden_from(&s, &caller).await?;
-    let head = serde_json::json!({
-        "app_version": APP_VERSION,
-        "schema": s.scorer.schema,
-        "exported_at": time(chrono::Utc::now()),
-    })
-    .to_string();
-    // `{"app_version":…,"schema":…,"exported_at":…` + `,"records":[` … `]}`
-    let head = format!("{},\"records\":[", &head[..head.len() - 1]);
-    let pages = s.store.all_images_for_export();
-    let stream = futures_util::stream::unfold(
-        (Some(head), pages, true, false),
-        move |(head, mut pages, first, done)| {
-            let hidden = hidden.clone();
-            async move {
-                if let Some(h) = head {
-                    return Some((
-                        Ok::<_, std::io::Error>(h.into_bytes()),
-                        (None, pages, first, done),
-                    ));
-                }
-                if done {
-                    return None;
-                }
-                match pages.next_page().await {
-                    Ok(Some(page)) => {
-                        let mut out = String::new();
-                        let mut first = first;
-                        for mut r in page {
-                            crate::images::mask(&mut r, &hidden);
-                            if !first {
-                                out.push(',');
-                            }
-                            first = false;
-                            out.push_str(&serde_json::to_string(&r).unwrap_or_default());
-                        }
-                        Some((Ok(out.into_bytes()), (None, pages, first, false)))
-                    }
-                    Ok(None) => Some((Ok(b"]}".to_vec()), (None, pages, first, true))),
-                    Err(e) => {
-                        tracing::error!("JSON export failed part-way: {e}");
-                        Some((
-                            Err(std::io::Error::other(e.to_string())),
-                            (None, pages, first, true),
-                        ))
-                    }
-                }
+    let source = records(&s, &caller).await?;
+    let head = source.json_head();
+    Ok(download(
+        Download::new(source, head),
+        "histoscore-export.json",
+        "application/json",
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    study_id: Option<i64>,
+    image_id: Option<i64>,
+}
+
+/// The audit log as CSV (everything, or one study's or one image's entries), oldest first.
+#[utoipa::path(get, path = "/api/audit.csv", tag = "export", params(AuditParams),
+    responses((status = 200, description = "CSV", content_type = "text/csv")))]
+pub async fn audit_csv(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(p): Query<AuditParams>,
+) -> Result<Response, ApiError> {
+    if caller.role != Role::Admin {
+        // A reader must not learn other readers' scores (or a hidden AI draft) from the log.
+        let view = crate::visibility::View::of(&s, &caller).await?;
+        if view.is_reader() || !view.hidden.is_empty() {
+            return Err(ApiError::forbidden(
+                "readers of a study cannot export the audit log (it holds the other readers' \
+                 scores); ask an administrator",
+            ));
+        }
+    }
+    let source = Audit::new(&s.store, p.study_id, p.image_id);
+    Ok(download(Download::csv(source), "histoscore-audit.csv", CSV))
+}
+
+fn stat_cell(s: &Stat, notes: &mut Vec<String>, what: &str) -> String {
+    match s {
+        Stat::Value(v) => v.to_string(),
+        Stat::NotDefined(why) => {
+            notes.push(format!("{what}: {why}"));
+            String::new()
+        }
+    }
+}
+
+fn interval_cells(i: &Interval, notes: &mut Vec<String>, what: &str) -> [String; 3] {
+    match i {
+        Interval::Value { value, ci95 } => {
+            [value.to_string(), ci95[0].to_string(), ci95[1].to_string()]
+        }
+        Interval::NotDefined { not_defined: why } => {
+            notes.push(format!("{what}: {why}"));
+            [String::new(), String::new(), String::new()]
+        }
+    }
+}
+
+fn strings<const N: usize>(cells: [&str; N]) -> Vec<String> {
+    cells.map(String::from).to_vec()
+}
+
+/// The agreement statistics as CSV: one row per metric and rater pair (empty cells are
+/// statistics that are not defined; `notes` says why).
+#[utoipa::path(get, path = "/api/studies/{id}/agreement.csv", tag = "studies",
+    params(("id" = i64, Path, description = "Study id")),
+    responses((status = 200, description = "CSV", content_type = "text/csv")))]
+pub async fn agreement_csv(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let a = study_agreement(&s, &caller, id).await?;
+    let header = strings([
+        "metric",
+        "a",
+        "b",
+        "n",
+        "mae",
+        "qwk",
+        "icc2_1",
+        "icc2_1_ci_low",
+        "icc2_1_ci_high",
+        "icc3_1",
+        "icc3_1_ci_low",
+        "icc3_1_ci_high",
+        "ba_mean_diff",
+        "ba_sd_diff",
+        "ba_loa_low",
+        "ba_loa_high",
+        "notes",
+    ]);
+    let mut rows = Vec::new();
+    for m in &a.metrics {
+        for p in &m.pairs {
+            let mut notes = Vec::new();
+            let st = &p.stats;
+            let mut row = vec![
+                csv_text(&m.metric),
+                csv_text(&p.a),
+                csv_text(&p.b),
+                st.n.to_string(),
+                stat_cell(&st.mae, &mut notes, "mae"),
+                stat_cell(&st.qwk, &mut notes, "qwk"),
+            ];
+            row.extend(interval_cells(&st.icc2_1, &mut notes, "icc2_1"));
+            row.extend(interval_cells(&st.icc3_1, &mut notes, "icc3_1"));
+            let ba = &st.bland_altman;
+            row.push(stat_cell(&ba.mean_diff, &mut notes, "ba_mean_diff"));
+            row.push(stat_cell(&ba.sd_diff, &mut notes, "ba_sd_diff"));
+            row.push(stat_cell(&ba.loa_low, &mut notes, "ba_loa_low"));
+            row.push(stat_cell(&ba.loa_high, &mut notes, "ba_loa_high"));
+            notes.dedup();
+            row.push(csv_text(&notes.join("; ")));
+            rows.push(row);
+        }
+    }
+    let table = Table::new(header, rows);
+    Ok(download(
+        Download::csv(table),
+        &format!("study-{id}-agreement.csv"),
+        CSV,
+    ))
+}
+
+fn ai_value(row: &StudyImageRow, metric: &str) -> Option<f64> {
+    row.record
+        .draft
+        .as_ref()
+        .and_then(|d| d.rounded.get(metric))
+        .copied()
+}
+
+/// The study as CSV: one row per image with the AI draft, a column block per reader (blind,
+/// revised, seconds) and the final score.
+#[utoipa::path(get, path = "/api/studies/{id}/export.csv", tag = "studies",
+    params(("id" = i64, Path, description = "Study id")),
+    responses((status = 200, description = "CSV", content_type = "text/csv")))]
+pub async fn study_csv(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let study = load_study(&s, &caller, id).await?;
+    if !full_view(&caller, &study) {
+        return Err(ApiError::forbidden(
+            "the study export holds every reader's scores; ask an administrator for it",
+        ));
+    }
+    let schema = &s.scorer.schema;
+    let rows = s.store.study_rows(&study).await?;
+    let mut header = strings(["image_id", "filename", "serial", "group", "model_id"]);
+    for m in &schema.metrics {
+        header.push(format!("{AI_RATER}.{}", m.name));
+    }
+    for r in &study.readers {
+        for m in &schema.metrics {
+            header.push(format!("{r}.blind.{}", m.name));
+        }
+        for m in &schema.metrics {
+            header.push(format!("{r}.{}", m.name));
+        }
+        header.push(format!("{r}.blind_seconds"));
+        header.push(format!("{r}.revised_seconds"));
+    }
+    for m in &schema.metrics {
+        header.push(format!("final.{}", m.name));
+    }
+    let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let mut out = Vec::new();
+    for row in &rows {
+        let rec = &row.record;
+        let mut line = vec![
+            rec.id.to_string(),
+            csv_text(&rec.filename),
+            csv_text(rec.serial.as_deref().unwrap_or("")),
+            csv_text(rec.group_name.as_deref().unwrap_or("")),
+            csv_text(rec.draft.as_ref().map_or("", |d| d.model_id.as_str())),
+        ];
+        for m in &schema.metrics {
+            line.push(num(ai_value(row, &m.name)));
+        }
+        for r in &study.readers {
+            let read = row.reads.get(r);
+            for m in &schema.metrics {
+                line.push(num(read
+                    .and_then(|x| x.blind.as_ref())
+                    .and_then(|x| x.get(&m.name))
+                    .copied()));
             }
-        },
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"histoscore-export.json\"",
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+            for m in &schema.metrics {
+                line.push(num(read
+                    .and_then(|x| x.revised.as_ref())
+                    .and_then(|x| x.get(&m.name))
+                    .copied()));
+            }
+            line.push(num(read.and_then(|x| x.blind_seconds)));
+            line.push(num(read.and_then(|x| x.revised_seconds)));
+        }
+        for m in &schema.metrics {
+            line.push(num(rec.scores.get(&m.name).copied()));
+        }
+        out.push(line);
+    }
+    let table = Table::new(header, out);
+    Ok(download(
+        Download::csv(table),
+        &format!("study-{id}-export.csv"),
+        CSV,
+    ))
 }

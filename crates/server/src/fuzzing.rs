@@ -34,7 +34,7 @@ pub fn multipart(data: &[u8]) {
         };
         while let Ok(Some(mut field)) = mp.next_field().await {
             if let Some(raw) = field.file_name() {
-                let name = crate::images::clean_filename(raw);
+                let name = crate::upload::clean_filename(raw);
                 assert!(!name.is_empty() && name.chars().count() <= 255, "{name:?}");
                 assert!(!name.contains(['/', '\\']), "{name:?}");
                 assert!(!name.chars().any(char::is_control), "{name:?}");
@@ -48,7 +48,7 @@ pub fn multipart(data: &[u8]) {
 /// The training labels CSV reader on any bytes: rows on the schema's grid, or a message.
 pub fn training_csv(data: &[u8]) {
     let schema = Schema::default();
-    if let Ok(rows) = crate::training::read_labels(data, "labels.csv", &schema) {
+    if let Ok(rows) = histoscore_app::training::read_labels(data, "labels.csv", &schema) {
         for (_, values) in rows {
             assert_eq!(values.len(), schema.metrics.len());
             for (m, v) in schema.metrics.iter().zip(values) {

@@ -1,26 +1,22 @@
 //! `/api/images`: upload, read, list, correct, retract, restore, audit.
 
-use axum::extract::{FromRequest, Multipart, Path, Query, State};
+use std::collections::HashSet;
+
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use futures_util::StreamExt;
 use histoscore_store::{
-    AuditEntry, GroupSummary, ImageRecord, ImageStatus, ListQuery, NewImage, ReviewStatus,
-    ScoreUpdate, SortDir, SortField,
+    AuditEntry, GroupSummary, ImageRecord, ImageStatus, ListQuery, ReviewStatus, ScoreUpdate,
+    SortDir, SortField,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use std::sync::atomic::Ordering;
-use tokio::io::AsyncWriteExt;
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::blobs::{original_key, preview_key};
+use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::visibility::View;
 use crate::{ApiError, AppState};
-use std::collections::HashSet;
 
 fn etag(r: &ImageRecord) -> String {
     format!("\"{}\"", r.version)
@@ -64,14 +60,6 @@ fn visible_error(view: &View, e: histoscore_store::StoreError) -> ApiError {
             histoscore_store::StoreError::Conflict { current }.into()
         }
         other => other.into(),
-    }
-}
-
-/// Blanks what a blinded reader must not see of a record.
-pub(crate) fn mask(r: &mut ImageRecord, hidden: &HashSet<i64>) {
-    if hidden.contains(&r.id) {
-        r.draft = None;
-        r.scores.clear();
     }
 }
 
@@ -142,19 +130,21 @@ fn parse_time(field: &'static str, v: &str) -> Result<chrono::DateTime<chrono::U
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     }
-    Err(ApiError::bad_request(
-        "invalid_query",
+    Err(ApiError::bad_query(
+        field,
         format!("{field}: {v:?} is not a date; use 2026-01-31 or 2026-01-31T12:00:00Z"),
     ))
 }
 
+/// A query parameter naming one of a fixed set of values (empty: not given).
 fn parse_enum<T: std::str::FromStr<Err = histoscore_store::StoreError>>(
+    field: &'static str,
     v: Option<&str>,
 ) -> Result<Option<T>, ApiError> {
     v.filter(|v| !v.is_empty())
         .map(|v| v.parse::<T>())
         .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+        .map_err(|e| ApiError::bad_query(field, format!("{field}: {e}")))
 }
 
 /// The history: search, filter, sort and page through every record, with per-group summary.
@@ -168,8 +158,8 @@ pub async fn list(
     let q = ListQuery {
         search: p.search.filter(|x| !x.is_empty()),
         group: p.group.filter(|x| !x.is_empty()),
-        status: parse_enum::<ImageStatus>(p.status.as_deref())?,
-        review_status: parse_enum::<ReviewStatus>(p.review_status.as_deref())?,
+        status: parse_enum::<ImageStatus>("status", p.status.as_deref())?,
+        review_status: parse_enum::<ReviewStatus>("review_status", p.review_status.as_deref())?,
         created_from: p
             .created_from
             .as_deref()
@@ -183,8 +173,8 @@ pub async fn list(
             .map(|v| parse_time("created_to", v))
             .transpose()?,
         model_id: p.model_id.filter(|x| !x.is_empty()),
-        sort: parse_enum::<SortField>(p.sort.as_deref())?.unwrap_or(SortField::Id),
-        dir: parse_enum::<SortDir>(p.dir.as_deref())?.unwrap_or(SortDir::Asc),
+        sort: parse_enum::<SortField>("sort", p.sort.as_deref())?.unwrap_or(SortField::Id),
+        dir: parse_enum::<SortDir>("dir", p.dir.as_deref())?.unwrap_or(SortDir::Asc),
         limit: p.limit.unwrap_or(50),
         offset: p.offset.unwrap_or(0).max(0),
     };
@@ -204,7 +194,6 @@ pub async fn list(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[allow(dead_code)] // documents the body; parsed by hand for precise errors
 pub struct ScoresPatch {
     /// New values per metric name (as in the schema), e.g. `{"Fibrosis": 1.5}`.
     scores: Option<std::collections::BTreeMap<String, f64>>,
@@ -241,8 +230,6 @@ pub async fn patch_scores(
     let view = View::of(&s, &caller).await?;
     view.may_change(id)?;
     let schema = &s.scorer.schema;
-    let invalid =
-        |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail);
     let allowed = |metric: &str| {
         schema
             .metrics
@@ -250,44 +237,25 @@ pub async fn patch_scores(
             .find(|x| x.name == metric)
             .map(|m| json!({"min": 0, "max": m.max, "step": schema.step}))
     };
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
+    // A wrong value names the metric and what it may be.
+    let patch: ScoresPatch = crate::extract::parse(&body).map_err(|mut e| {
+        if let Some(metric) = e.field.as_deref().and_then(|f| f.strip_prefix("scores.")) {
+            let metric = metric.to_string();
+            e = e.with(json!({"allowed": allowed(&metric)}));
+            e.field = Some(metric);
+        }
+        e
+    })?;
     let mut changes = histoscore_domain::Scores::new();
-    match v.get("scores") {
-        Some(Value::Object(m)) => {
-            for (metric, value) in m {
-                let Some(x) = value.as_f64() else {
-                    return Err(invalid(format!("{metric}: the value must be a number"))
-                        .with(json!({"field": metric, "allowed": allowed(metric)})));
-                };
-                let x = schema.check_value(metric, x).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_value",
-                        e.to_string(),
-                    )
-                    .with(json!({"field": metric, "allowed": allowed(metric)}))
-                })?;
-                changes.insert(metric.clone(), x);
-            }
-        }
-        None | Some(Value::Null) => {}
-        Some(_) => {
-            return Err(invalid(
-                "scores must be an object of metric name → number".into(),
-            ))
-        }
+    for (metric, x) in patch.scores.unwrap_or_default() {
+        let x = schema.check_value(&metric, x).map_err(|e| {
+            ApiError::invalid(&metric, e.to_string()).with(json!({"allowed": allowed(&metric)}))
+        })?;
+        changes.insert(metric, x);
     }
-    let reviewed = match v.get("reviewed") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(invalid("reviewed must be true or false".into())),
-    };
-    let reason = match v.get("reason") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(r)) => Some(r.clone()),
-        Some(_) => return Err(invalid("reason must be text".into())),
-    };
+    let ScoresPatch {
+        reviewed, reason, ..
+    } = patch;
     // The store refuses a retracted image (404) and a stale version (409) atomically.
     let update = ScoreUpdate {
         expected_version: version,
@@ -320,9 +288,8 @@ pub async fn delete(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    body: axum::body::Bytes,
+    OptionalJson(reason): OptionalJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
-    let reason: ReasonBody = crate::error::optional_json(&body, r#"{"reason": "…"}"#)?;
     live(&s, id).await?;
     let view = View::of(&s, &caller).await?;
     view.may_change(id)?;
@@ -385,386 +352,4 @@ pub async fn audit(
     let mut entries = s.store.audit_for_image(id).await?;
     View::of(&s, &caller).await?.audit(id, &mut entries);
     Ok(Json(AuditResponse { entries }))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UploadParams {
-    /// `keep_both`: store a different image under a filename that is already known.
-    on_conflict: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UploadResult {
-    filename: String,
-    /// new, known, duplicate, conflict or refused
-    status: &'static str,
-    id: Option<i64>,
-    error: Option<String>,
-}
-
-/// What happened to one uploaded file.
-enum Outcome {
-    New(ImageRecord),
-    Known(ImageRecord),
-    Duplicate(ImageRecord),
-    Refused(ApiError),
-}
-
-/// Counts an upload in flight; refuses when too many are, in all or from one user.
-struct InFlight(AppState, Option<String>);
-
-/// The most upload slots one user may hold when accounts exist: a quarter (at least one) is
-/// always left to the others.
-fn per_user_uploads(max: usize) -> usize {
-    max.saturating_sub((max / 4).max(1)).max(1)
-}
-
-impl InFlight {
-    fn enter(s: &AppState, caller: &Caller) -> Result<Self, ApiError> {
-        let n = s.uploads_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        s.metrics.uploads_in_flight.inc();
-        let mut guard = InFlight(s.clone(), None);
-        if n > s.limits.max_pending_uploads {
-            return Err(ApiError::busy(
-                2,
-                format!(
-                    "the server is already receiving {} uploads; try again shortly",
-                    s.limits.max_pending_uploads
-                ),
-            ));
-        }
-        if !caller.single_user {
-            let share = per_user_uploads(s.limits.max_pending_uploads);
-            let mut by_user = s.uploads_by_user.lock().unwrap_or_else(|e| e.into_inner());
-            let mine = by_user.entry(caller.name.clone()).or_insert(0);
-            if *mine >= share {
-                return Err(ApiError::busy(
-                    2,
-                    format!(
-                        "you are already sending {share} uploads at once (your share of the \
-                         server's upload slots); wait for one to finish"
-                    ),
-                ));
-            }
-            *mine += 1;
-            guard.1 = Some(caller.name.clone());
-        }
-        Ok(guard)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.uploads_in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.0.metrics.uploads_in_flight.dec();
-        if let Some(name) = &self.1 {
-            let mut by_user = self
-                .0
-                .uploads_by_user
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = by_user.get_mut(name) {
-                *n -= 1;
-                if *n == 0 {
-                    by_user.remove(name);
-                }
-            }
-        }
-    }
-}
-
-/// Upload images (multipart field `file`, repeatable). One file: 201 with the record when
-/// new, 200 when known (with its saved, possibly corrected scores) or a duplicate of known
-/// content, 4xx when refused. Several files: 200 with one result per file.
-#[utoipa::path(post, path = "/api/images", tag = "images", params(UploadParams),
-    request_body(content_type = "multipart/form-data", description = "One or more `file` fields"),
-    responses((status = 201, body = ImageRecord, description = "New image, queued for scoring"),
-              (status = 200, body = ImageRecord, description = "Already known (or several files: `{results: [UploadResult]}`)"),
-              (status = 409, body = crate::ErrorBody, description = "A different image under a known filename"),
-              (status = 413, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-              (status = 503, body = crate::ErrorBody, description = "Busy; see Retry-After")))]
-pub async fn upload(
-    State(s): State<AppState>,
-    caller: Caller,
-    Query(p): Query<UploadParams>,
-    req: axum::extract::Request,
-) -> Result<Response, ApiError> {
-    crate::refuse_declared_oversize(req.headers(), s.limits.max_upload_bytes)?;
-    let busy = match InFlight::enter(&s, &caller) {
-        Err(e) => Err(e),
-        Ok(guard) => match s.store.queue_depth().await {
-            Ok(d) if d.queued >= s.limits.max_queued_jobs => Err(ApiError::busy(
-                10,
-                format!(
-                    "{} images are waiting to be scored; try again when the queue is shorter",
-                    d.queued
-                ),
-            )),
-            Ok(_) => Ok(guard),
-            Err(e) => Err(e.into()),
-        },
-    };
-    let _in_flight = match busy {
-        Ok(g) => g,
-        Err(e) => {
-            // Read (and drop) what the client is sending, so that it gets the answer instead
-            // of a connection reset; nothing is stored.
-            discard_body(req.into_body(), s.limits.max_upload_bytes).await;
-            return Err(e);
-        }
-    };
-    let mut multipart = Multipart::from_request(req, &s)
-        .await
-        .map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))?;
-    let keep_both = p.on_conflict.as_deref() == Some("keep_both");
-    let mut results: Vec<(String, Outcome)> = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let filename = field
-            .file_name()
-            .map(clean_filename)
-            .unwrap_or_else(|| "upload".to_string());
-        let outcome = receive(&s, field, &filename, keep_both, &caller.name).await;
-        if let Outcome::Refused(e) = &outcome {
-            s.metrics.refused.with_label_values(&[e.error]).inc();
-        }
-        results.push((filename, outcome));
-    }
-    let view = View::of(&s, &caller).await?;
-    for (_, o) in &mut results {
-        if let Outcome::New(r) | Outcome::Known(r) | Outcome::Duplicate(r) = o {
-            view.record(r);
-        }
-    }
-    if results.iter().any(|(_, o)| matches!(o, Outcome::New(_))) {
-        s.events.poke();
-        s.work.notify_waiters();
-    }
-    if results.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_file",
-            "send the image in a multipart field named \"file\"",
-        ));
-    }
-    if results.len() == 1 {
-        let (_, o) = results.pop().expect("one result");
-        return Ok(match o {
-            Outcome::New(r) => record_response(StatusCode::CREATED, &r),
-            Outcome::Known(r) | Outcome::Duplicate(r) => record_response(StatusCode::OK, &r),
-            Outcome::Refused(e) => e.into_response(),
-        });
-    }
-    let items: Vec<UploadResult> = results
-        .into_iter()
-        .map(|(filename, o)| {
-            let (status, id, error) = match o {
-                Outcome::New(r) => ("new", Some(r.id), None),
-                Outcome::Known(r) => ("known", Some(r.id), None),
-                Outcome::Duplicate(r) => ("duplicate", Some(r.id), None),
-                Outcome::Refused(e) if e.status == StatusCode::CONFLICT => {
-                    ("conflict", None, Some(e.detail))
-                }
-                Outcome::Refused(e) => ("refused", None, Some(e.detail)),
-            };
-            UploadResult {
-                filename,
-                status,
-                id,
-                error,
-            }
-        })
-        .collect();
-    Ok((StatusCode::OK, Json(json!({"results": items}))).into_response())
-}
-
-async fn discard_body(body: axum::body::Body, limit: u64) {
-    let mut stream = body.into_data_stream();
-    let mut seen: u64 = 0;
-    while let Some(Ok(chunk)) = stream.next().await {
-        seen += chunk.len() as u64;
-        if seen > limit {
-            break;
-        }
-    }
-}
-
-/// The client's file name as data: the last path component, without control characters,
-/// at most 255 characters. It is stored and shown, never used as a path.
-pub fn clean_filename(raw: &str) -> String {
-    let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
-    let trimmed = cleaned.trim();
-    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
-        "upload".to_string()
-    } else {
-        trimmed.to_string()
-    }
-}
-
-/// Streams one file to a temporary file (hashing as it goes), then applies the upsert rules.
-async fn receive(
-    s: &AppState,
-    mut field: axum::extract::multipart::Field<'_>,
-    filename: &str,
-    keep_both: bool,
-    actor: &str,
-) -> Outcome {
-    let tmp = s.scratch.temp_file(&format!("upload-{}", crate::unique()));
-    let result = async {
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(ApiError::internal)?;
-        let mut hasher = Sha256::new();
-        let mut size: u64 = 0;
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| ApiError::bad_request("upload_interrupted", e.body_text()))?
-        {
-            size += chunk.len() as u64;
-            if size > s.limits.max_upload_bytes {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!(
-                        "the file is larger than the server's limit of {} MB (--max-upload-mb)",
-                        s.limits.max_upload_bytes >> 20
-                    ),
-                ));
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(ApiError::internal)?;
-        }
-        if size == 0 {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_image",
-                "the file is empty",
-            ));
-        }
-        file.flush().await.map_err(ApiError::internal)?;
-        Ok((hex::encode(hasher.finalize()), size))
-    }
-    .await;
-    let outcome = match result {
-        Err(e) => Outcome::Refused(e),
-        Ok((sha, size)) => match decide(s, &tmp, filename, &sha, size, keep_both, actor).await {
-            Ok(o) => o,
-            Err(e) => Outcome::Refused(e),
-        },
-    };
-    drop(tmp);
-    outcome
-}
-
-async fn decide(
-    s: &AppState,
-    tmp: &std::path::Path,
-    filename: &str,
-    sha: &str,
-    size: u64,
-    keep_both: bool,
-    actor: &str,
-) -> Result<Outcome, ApiError> {
-    let same_content = s.store.find_by_sha256(sha).await?;
-    if let Some(existing) = same_content.as_ref().filter(|r| r.filename == filename) {
-        return Ok(Outcome::Known(existing.clone()));
-    }
-    if let Some(existing) = s.store.find_by_filename(filename).await? {
-        if !keep_both {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "filename_conflict",
-                format!(
-                    "a different image named {filename:?} is already stored; upload with \
-                     ?on_conflict=keep_both to keep both"
-                ),
-            )
-            .with(json!({"existing_sha256": existing.sha256, "uploaded_sha256": sha, "existing_id": existing.id})));
-        }
-    }
-    if let Some(existing) = same_content {
-        return Ok(Outcome::Duplicate(existing));
-    }
-    // Decode once, fully, before accepting: anything the engine refuses leaves nothing
-    // behind. The decoded pixels also give the previews.
-    let permit = s.decode_slots.acquire().await.map_err(ApiError::internal)?;
-    let opts = s.scorer.decode.clone();
-    let path = tmp.to_path_buf();
-    let decoded = tokio::task::spawn_blocking(move || {
-        let img = histoscore_imaging::decode_file(&path, &opts)?;
-        let previews = crate::media::make_previews(&img);
-        Ok::<_, histoscore_imaging::ImageError>((img.width, img.height, img.format, previews))
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    drop(permit);
-    let (width, height, format, previews) = decoded.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_image",
-            format!("{e}"),
-        )
-    })?;
-    s.blobs
-        .put_file(&original_key(sha), tmp)
-        .await
-        .map_err(ApiError::internal)?;
-    match previews {
-        Ok((thumb, preview)) => {
-            let _ = s
-                .blobs
-                .put_bytes(&preview_key(sha, "thumb.jpg"), thumb)
-                .await;
-            let _ = s
-                .blobs
-                .put_bytes(&preview_key(sha, "preview.jpg"), preview)
-                .await;
-        }
-        Err(e) => tracing::warn!("previews of {sha}: {e}"),
-    }
-    let info = s.scorer.serials.parse(filename);
-    let new = NewImage {
-        filename: filename.to_string(),
-        serial: Some(info.serial),
-        group_name: Some(info.group),
-        image_number: info.image_number.and_then(|n| n.parse().ok()),
-        sha256: sha.to_string(),
-        size_bytes: size as i64,
-        width: Some(width.into()),
-        height: Some(height.into()),
-        format: Some(format),
-        storage_key: Some(original_key(sha)),
-    };
-    Ok(Outcome::New(s.store.insert_image(&new, actor).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{clean_filename, per_user_uploads};
-
-    #[test]
-    fn one_user_leaves_a_quarter_of_the_upload_slots() {
-        assert_eq!(per_user_uploads(64), 48);
-        assert_eq!(per_user_uploads(4), 3);
-        assert_eq!(per_user_uploads(2), 1);
-        assert_eq!(per_user_uploads(1), 1);
-    }
-
-    #[test]
-    fn filenames_are_data_not_paths() {
-        assert_eq!(clean_filename("../x.tif"), "x.tif");
-        assert_eq!(clean_filename("a/b/../../c.tif"), "c.tif");
-        assert_eq!(clean_filename("C:\\Users\\x\\s.tif"), "s.tif");
-        assert_eq!(clean_filename(".."), "upload");
-        assert_eq!(clean_filename("a\u{0}b\nc.tif"), "abc.tif");
-        assert_eq!(clean_filename("S-1 image.tif"), "S-1 image.tif");
-    }
 }

@@ -4,38 +4,43 @@
 
 mod accounts;
 pub mod auth;
-pub mod blobs;
 pub mod conn;
 mod error;
 pub mod events;
 pub mod export;
+pub mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 mod images;
 pub mod media;
 mod metrics;
-pub mod models;
 mod openapi;
+mod registry_routes;
+mod routes;
 pub mod scratch;
 pub mod security;
 mod studies;
-pub mod training;
+mod training;
+mod upload;
 mod visibility;
 mod web;
-mod worker;
 
 pub use error::ApiError;
-pub use images::clean_filename;
 pub use metrics::Metrics;
-pub use openapi::ApiDoc;
-pub use worker::run_worker;
+use openapi::ApiDoc;
+pub use routes::openapi;
+pub use upload::clean_filename;
 
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use blobs::{BlobStore, LocalBlobs};
+use axum::routing::get;
+use axum::Router;
 use events::EventHub;
+use extract::Json;
+use histoscore_app::blobs::LocalBlobs;
+use histoscore_app::jobs::JobObserver;
+use histoscore_app::App;
+pub use histoscore_app::{unique, worker_prefix, LOCAL_USER};
 use histoscore_engine::{InferenceQueue, Scorer};
 use histoscore_store::Store;
 pub use scratch::Scratch;
@@ -46,13 +51,10 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use utoipa::{OpenApi, ToSchema};
-
-/// The user every change is attributed to until accounts exist.
-pub const LOCAL_USER: &str = "local";
+use utoipa::ToSchema;
 
 /// Capacity limits: past them the server answers 503 with `Retry-After` instead of piling up
 /// memory or work.
@@ -88,15 +90,11 @@ impl Default for Limits {
     }
 }
 
-/// Everything the handlers and the workers share. Cheap to clone.
+/// Everything the handlers share: the application (database, files, engines, job settings;
+/// `state.store` etc. reach it directly) and what only HTTP needs. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub scorer: Arc<Scorer>,
-    pub queue: InferenceQueue,
-    pub blobs: Arc<dyn BlobStore>,
-    /// Temporary uploads and the tile cache.
-    pub data_dir: PathBuf,
+    pub app: App,
     pub limits: Limits,
     pub cors_origins: Vec<String>,
     /// Host names of `--public-url` (lower-case): with accounts, the only non-loopback names
@@ -104,23 +102,13 @@ pub struct AppState {
     pub public_hosts: Vec<String>,
     pub events: EventHub,
     pub metrics: Arc<Metrics>,
-    /// Wakes this process's idle workers when a job is queued.
-    pub work: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
     /// Whether accounts exist (cached), and single-user mode's CSRF token.
     pub accounts: Arc<auth::AccountsFlag>,
     /// Mark session cookies Secure even without `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
-    /// Engines of registered models other than the startup one, loaded on demand.
-    pub engines: Arc<models::Engines>,
-    /// Score each image also flipped and rotated to measure the draft's uncertainty (four
-    /// forward passes instead of one).
-    pub uncertainty: bool,
-    /// Engine and threads for computing features when training.
-    pub train_engine: (histoscore_engine::EngineKind, usize),
     /// This process's scratch folder (temporary uploads, exports, tiles being cut).
     pub scratch: Arc<Scratch>,
-    decode_slots: Arc<Semaphore>,
     uploads_in_flight: Arc<AtomicUsize>,
     /// Password hashes being computed, and requests waiting for one.
     hash_slots: Arc<Semaphore>,
@@ -128,6 +116,46 @@ pub struct AppState {
     /// Uploads in flight per user (fair shares of the upload slots).
     uploads_by_user: Arc<Mutex<HashMap<String, usize>>>,
     tile_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut App {
+        &mut self.app
+    }
+}
+
+/// Workers of the server process report to its metrics and its event stream.
+struct ServerObserver {
+    events: EventHub,
+    metrics: Arc<Metrics>,
+}
+
+impl JobObserver for ServerObserver {
+    fn changed(&self) {
+        self.events.poke();
+    }
+
+    fn scored(&self, ok: bool) {
+        if ok {
+            self.metrics.scored.inc();
+        } else {
+            self.metrics.failed.inc();
+        }
+    }
+
+    fn stage_seconds(&self, stage: &'static str, seconds: f64) {
+        self.metrics
+            .inference_seconds
+            .with_label_values(&[stage])
+            .observe(seconds);
+    }
 }
 
 impl AppState {
@@ -146,29 +174,25 @@ impl AppState {
         }
         let blobs = Arc::new(LocalBlobs::new(data_dir.join("blobs"))?);
         let scratch = Arc::new(Scratch::create(&data_dir.join("tmp"))?);
+        let events = EventHub::new();
+        let metrics = Arc::new(Metrics::new());
+        let mut app = App::new(store, blobs, scorer, queue, data_dir, limits.decode_slots);
+        app.job_lease = limits.job_lease;
+        app.observer = Arc::new(ServerObserver {
+            events: events.clone(),
+            metrics: metrics.clone(),
+        });
         Ok(Self {
+            app,
             scratch,
-            store,
-            scorer,
-            queue,
-            blobs,
-            data_dir,
-            decode_slots: Arc::new(Semaphore::new(limits.decode_slots.max(1))),
             limits,
             cors_origins: Vec::new(),
             public_hosts: Vec::new(),
-            events: EventHub::new(),
-            metrics: Arc::new(Metrics::new()),
-            work: Arc::new(Notify::new()),
+            events,
+            metrics,
             shutdown,
             accounts: Arc::default(),
             secure_cookies: false,
-            engines: Arc::default(),
-            uncertainty: true,
-            train_engine: (
-                histoscore_engine::EngineKind::Tract,
-                histoscore_engine::default_threads(),
-            ),
             uploads_in_flight: Arc::new(AtomicUsize::new(0)),
             uploads_by_user: Arc::default(),
             hash_slots: Arc::new(Semaphore::new(accounts::HASH_SLOTS)),
@@ -207,36 +231,6 @@ impl AppState {
                 }
             }
         }
-        // Training runs of a process on this host that no longer runs.
-        let host = worker_prefix()
-            .rsplit_once(':')
-            .map(|(h, _)| h.to_string())
-            .unwrap_or_default();
-        if let Ok(runs) = self.store.list_training_runs(1000).await {
-            for r in runs.iter().filter(|r| r.state == "running") {
-                let owner = self
-                    .store
-                    .training_run_owner(r.id)
-                    .await
-                    .unwrap_or_default();
-                let dead = owner
-                    .rsplit_once(':')
-                    .filter(|(h, _)| *h == host)
-                    .and_then(|(_, pid)| pid.parse::<u32>().ok())
-                    .is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
-                if dead {
-                    let _ = self
-                        .store
-                        .finish_training_run(
-                            r.id,
-                            "failed",
-                            None,
-                            Some("the server stopped while training; start the training again"),
-                        )
-                        .await;
-                }
-            }
-        }
         for (key, age) in self.blobs.list("originals").await? {
             let Some(sha) = key.rsplit('/').next() else {
                 continue;
@@ -264,27 +258,11 @@ impl AppState {
     }
 }
 
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    false
-}
-
 /// What [`AppState::recover`] cleaned up.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RecoveryReport {
     pub temp_files_removed: usize,
     pub orphans_removed: usize,
-}
-
-pub(crate) fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The JSON body of every error.
@@ -294,6 +272,9 @@ pub struct ErrorBody {
     pub error: String,
     /// What was wrong and what to do, for people.
     pub detail: String,
+    /// The request field, path or query parameter that was wrong, where one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// `/healthz`: the process is up.
@@ -322,7 +303,8 @@ pub struct ModelInfo {
     /// The built-in demo model: its scores are not meaningful.
     demo: bool,
     /// `ort` or `tract`.
-    engine: String,
+    #[schema(value_type = String, example = "ort")]
+    engine: histoscore_engine::EngineKind,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -339,19 +321,19 @@ pub struct ConfigResponse {
 async fn config(State(s): State<AppState>) -> Json<ConfigResponse> {
     let model = s.active_model().await;
     Json(ConfigResponse {
-        version: export::APP_VERSION.to_string(),
+        version: histoscore_app::export::APP_VERSION.to_string(),
         schema: s.scorer.schema.clone(),
         model: ModelInfo {
             id: model.id,
             demo: model.demo,
-            engine: s.queue.backend().to_string(),
+            engine: s.queue.backend(),
         },
         max_upload_bytes: s.limits.max_upload_bytes,
     })
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(routes::openapi())
 }
 
 /// The largest request body of routes that take JSON.
@@ -386,7 +368,6 @@ pub(crate) fn refuse_declared_oversize(
 }
 
 pub fn router(state: AppState) -> Router {
-    use axum::routing::patch;
     let upload_limit = (state
         .limits
         .max_upload_bytes
@@ -395,92 +376,19 @@ pub fn router(state: AppState) -> Router {
     .unwrap_or(usize::MAX);
     use tower_http::timeout::TimeoutLayer;
     let x_request_id = HeaderName::from_static("x-request-id");
+    let table = routes::table();
     // Quick JSON routes get a time limit; uploads, streams, exports and tiles do not.
-    let quick = Router::new()
-        .route("/api/config", get(config))
-        .route(
-            "/api/images/{id}",
-            get(images::get_image).delete(images::delete),
-        )
-        .route("/api/images/{id}/scores", patch(images::patch_scores))
-        .route("/api/images/{id}/restore", post(images::restore))
-        .route("/api/images/{id}/rescore", post(images::rescore))
-        .route("/api/images/{id}/audit", get(images::audit))
-        .route("/api/session", get(accounts::session))
-        .route("/api/login", post(accounts::login))
-        .route("/api/logout", post(accounts::logout))
-        .route("/api/account/password", post(accounts::change_password))
-        .route(
-            "/api/users",
-            get(accounts::list_users).post(accounts::create_user),
-        )
-        .route("/api/users/{name}", patch(accounts::patch_user))
-        .route("/api/users/{name}/unlock", post(accounts::unlock_user))
-        .route("/api/studies", get(studies::list).post(studies::create))
-        .route("/api/studies/{id}", get(studies::get).patch(studies::patch))
-        .route(
-            "/api/studies/{id}/images",
-            get(studies::images).post(studies::add_images),
-        )
-        .route(
-            "/api/studies/{id}/images/{image_id}/read",
-            get(studies::open_read).post(studies::submit_read),
-        )
-        .route(
-            "/api/studies/{id}/images/{image_id}/final",
-            axum::routing::put(studies::set_final),
-        )
-        .route("/api/studies/{id}/agreement", get(studies::agreement))
-        .route("/api/models/{id}", get(models::get))
-        .route("/api/models/{id}/activate", post(models::activate))
-        .route("/api/models/rollback", post(models::rollback))
-        .route("/api/rescore", post(models::rescore))
-        .route("/api/training", get(training::list).post(training::start))
-        .route("/api/training/{id}", get(training::get))
-        .route("/api/training/{id}/cancel", post(training::cancel))
-        .route("/api/images/{id}/drafts", get(models::drafts))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            state.limits.request_timeout,
-        ));
+    let quick = Router::from(table.quick).layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        state.limits.request_timeout,
+    ));
+    let upload =
+        Router::from(table.upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit));
     let mut app = Router::new()
         .merge(quick)
-        .route("/healthz", get(healthz))
-        .route(
-            "/api/images",
-            post(images::upload)
-                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
-                .get(images::list),
-        )
-        .route("/api/images/{id}/thumbnail.jpg", get(media::thumbnail))
-        .route("/api/images/{id}/preview.jpg", get(media::preview_large))
-        .route("/api/images/{id}/tiles.dzi", get(media::dzi))
-        .route(
-            "/api/images/{id}/tiles_files/{level}/{tile}",
-            get(media::tile),
-        )
-        .route("/api/events", get(events::events))
-        .route("/api/export.csv", get(export::export_csv))
-        .route("/api/export.json", get(export::export_json))
-        .route(
-            "/api/studies/{id}/agreement.csv",
-            get(studies::agreement_csv),
-        )
-        .route("/api/studies/{id}/export.csv", get(studies::export_csv))
-        .route("/api/audit.csv", get(studies::audit_csv))
-        .route(
-            "/api/models",
-            post(models::import)
-                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
-                .get(models::list),
-        )
-        .route(
-            "/api/models/{id}/model.safetensors",
-            get(models::safetensors),
-        )
-        .route("/api/models/{id}/model.onnx", get(models::onnx))
+        .merge(upload)
+        .merge(Router::from(table.stream))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(openapi_json))
         .merge(
             utoipa_swagger_ui::SwaggerUi::new("/docs")
@@ -492,12 +400,14 @@ pub fn router(state: AppState) -> Router {
             auth::guard,
         ))
         .fallback(web::static_handler)
-        // JSON bodies: 1 MB; only the two upload routes above take files.
+        // JSON bodies: 1 MB; only the upload routes above take files.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
+        // Every 4xx/5xx leaves in the JSON envelope.
+        .layer(axum::middleware::from_fn(error::envelope))
         // Before anything else: a request for another host name (DNS rebinding) gets 421.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -583,8 +493,8 @@ pub fn spawn(
             .follow(state.store.clone(), state.shutdown.clone()),
     ));
     for n in 0..workers {
-        tasks.push(tokio::spawn(run_worker(
-            state.clone(),
+        tasks.push(tokio::spawn(histoscore_app::jobs::run_worker(
+            state.app.clone(),
             format!("{worker_prefix}-{n}"),
             state.shutdown.clone(),
         )));
@@ -594,14 +504,4 @@ pub fn spawn(
     let app = router(state);
     tasks.push(tokio::spawn(conn::serve(listener, app, conn_limits, rx)));
     Ok(Running { addr, stop, tasks })
-}
-
-/// The worker id prefix for this process: host and process id.
-pub fn worker_prefix() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into());
-    format!("{host}:{}", std::process::id())
 }

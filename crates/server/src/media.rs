@@ -5,7 +5,8 @@
 //! cached under the data directory. All are served with long-lived caching headers: an image
 //! id always shows the same content.
 
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use histoscore_imaging::resample::{resize_rgb, Filter};
@@ -13,8 +14,8 @@ use histoscore_imaging::DecodedImage;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use crate::blobs::{original_key, preview_key};
 use crate::{ApiError, AppState};
+use histoscore_app::blobs::{original_key, preview_key};
 
 pub const THUMB_MAX: u32 = 256;
 pub const PREVIEW_MAX: u32 = 1024;

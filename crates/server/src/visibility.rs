@@ -14,13 +14,17 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::http::StatusCode;
-use histoscore_store::{AuditEntry, ImageRecord, Role};
+use histoscore_store::{AuditAction, AuditEntry, ImageRecord, Role};
 
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
 /// Study-reading audit actions: one reader's own scores.
-const READER_ACTIONS: [&str; 3] = ["blind_score", "reader_score", "reader_revise"];
+const READER_ACTIONS: [AuditAction; 3] = [
+    AuditAction::BlindScore,
+    AuditAction::ReaderScore,
+    AuditAction::ReaderRevise,
+];
 
 /// The caller's view of images.
 #[derive(Debug, Default, Clone)]
@@ -60,7 +64,7 @@ impl View {
 
     /// Blanks what the caller must not see of a record and marks what they may not change.
     pub fn record(&self, r: &mut ImageRecord) {
-        crate::images::mask(r, &self.hidden);
+        histoscore_app::export::mask(r, &self.hidden);
         r.locked_by_study = self.locked.get(&r.id).copied();
     }
 
@@ -85,12 +89,12 @@ impl View {
     /// the upload and their own entries; never another reader's study scores.
     pub fn audit(&self, image_id: i64, entries: &mut Vec<AuditEntry>) {
         if self.hidden.contains(&image_id) {
-            entries.retain(|e| e.actor == self.name || e.action == "create");
+            entries.retain(|e| e.actor == self.name || e.action == AuditAction::Create);
             return;
         }
         entries.retain(|e| {
             e.actor == self.name
-                || !READER_ACTIONS.contains(&e.action.as_str())
+                || !READER_ACTIONS.contains(&e.action)
                 || e.study_id.is_none_or(|s| !self.reads_in.contains(&s))
         });
     }

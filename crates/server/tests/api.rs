@@ -179,7 +179,8 @@ async fn review_cycle(db: TestDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 400, "a body that is not JSON is a bad request");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_json");
     let r = c
         .patch(&url)
         .header("If-Match", &tag)
@@ -714,7 +715,7 @@ async fn other_host_names_get_421_and_every_answer_has_security_headers(db: Test
     app.stop().await;
 
     // With accounts: the names of --public-url (and loopback names); others get 421.
-    let hash = histoscore_server::auth::hash_password("correct horse battery").unwrap();
+    let hash = histoscore_app::passwords::hash_password("correct horse battery").unwrap();
     store
         .create_user("ada", histoscore_store::Role::Admin, &hash)
         .await

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 on_both_backends!(
     registry_activation_rollback_and_rescore,
     training_from_reviewed_scores_registers_an_inactive_model,
+    training_is_a_job_a_stopping_worker_gives_back,
 );
 
 const NAME: &str = "S-3602-10X_Image002_ch00.tif";
@@ -251,33 +252,7 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     .await;
     assert_eq!(st, StatusCode::OK);
 
-    // Six images in several sample groups, reviewed with scores.
-    let files = [
-        "S-3602-10X_Image001_ch00.tif",
-        "S-3602-10X_Image002_ch00.tif",
-        "S-4500-10x_Image123_RAW_ch00.tif",
-        "cmu_portrait_deflate_tiled.tif",
-        "gray_800x600.tif",
-        "rgba_800x600.tif",
-    ];
-    for (n, f) in files.iter().enumerate() {
-        let rec = upload_scored(&app, f, f).await;
-        let etag = format!("\"{}\"", rec["version"]);
-        let v = (n % 4) as f64;
-        let r = app
-            .client
-            .patch(app.url(&format!("/api/images/{}/scores", rec["id"])))
-            .header("if-match", etag)
-            .json(
-                &json!({"scores": {"Fibrosis": v, "Pancreatic Architecture": 1.0,
-                          "Glandular Atrophy": 1.0, "Pseudotubular Complexes": 1.0},
-                          "reviewed": true}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-    }
+    review_six(&app).await;
     let (st, run) = post(
         &app,
         "/api/training",
@@ -304,6 +279,100 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     );
     let runs = app.get_json("/api/training").await;
     assert_eq!(runs.as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+/// Six images in several sample groups, reviewed with scores.
+async fn review_six(app: &TestApp) {
+    let files = [
+        "S-3602-10X_Image001_ch00.tif",
+        "S-3602-10X_Image002_ch00.tif",
+        "S-4500-10x_Image123_RAW_ch00.tif",
+        "cmu_portrait_deflate_tiled.tif",
+        "gray_800x600.tif",
+        "rgba_800x600.tif",
+    ];
+    for (n, f) in files.iter().enumerate() {
+        let rec = upload_scored(app, f, f).await;
+        let etag = format!("\"{}\"", rec["version"]);
+        let v = (n % 4) as f64;
+        let r = app
+            .client
+            .patch(app.url(&format!("/api/images/{}/scores", rec["id"])))
+            .header("if-match", etag)
+            .json(
+                &json!({"scores": {"Fibrosis": v, "Pancreatic Architecture": 1.0,
+                          "Glandular Atrophy": 1.0, "Pseudotubular Complexes": 1.0},
+                          "reviewed": true}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
+
+/// Training is a job of the queue: a worker that is stopped gives the run back, and a worker of
+/// another process takes it up (here: then it is cancelled from the API).
+async fn training_is_a_job_a_stopping_worker_gives_back(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.store.clone();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let reference = Model::load(&fixtures().join("model.pth")).unwrap();
+    assert_eq!(
+        import(&app, &fixtures().join("model.pth"), "reference")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let path = format!("/api/models/{}/activate", reference.id());
+    assert_eq!(post(&app, &path, json!({})).await.0, StatusCode::OK);
+    review_six(&app).await;
+    // Fine-tuning for many epochs: long enough to be running when the worker stops.
+    let (st, run) = post(&app, "/api/training", json!({"epochs": 10000, "seed": 1})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{run}");
+    let id = run["id"].as_i64().unwrap();
+    let mut started = false;
+    for _ in 0..600 {
+        let r = app.get_json(&format!("/api/training/{id}")).await;
+        if r["progress"]["stage"] == "epoch" {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(started, "the training run never reached its first epoch");
+    app.stop().await;
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(
+        (depth.queued, depth.running),
+        (1, 0),
+        "the job is back in the queue"
+    );
+    assert_eq!(
+        store.training_run(id).await.unwrap().state.as_str(),
+        "running"
+    );
+
+    // Another server's worker takes the run up again; cancelling it ends it.
+    let app = TestApp::start(store.clone(), dir.path()).await;
+    for _ in 0..600 {
+        if store.queue_depth().await.unwrap().running == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.queue_depth().await.unwrap().running,
+        1,
+        "taken up again"
+    );
+    let (st, _) = post(&app, &format!("/api/training/{id}/cancel"), json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    let ended = wait_run(&app, id).await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!((depth.queued, depth.running), (0, 0));
     app.stop().await;
 }
 

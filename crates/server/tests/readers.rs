@@ -8,14 +8,14 @@ mod harness;
 
 use common::{fixtures, TestApp};
 use harness::TestDb;
-use histoscore_server::auth::hash_password;
+use histoscore_app::passwords::hash_password;
 use histoscore_store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use utoipa::OpenApi;
 
 on_both_backends!(
+    every_route_answers_bad_requests_in_the_envelope,
     route_inventory_every_route_is_public_or_guarded,
     login_logout_rate_limit_and_csrf,
     user_management_keeps_an_admin,
@@ -138,7 +138,7 @@ impl As {
 
 /// Every route of the API description, with its parameters filled in.
 fn inventory() -> Vec<(Method, String, String)> {
-    let doc = histoscore_server::ApiDoc::openapi();
+    let doc = histoscore_server::openapi();
     let mut out = Vec::new();
     for (path, item) in &doc.paths.paths {
         let concrete = path
@@ -168,6 +168,160 @@ fn inventory() -> Vec<(Method, String, String)> {
     ));
     out.push((Method::GET, "/docs".into(), "/docs/".into()));
     out
+}
+
+/// An answer of 4xx/5xx must be `{error, detail, field?}` JSON, whatever went wrong.
+fn assert_envelope(what: &str, status: StatusCode, text: &str) -> Value {
+    assert!(
+        status.as_u16() >= 400,
+        "{what}: expected an error, got {status}: {text}"
+    );
+    let v: Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{what}: {status} answered something not JSON ({e}): {text:?}"));
+    let code = v["error"].as_str().unwrap_or_default();
+    assert!(
+        !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "{what}: no error code: {v}"
+    );
+    assert!(
+        v["detail"].as_str().is_some_and(|d| d.len() > 10),
+        "{what}: no detail: {v}"
+    );
+    assert!(
+        v["field"].is_null() || v["field"].is_string(),
+        "{what}: {v}"
+    );
+    v
+}
+
+/// Every route of the inventory, sent a malformed body, a bad path parameter and a bad query,
+/// answers in the one error envelope with the right status.
+async fn every_route_answers_bad_requests_in_the_envelope(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    add_user(&app, "ada", Role::Admin).await;
+    let ada = login(&app, "ada").await;
+    let doc = histoscore_server::openapi();
+    let send = |req: reqwest::RequestBuilder| async move {
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    };
+    let mut bodies = 0;
+    let mut paths = 0;
+    let mut queries = 0;
+    for (method, template, concrete) in inventory() {
+        if [
+            "/api/events",
+            "/metrics",
+            "/api/openapi.json",
+            "/docs",
+            "/api/logout",
+        ]
+        .contains(&template.as_str())
+        {
+            continue;
+        }
+        let item = &doc.paths.paths[&template];
+        let op = match method {
+            Method::GET => item.get.as_ref(),
+            Method::POST => item.post.as_ref(),
+            Method::PUT => item.put.as_ref(),
+            Method::PATCH => item.patch.as_ref(),
+            _ => item.delete.as_ref(),
+        }
+        .unwrap();
+        let what = format!("{method} {template}");
+        // A malformed body, declared as JSON.
+        if let Some(body) = &op.request_body {
+            let multipart = body.content.keys().any(|k| k.starts_with("multipart/"));
+            let (st, text) = send(
+                ada.req(&app, method.clone(), &concrete)
+                    .header("content-type", "application/json")
+                    .header("if-match", "\"1\"")
+                    .body("{\"scores\": "),
+            )
+            .await;
+            let v = assert_envelope(&what, st, &text);
+            let expected = if multipart {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            // A route that first checks the caller's right to the thing may answer 404.
+            if st != StatusCode::NOT_FOUND {
+                assert_eq!(st, expected, "{what}: {v}");
+            }
+            bodies += 1;
+        }
+        // Every path parameter, one at a time, set to something no route takes.
+        for p in op.parameters.iter().flatten() {
+            use utoipa::openapi::path::ParameterIn;
+            let name = &p.name;
+            match p.parameter_in {
+                ParameterIn::Path => {
+                    let bad = template
+                        .replace(&format!("{{{name}}}"), "not%20a%20number")
+                        .replace("{id}", "1")
+                        .replace("{image_id}", "1")
+                        .replace("{name}", "nobody")
+                        .replace("{level}", "0")
+                        .replace("{tile}", "0_0.jpg");
+                    let (st, text) =
+                        send(ada.req(&app, method.clone(), &bad).json(&json!({}))).await;
+                    let v = assert_envelope(&format!("{what} ({name})"), st, &text);
+                    if st == StatusCode::BAD_REQUEST {
+                        assert_eq!(v["error"], "invalid_path", "{what}: {v}");
+                        assert_eq!(v["field"], name.as_str(), "{what}: {v}");
+                        paths += 1;
+                    } else {
+                        // Text parameters (user names, model ids, tile names) are looked up.
+                        assert_eq!(st, StatusCode::NOT_FOUND, "{what} ({name}): {v}");
+                    }
+                }
+                ParameterIn::Query => {
+                    let url = format!("{concrete}?{name}=not%20a%20value%ZZ");
+                    let (st, text) = send(ada.req(&app, method.clone(), &url)).await;
+                    if st.as_u16() >= 400 {
+                        let v = assert_envelope(&format!("{what} (?{name})"), st, &text);
+                        if st == StatusCode::BAD_REQUEST && v["error"] == "invalid_query" {
+                            assert_eq!(v["field"], name.as_str(), "{what}: {v}");
+                            queries += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(bodies >= 15, "{bodies} routes with a body were checked");
+    assert!(paths >= 15, "{paths} integer path parameters were refused");
+    assert!(queries >= 5, "{queries} query parameters were refused");
+    // No such route, a method the route does not take, a body that is not JSON.
+    let (st, text) = send(ada.req(&app, Method::GET, "/api/no-such-thing")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_envelope("unknown route", st, &text);
+    let (st, text) = send(ada.req(&app, Method::PUT, "/api/images")).await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+    assert_envelope("wrong method", st, &text);
+    let (st, text) = send(
+        ada.req(&app, Method::POST, "/api/studies")
+            .header("content-type", "text/plain")
+            .body("name=x"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_envelope("text body", st, &text);
+    let (st, text) = send(
+        ada.req(&app, Method::POST, "/api/studies")
+            .json(&json!({"name": 7})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(assert_envelope("wrong type", st, &text)["field"], "name");
+    let (st, text) = send(ada.req(&app, Method::GET, "/api/images?limit=many")).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(assert_envelope("bad limit", st, &text)["field"], "limit");
 }
 
 async fn route_inventory_every_route_is_public_or_guarded(db: TestDb) {

@@ -16,6 +16,7 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub disabled: bool,
+    #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -53,7 +54,7 @@ pub fn check_user_name(name: &str) -> Result<()> {
             "use 1 to 64 letters, digits, '.', '_' or '-'",
         ));
     }
-    if name == crate::LOCAL_READER {
+    if name == crate::LOCAL_USER {
         return Err(StoreError::invalid(
             "name",
             "\"local\" is the single-user mode's name; choose another",

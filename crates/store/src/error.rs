@@ -1,4 +1,4 @@
-use crate::model::ImageRecord;
+use crate::records::ImageRecord;
 
 /// Everything the store can fail with. The variants map onto HTTP statuses:
 /// `NotFound` → 404, `Conflict` → 409 (or 412 for a failed `If-Match`), `Invalid` → 422,

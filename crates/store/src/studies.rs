@@ -6,15 +6,22 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use histoscore_domain::{Schema, Scores};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use std::fmt;
+use std::str::FromStr;
+
 use crate::{
-    append_study_audit, now, parse_opt_ts, parse_ts, Arg, Audit, AuditEntry, ImageRecord, Result,
-    Sql, Store, StoreError, AUDIT_COLS,
+    corrupt, now, parse_opt_ts, parse_ts, Arg, ImageRecord, Result, Sql, Store, StoreError,
 };
+
+text_enum!(
+    /// Which of a reader's scores a study score row is: the blind score (before the AI draft
+    /// is shown, blinded studies only) or the revised one (the reader's current score).
+    ReadPhase { Blind => "blind", Revised => "revised" }
+);
 
 /// What an administrator sends to create a study.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -62,6 +69,7 @@ pub struct Study {
     pub require_reason: bool,
     pub readers: Vec<String>,
     pub image_count: i64,
+    #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub progress: BTreeMap<String, ReaderProgress>,
@@ -80,8 +88,11 @@ pub struct ReaderRead {
     pub blind: Option<BTreeMap<String, f64>>,
     /// The reader's current score (after the reveal in blinded studies).
     pub revised: Option<BTreeMap<String, f64>>,
+    #[serde(default, with = "crate::records::millis::option")]
     pub opened_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::records::millis::option")]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::records::millis::option")]
     pub revised_at: Option<DateTime<Utc>>,
     /// First opening → blind submit (blinded studies).
     pub blind_seconds: Option<f64>,
@@ -437,7 +448,7 @@ impl Store {
     }
 
     /// Reads of a study by image and reader, optionally for one image and/or reader.
-    async fn reads(
+    pub(crate) async fn reads(
         &self,
         study: &Study,
         image_id: Option<i64>,
@@ -477,22 +488,22 @@ impl Store {
             "SELECT image_id, reader, phase, metric, value FROM study_scores WHERE {cond} \
              ORDER BY image_id, reader, phase, metric"
         );
-        let mut scores: BTreeMap<(i64, String, String), Vec<(String, f64)>> = BTreeMap::new();
+        let mut scores: BTreeMap<(i64, String, ReadPhase), Vec<(String, f64)>> = BTreeMap::new();
         for r in sql.query().fetch_all(&self.pool).await? {
             scores
                 .entry((
                     r.try_get("image_id")?,
                     r.try_get("reader")?,
-                    r.try_get("phase")?,
+                    r.try_get::<String, _>("phase")?.parse().map_err(corrupt)?,
                 ))
                 .or_default()
                 .push((r.try_get("metric")?, r.try_get("value")?));
         }
         for ((image, reader, phase), values) in scores {
             let read = out.entry(image).or_default().entry(reader).or_default();
-            match phase.as_str() {
-                "blind" => read.blind = scores_map(&values),
-                _ => read.revised = scores_map(&values),
+            match phase {
+                ReadPhase::Blind => read.blind = scores_map(&values),
+                ReadPhase::Revised => read.revised = scores_map(&values),
             }
         }
         for by_reader in out.values_mut() {
@@ -515,235 +526,5 @@ impl Store {
         .await?
         .try_get(0)?;
         Ok(n > 0)
-    }
-
-    /// A reader's work on one image; the first call starts their clock.
-    pub async fn open_read(
-        &self,
-        study: &Study,
-        image_id: i64,
-        reader: &str,
-    ) -> Result<ReaderRead> {
-        if !self.study_has_image(study.id, image_id).await? {
-            return Err(StoreError::NotFound {
-                what: "image in this study",
-                id: image_id,
-            });
-        }
-        let existing = self.reads(study, Some(image_id), Some(reader)).await?;
-        if let Some(read) = existing.get(&image_id).and_then(|m| m.get(reader)) {
-            return Ok(read.clone());
-        }
-        let (_write, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO study_reads (study_id, image_id, reader, opened_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (study_id, image_id, reader) DO NOTHING",
-        )
-        .bind(study.id)
-        .bind(image_id)
-        .bind(reader)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.read(study, image_id, reader).await
-    }
-
-    async fn read(&self, study: &Study, image_id: i64, reader: &str) -> Result<ReaderRead> {
-        Ok(self
-            .reads(study, Some(image_id), Some(reader))
-            .await?
-            .remove(&image_id)
-            .and_then(|mut m| m.remove(reader))
-            .unwrap_or_default())
-    }
-
-    /// Saves a reader's score. The first submission must score every metric; in a blinded
-    /// study it is the blind score (kept unchanged from then on) and reveals the AI draft.
-    /// Later submissions revise the reader's current score (a reason is needed when the study
-    /// requires one). Every changed value is audited.
-    pub async fn submit_read(
-        &self,
-        study: &Study,
-        image_id: i64,
-        reader: &str,
-        scores: &Scores,
-        reason: Option<&str>,
-        schema: &Schema,
-    ) -> Result<ReaderRead> {
-        let mut snapped = Scores::new();
-        for (metric, value) in scores {
-            let v = schema
-                .check_value(metric, *value)
-                .map_err(|e| StoreError::invalid(metric.clone(), e.to_string()))?;
-            snapped.insert(metric.clone(), v);
-        }
-        let scores = &snapped;
-        let before = self.open_read(study, image_id, reader).await?;
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        let first = !before.submitted();
-        if first {
-            if let Some(m) = schema
-                .metrics
-                .iter()
-                .find(|m| !scores.contains_key(&m.name))
-            {
-                return Err(StoreError::invalid(
-                    m.name.clone(),
-                    "the first score of an image must give every metric",
-                ));
-            }
-        } else if study.require_reason && reason.is_none() {
-            return Err(StoreError::invalid(
-                "reason",
-                "this study asks for a reason with every change after the first score",
-            ));
-        }
-        let at = now();
-        let (_write, mut tx) = self.begin_write().await?;
-        let old = before.revised.clone().unwrap_or_default();
-        let mut changed = false;
-        for (metric, value) in scores {
-            let was = old.get(metric).copied();
-            if was == Some(*value) {
-                continue;
-            }
-            changed = true;
-            let phases: &[&str] = if first && study.blinded {
-                &["blind", "revised"]
-            } else {
-                &["revised"]
-            };
-            for phase in phases {
-                sqlx::query(
-                    "INSERT INTO study_scores \
-                     (study_id, image_id, reader, phase, metric, value, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (study_id, image_id, reader, phase, metric) DO UPDATE SET \
-                     value = excluded.value, updated_at = excluded.updated_at",
-                )
-                .bind(study.id)
-                .bind(image_id)
-                .bind(reader)
-                .bind(*phase)
-                .bind(metric)
-                .bind(*value)
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            let action = match (first, study.blinded) {
-                (true, true) => "blind_score",
-                (true, false) => "reader_score",
-                (false, _) => "reader_revise",
-            };
-            append_study_audit(
-                &mut tx,
-                &at,
-                Audit {
-                    actor: reader,
-                    image_id: Some(image_id),
-                    action,
-                    field: Some(metric),
-                    old_value: was.map(crate::fmt_value),
-                    new_value: Some(crate::fmt_value(*value)),
-                    reason,
-                },
-                Some(study.id),
-            )
-            .await?;
-        }
-        let sql = if first {
-            "UPDATE study_reads SET submitted_at = $1 \
-             WHERE study_id = $2 AND image_id = $3 AND reader = $4"
-        } else if changed {
-            "UPDATE study_reads SET revised_at = $1 \
-             WHERE study_id = $2 AND image_id = $3 AND reader = $4"
-        } else {
-            ""
-        };
-        if !sql.is_empty() {
-            sqlx::query(sql)
-                .bind(&at)
-                .bind(study.id)
-                .bind(image_id)
-                .bind(reader)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        self.read(study, image_id, reader).await
-    }
-
-    /// Every image this user reads in a blinded study, with how far that read is.
-    pub async fn blinded_reads(&self, reader: &str) -> Result<Vec<BlindedRead>> {
-        let rows = sqlx::query(
-            "SELECT si.study_id, si.image_id, \
-               CAST(CASE WHEN d.submitted_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS submitted, \
-               CAST(CASE WHEN EXISTS (SELECT 1 FROM audit_log a WHERE a.study_id = si.study_id \
-                 AND a.image_id = si.image_id AND a.action = 'adjudicate') \
-                 THEN 1 ELSE 0 END AS BIGINT) AS adjudicated \
-             FROM study_images si \
-             JOIN studies s ON s.id = si.study_id AND s.blinded = 1 \
-             JOIN study_readers r ON r.study_id = si.study_id AND r.reader = $1 \
-             LEFT JOIN study_reads d ON d.study_id = si.study_id \
-               AND d.image_id = si.image_id AND d.reader = $1",
-        )
-        .bind(reader)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(BlindedRead {
-                    study_id: r.try_get("study_id")?,
-                    image_id: r.try_get("image_id")?,
-                    submitted: r.try_get::<i64, _>("submitted")? != 0,
-                    adjudicated: r.try_get::<i64, _>("adjudicated")? != 0,
-                })
-            })
-            .collect()
-    }
-
-    /// The ids of the studies this user reads in.
-    pub async fn studies_read_by(&self, reader: &str) -> Result<HashSet<i64>> {
-        sqlx::query("SELECT study_id FROM study_readers WHERE reader = $1")
-            .bind(reader)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
-            .collect()
-    }
-
-    /// A page of the audit log in id order after `after_id`, optionally for one study and/or
-    /// image.
-    pub async fn audit_page(
-        &self,
-        study_id: Option<i64>,
-        image_id: Option<i64>,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>> {
-        let mut sql = Sql::default();
-        let after = sql.arg(Arg::I64(after_id));
-        let mut cond = format!("id > {after}");
-        if let Some(s) = study_id {
-            let p = sql.arg(Arg::I64(s));
-            cond.push_str(&format!(" AND study_id = {p}"));
-        }
-        if let Some(i) = image_id {
-            let p = sql.arg(Arg::I64(i));
-            cond.push_str(&format!(" AND image_id = {p}"));
-        }
-        let limit = sql.arg(Arg::I64(limit.clamp(1, 10_000)));
-        sql.push(&format!(
-            "SELECT {AUDIT_COLS} FROM audit_log WHERE {cond} ORDER BY id LIMIT {limit}"
-        ));
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(crate::audit_from_row)
-            .collect()
     }
 }

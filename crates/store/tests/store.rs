@@ -92,7 +92,7 @@ async fn scored_image(
         .await
         .unwrap();
     let job = store.claim_job("w", LEASE).await.unwrap().expect("a job");
-    assert_eq!(job.image_id, img.id);
+    assert_eq!(job.image_id, Some(img.id));
     store
         .complete_job(job.id, "w", &draft("resnet-v1", values))
         .await
@@ -198,7 +198,7 @@ async fn insert_get_find(db: TestDb) {
     ));
     let audit = s.audit_for_image(a.id).await.unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].action, "create");
+    assert_eq!(audit[0].action.as_str(), "create");
     assert_eq!(audit[0].actor, "tester");
     assert_eq!(audit[0].new_value.as_deref(), Some("a.tif"));
 }
@@ -284,7 +284,10 @@ async fn claim_complete_sets_draft_and_scores(db: TestDb) {
     assert!(!s.heartbeat(job.id, "worker-1").await.unwrap());
 
     let audit = s.audit_for_image(img.id).await.unwrap();
-    let ai: Vec<_> = audit.iter().filter(|a| a.action == "ai_score").collect();
+    let ai: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action.as_str() == "ai_score")
+        .collect();
     assert_eq!(ai.len(), 4);
     assert!(ai
         .iter()
@@ -294,7 +297,7 @@ async fn claim_complete_sets_draft_and_scores(db: TestDb) {
         .find(|a| a.field.as_deref() == Some("Pancreatic Architecture"))
         .unwrap();
     assert_eq!(arch.new_value.as_deref(), Some("2.5"));
-    assert!(audit.iter().any(|a| a.action == "scored"));
+    assert!(audit.iter().any(|a| a.action.as_str() == "scored"));
     // Filter by model.
     let q = ListQuery {
         model_id: Some("resnet-v1".into()),
@@ -331,12 +334,15 @@ async fn update_scores_writes_and_audits(db: TestDb) {
     let audit = s.audit_for_image(img.id).await.unwrap();
     let human: Vec<_> = audit.iter().filter(|a| a.actor == "dr.a").collect();
     assert_eq!(human.len(), 2, "one row per changed field: {human:?}");
-    let fib = human.iter().find(|a| a.action == "score").unwrap();
+    let fib = human.iter().find(|a| a.action.as_str() == "score").unwrap();
     assert_eq!(fib.field.as_deref(), Some("Fibrosis"));
     assert_eq!(fib.old_value.as_deref(), Some("3"));
     assert_eq!(fib.new_value.as_deref(), Some("2.5"));
     assert_eq!(fib.reason.as_deref(), Some("fibrosis overestimated"));
-    let rev = human.iter().find(|a| a.action == "review").unwrap();
+    let rev = human
+        .iter()
+        .find(|a| a.action.as_str() == "review")
+        .unwrap();
     assert_eq!(rev.old_value.as_deref(), Some("unreviewed"));
     assert_eq!(rev.new_value.as_deref(), Some("reviewed"));
     // Audit ids only grow.
@@ -518,7 +524,7 @@ async fn job_claim_is_exclusive_under_concurrency(db: TestDb) {
             let mut got = Vec::new();
             while let Some(job) = store.claim_job(&me, LEASE).await.unwrap() {
                 assert_eq!(job.locked_by.as_deref(), Some(me.as_str()));
-                got.push((job.id, job.image_id));
+                got.push((job.id, job.image_id.unwrap()));
                 tokio::task::yield_now().await;
             }
             got
@@ -612,7 +618,7 @@ async fn fail_job_marks_image_failed(db: TestDb) {
     assert!(rec.version > img.version);
     let audit = s.audit_for_image(img.id).await.unwrap();
     let last = audit.last().unwrap();
-    assert_eq!(last.action, "failed");
+    assert_eq!(last.action.as_str(), "failed");
     assert_eq!(last.actor, "worker:w");
     assert_eq!(last.old_value.as_deref(), Some("scoring"));
     assert_eq!(last.reason.as_deref(), Some("cannot decode TIFF"));
@@ -671,15 +677,27 @@ async fn soft_delete_hides_and_restore_returns(db: TestDb) {
     );
 
     let audit = s.audit_for_image(gone.id).await.unwrap();
-    let d = audit.iter().find(|a| a.action == "delete").unwrap();
+    let d = audit
+        .iter()
+        .find(|a| a.action.as_str() == "delete")
+        .unwrap();
     assert_eq!(d.actor, "dr.a");
     assert_eq!(d.reason.as_deref(), Some("duplicate slide"));
     assert!(d.old_value.is_none() && d.new_value.is_some());
-    let r = audit.iter().find(|a| a.action == "restore").unwrap();
+    let r = audit
+        .iter()
+        .find(|a| a.action.as_str() == "restore")
+        .unwrap();
     assert_eq!(r.actor, "dr.b");
     assert_eq!(r.old_value, d.new_value);
     assert!(r.new_value.is_none());
-    assert_eq!(audit.iter().filter(|a| a.action == "delete").count(), 1);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action.as_str() == "delete")
+            .count(),
+        1
+    );
 }
 
 async fn list_search_filter_sort_paginate(db: TestDb) {

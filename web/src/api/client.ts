@@ -9,13 +9,16 @@ import type {
   LoginAnswer,
   ModelEntry,
   NewStudy,
+  NewUser,
   Read,
   RescoreAnswer,
+  ScorePatch,
   Scores,
   SessionInfo,
   Study,
   StudyId,
   StudyImage,
+  StudyImagesToAdd,
   StudyPatch,
   TrainingRun,
   TrainRequest,
@@ -125,18 +128,12 @@ export function etagOf(r: ImageRecord, header?: string | null): string {
   return header ?? `"${r.version}"`;
 }
 
-export async function getConfig(): Promise<AppConfig> {
-  return (await request<AppConfig>('/api/config')).data;
+export async function getConfig(signal?: AbortSignal): Promise<AppConfig> {
+  return (await request<AppConfig>('/api/config', { signal })).data;
 }
 
 export async function getImage(id: number): Promise<ImageRecord> {
   return (await request<ImageRecord>(`/api/images/${id}`)).data;
-}
-
-export interface ScorePatch {
-  scores?: Record<string, number>;
-  reviewed?: boolean;
-  reason?: string;
 }
 
 export async function patchScores(id: number, etag: string, body: ScorePatch): Promise<ImageRecord> {
@@ -175,8 +172,8 @@ export async function listImages(p: ListParams, signal?: AbortSignal): Promise<I
   return (await request<ImageList>(`/api/images?${listQuery(p)}`, { signal })).data;
 }
 
-export async function getAudit(id: number): Promise<AuditEntry[]> {
-  const { data } = await request<{ entries: AuditEntry[] } | AuditEntry[]>(`/api/images/${id}/audit`);
+export async function getAudit(id: number, signal?: AbortSignal): Promise<AuditEntry[]> {
+  const { data } = await request<{ entries: AuditEntry[] } | AuditEntry[]>(`/api/images/${id}/audit`, { signal });
   return Array.isArray(data) ? data : data.entries;
 }
 
@@ -258,8 +255,8 @@ const json = (body: unknown): RequestInit => ({
   body: JSON.stringify(body),
 });
 
-export async function getSession(): Promise<SessionInfo> {
-  return (await request<SessionInfo>('/api/session')).data;
+export async function getSession(signal?: AbortSignal): Promise<SessionInfo> {
+  return (await request<SessionInfo>('/api/session', { signal })).data;
 }
 
 export async function login(name: string, password: string): Promise<LoginAnswer> {
@@ -279,11 +276,11 @@ export async function changePassword(current: string, next: string): Promise<voi
   if (data && typeof data.csrf_token === 'string' && data.csrf_token) setCsrfToken(data.csrf_token);
 }
 
-export async function listUsers(): Promise<UserAccount[]> {
-  return (await request<UserAccount[]>('/api/users')).data;
+export async function listUsers(signal?: AbortSignal): Promise<UserAccount[]> {
+  return (await request<UserAccount[]>('/api/users', { signal })).data;
 }
 
-export async function createUser(body: { name: string; role: string; password: string }): Promise<UserAccount> {
+export async function createUser(body: NewUser): Promise<UserAccount> {
   return (await request<UserAccount>('/api/users', { method: 'POST', ...json(body) })).data;
 }
 
@@ -300,23 +297,23 @@ export async function unlockUser(name: string): Promise<void> {
 
 const studyPath = (id: StudyId) => `/api/studies/${encodeURIComponent(String(id))}`;
 
-export async function listStudies(): Promise<Study[]> {
-  return (await request<Study[]>('/api/studies')).data;
+export async function listStudies(signal?: AbortSignal): Promise<Study[]> {
+  return (await request<Study[]>('/api/studies', { signal })).data;
 }
 
 export async function createStudy(body: NewStudy): Promise<Study> {
   return (await request<Study>('/api/studies', { method: 'POST', ...json(body) })).data;
 }
 
-export async function getStudy(id: StudyId): Promise<Study> {
-  return (await request<Study>(studyPath(id))).data;
+export async function getStudy(id: StudyId, signal?: AbortSignal): Promise<Study> {
+  return (await request<Study>(studyPath(id), { signal })).data;
 }
 
 export async function patchStudy(id: StudyId, body: StudyPatch): Promise<Study> {
   return (await request<Study>(studyPath(id), { method: 'PATCH', ...json(body) })).data;
 }
 
-export async function addStudyImages(id: StudyId, body: { groups?: string[]; image_ids?: number[] }): Promise<Study> {
+export async function addStudyImages(id: StudyId, body: StudyImagesToAdd): Promise<Study> {
   return (await request<Study>(`${studyPath(id)}/images`, { method: 'POST', ...json(body) })).data;
 }
 
@@ -325,8 +322,8 @@ export async function listStudyImages(id: StudyId, signal?: AbortSignal): Promis
 }
 
 /** The reader's view of one image; the first call starts the reader's clock. */
-export async function getRead(id: StudyId, imageId: number): Promise<Read> {
-  return (await request<Read>(`${studyPath(id)}/images/${imageId}/read`)).data;
+export async function getRead(id: StudyId, imageId: number, signal?: AbortSignal): Promise<Read> {
+  return (await request<Read>(`${studyPath(id)}/images/${imageId}/read`, { signal })).data;
 }
 
 /** Blinded and not yet revealed: the blind score (reveals the AI draft); otherwise a revision. */

@@ -1,32 +1,17 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { ApiError, getAudit } from '../api/client';
-import type { AuditEntry } from '../api/types';
-import { formatDateTime } from '../lib/format';
+import { errorMessage, formatDateTime } from '../lib/format';
+import { useQuery } from '../lib/useQuery';
+
+const auditErrorMessage = (e: unknown) =>
+  e instanceof ApiError && e.status === 404 ? 'No correction history is available from this server.' : errorMessage(e);
 
 /** The record's correction history (GET /api/images/{id}/audit), refetched when it changes. */
 export function AuditLog({ id, version, defaultOpen = false }: { id: number; version: number; defaultOpen?: boolean }) {
-  const [entries, setEntries] = useState<AuditEntry[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState(defaultOpen);
-
-  useEffect(() => {
-    if (!open) return;
-    let cancelled = false;
-    getAudit(id)
-      .then((e) => {
-        if (!cancelled) {
-          setEntries(e);
-          setError(null);
-        }
-      })
-      .catch((e: unknown) => {
-        if (cancelled) return;
-        setError(e instanceof ApiError && e.status === 404 ? 'No correction history is available from this server.' : String(e instanceof Error ? e.message : e));
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [id, version, open]);
+  const audit = useQuery(open ? `audit/${id}/${version}` : null, (signal) => getAudit(id, signal));
+  const entries = audit.data ?? null;
+  const error = audit.error === undefined ? null : auditErrorMessage(audit.error);
 
   return (
     <details open={defaultOpen || undefined} className="rounded-lg border border-slate-200 dark:border-slate-800" onToggle={(e) => setOpen(e.currentTarget.open)} data-testid="audit">

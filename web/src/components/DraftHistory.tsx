@@ -1,14 +1,20 @@
-import { useEffect, useId, useState } from 'react';
+import { useId, useState } from 'react';
 import { ApiError, getDrafts, listModels } from '../api/client';
-import type { Draft } from '../api/types';
+import type { Draft, ModelEntry } from '../api/types';
 import { useConfig } from '../lib/config';
 import { compareDrafts, defaultComparePair, draftLabels, formatDiff, formatUncertainty, UNCERTAINTY_HELP, type CompareRow } from '../lib/drafts';
-import { formatDateTime, shortId } from '../lib/format';
+import { errorMessage, formatDateTime, shortId } from '../lib/format';
 import { formatScore } from '../lib/scores';
+import { useQuery } from '../lib/useQuery';
 import { Badge, input } from './ui';
 
-/** A draft's key that survives a refetch (older servers may send no id). */
-const keyOf = (d: Draft) => String(d.id ?? `${d.model_id}@${d.created_at}`);
+/** A draft's key that survives a refetch. */
+const keyOf = (d: Draft) => String(d.id);
+
+const namesOf = (models: ModelEntry[]) => new Map(models.filter((m) => m.name?.trim()).map((m) => [m.id, m.name.trim()]));
+
+const draftsErrorMessage = (e: unknown) =>
+  e instanceof ApiError && e.status === 404 ? 'No draft history is available from this server.' : `The drafts could not be loaded: ${errorMessage(e)}`;
 
 const sameDraft = (a: Draft | null | undefined, b: Draft) => !!a && a.model_id === b.model_id && a.created_at === b.created_at;
 
@@ -24,42 +30,18 @@ export function DraftHistory({
 }: {
   id: number;
   refreshKey: string;
-  current: Draft | null;
+  current: Draft | null | undefined;
   defaultOpen?: boolean;
 }) {
   const { schema } = useConfig();
-  const [drafts, setDrafts] = useState<Draft[] | null>(null);
-  const [names, setNames] = useState<Map<string, string> | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState(defaultOpen);
   const [chosen, setChosen] = useState<[string, string] | null>(null);
-
-  useEffect(() => {
-    if (!open) return;
-    const ac = new AbortController();
-    getDrafts(id, ac.signal)
-      .then((d) => {
-        setDrafts(d);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (ac.signal.aborted) return;
-        setError(e instanceof ApiError && e.status === 404 ? 'No draft history is available from this server.' : `The drafts could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
-      });
-    return () => ac.abort();
-  }, [id, refreshKey, open]);
-
+  const history = useQuery(open ? `drafts/${id}/${refreshKey}` : null, (signal) => getDrafts(id, signal));
   // The registry's names for the models (ids only when it cannot be read).
-  useEffect(() => {
-    if (!open || names) return;
-    const ac = new AbortController();
-    listModels(ac.signal)
-      .then((list) => setNames(new Map(list.filter((m) => m.name?.trim()).map((m) => [m.id, m.name.trim()]))))
-      .catch(() => {
-        if (!ac.signal.aborted) setNames(new Map());
-      });
-    return () => ac.abort();
-  }, [open, names]);
+  const registry = useQuery(open ? 'models' : null, listModels);
+  const drafts = history.data ?? null;
+  const error = history.error === undefined ? null : draftsErrorMessage(history.error);
+  const names = registry.data ? namesOf(registry.data) : registry.error === undefined ? null : new Map<string, string>();
 
   const list = drafts ?? [];
   const labels = draftLabels(list, names ?? undefined);

@@ -29,6 +29,7 @@ import {
   type LossPoint,
   type TrainFields,
 } from '../lib/training';
+import { useQuery } from '../lib/useQuery';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from './ui';
 
 /** How often a running run is asked for its progress. */
@@ -42,25 +43,9 @@ const POLL_MS = 1000;
 export function TrainingSection({ admin, models, onModelsChanged }: { admin: boolean; models: ModelEntry[] | null; onModelsChanged: () => void }) {
   const { schema } = useConfig();
   const metricNames = useMemo(() => schema.metrics.map((m) => m.name), [schema]);
-  const [runs, setRuns] = useState<TrainingRun[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-
-  useEffect(() => {
-    const ac = new AbortController();
-    listTrainingRuns(ac.signal)
-      .then((list) => {
-        setRuns(list);
-        setLoadError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setLoadError(trainingErrorMessage(e, 'load'));
-      });
-    return () => ac.abort();
-  }, [reload]);
-
-  const update = useCallback((r: TrainingRun) => setRuns((list) => (list ?? [r]).map((x) => (x.id === r.id ? r : x))), []);
-  const started = useCallback((r: TrainingRun) => setRuns((list) => [r, ...(list ?? []).filter((x) => x.id !== r.id)]), []);
+  const { data: runs, error: loadError, refetch, setData: setRuns } = useQuery('training', listTrainingRuns);
+  const update = useCallback((r: TrainingRun) => setRuns((list) => (list ?? [r]).map((x) => (x.id === r.id ? r : x))), [setRuns]);
+  const started = useCallback((r: TrainingRun) => setRuns((list) => [r, ...(list ?? []).filter((x) => x.id !== r.id)]), [setRuns]);
 
   // A run that finished with a model the registry table does not show yet: load the registry again
   // (once per model, so a model that never appears cannot make a loop).
@@ -81,16 +66,16 @@ export function TrainingSection({ admin, models, onModelsChanged }: { admin: boo
       <section className={card} aria-labelledby="training-runs-title" data-testid="training-runs">
         <h2 id="training-runs-title" className="border-b border-slate-200 px-4 py-3 font-semibold dark:border-slate-800">
           Training runs
-          {!runs && !loadError && (
+          {!runs && loadError === undefined && (
             <span className="ml-2 align-middle">
               <Spinner label="Loading" />
             </span>
           )}
         </h2>
-        {loadError && (
+        {loadError !== undefined && (
           <p role="alert" className="px-4 py-3 text-sm text-red-700 dark:text-red-400" data-testid="training-load-error">
-            The training runs could not be loaded: {loadError}{' '}
-            <button className="underline" onClick={() => setReload((n) => n + 1)}>
+            The training runs could not be loaded: {trainingErrorMessage(loadError, 'load')}{' '}
+            <button className="underline" onClick={refetch}>
               Try again
             </button>
           </p>
@@ -265,36 +250,24 @@ function RunItem({
 }) {
   const running = run.state === 'running';
   const progress = parseProgress(run.progress);
-  // The losses seen while polling (the server keeps only the latest epoch).
-  const [seen, setSeen] = useState<LossPoint[]>(() => addEpoch([], progress));
-  const [pollError, setPollError] = useState<string | null>(null);
+  // The losses seen while it runs (the server keeps only the latest epoch): one more point for each
+  // new progress the list hands down.
+  const [seen, setSeen] = useState(() => ({ progress: run.progress, points: addEpoch([], progress) }));
+  if (seen.progress !== run.progress) setSeen({ progress: run.progress, points: addEpoch(seen.points, progress) });
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
 
+  // While it runs: asked again POLL_MS after each answer; the list takes what it says.
+  const poll = useQuery(running ? `training/${run.id}` : null, (signal) => getTrainingRun(run.id, signal));
+  const pollError = poll.error === undefined ? null : trainingErrorMessage(poll.error, 'poll');
   useEffect(() => {
-    if (!running) return;
-    const ac = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = async () => {
-      try {
-        const r = await getTrainingRun(run.id, ac.signal);
-        if (ac.signal.aborted) return;
-        setSeen((h) => addEpoch(h, parseProgress(r.progress)));
-        setPollError(null);
-        onUpdate(r);
-        if (r.state !== 'running') return;
-      } catch (e) {
-        if (ac.signal.aborted) return;
-        setPollError(trainingErrorMessage(e, 'poll'));
-      }
-      timer = setTimeout(() => void tick(), POLL_MS);
-    };
-    timer = setTimeout(() => void tick(), POLL_MS);
-    return () => {
-      ac.abort();
-      clearTimeout(timer);
-    };
-  }, [running, run.id, onUpdate]);
+    if (poll.data) onUpdate(poll.data);
+  }, [poll.data, onUpdate]);
+  useEffect(() => {
+    if (!running || poll.loading) return;
+    const timer = setTimeout(poll.refetch, POLL_MS);
+    return () => clearTimeout(timer);
+  }, [running, poll.loading, poll.refetch]);
 
   const cancel = async () => {
     if (!window.confirm(`Stop training run ${run.id} after its current epoch? No model is made.`)) return;
@@ -337,7 +310,7 @@ function RunItem({
           </button>
         )}
       </div>
-      {running && <LiveProgress run={run} seen={seen} metricNames={metricNames} />}
+      {running && <LiveProgress run={run} seen={seen.points} metricNames={metricNames} />}
       {running && pollError && (
         <p className="text-xs text-amber-800 dark:text-amber-300" data-testid="training-poll-error">
           The progress could not be updated: {pollError} Trying again…

@@ -11,8 +11,8 @@ export function useConfig(): AppConfig {
 }
 
 /** Asks the server for its config again (after a model activation: the header shows the active model). */
-export const ConfigReloadContext = createContext<() => Promise<void>>(async () => {});
+export const ConfigReloadContext = createContext<() => void>(() => {});
 
-export function useReloadConfig(): () => Promise<void> {
+export function useReloadConfig(): () => void {
   return useContext(ConfigReloadContext);
 }

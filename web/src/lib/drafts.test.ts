@@ -13,6 +13,8 @@ const schema: Schema = {
 };
 
 const draft = (model_id: string, rounded: Record<string, number>, created_at = '2024-05-01T10:00:00Z', extra: Partial<Draft> = {}): Draft => ({
+  id: 1,
+  image_id: 1,
   model_id,
   model_demo: false,
   raw_outputs: {},

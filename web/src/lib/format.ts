@@ -9,3 +9,8 @@ export function shortId(id: string | null | undefined, n = 12): string {
   if (!id) return '–';
   return id.length > n ? id.slice(0, n) : id;
 }
+
+/** What went wrong, in words, whatever was thrown. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

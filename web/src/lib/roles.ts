@@ -27,7 +27,7 @@ export const ROLE_HELP: Record<Role, string> = {
 
 /** The user the UI works as, or null when a login is needed. */
 export function effectiveUser(info: SessionInfo): SessionUser | null {
-  if (info.mode === 'accounts') return info.user;
+  if (info.mode === 'accounts') return info.user ?? null;
   return info.user ?? LOCAL_USER;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changedMetrics, decimalsOf, formatScore, isOnStep, parseScoreInput, snapToStep, stepScore, totalScore } from './scores';
+import { changedMetrics, decimalsOf, formatScore, isOnStep, keyedScore, parseScoreInput, scoreField, snapToStep, stepScore, totalScore } from './scores';
 import type { Schema } from '../api/types';
 
 const fib = { name: 'Fibrosis', max: 4 };
@@ -106,5 +106,59 @@ describe('helpers', () => {
   it('lists the metrics that differ from the draft', () => {
     expect(changedMetrics({ Fibrosis: 2, 'Glandular Atrophy': 1 }, { Fibrosis: 1, 'Glandular Atrophy': 1 }, schema)).toEqual(['Fibrosis']);
     expect(changedMetrics({ Fibrosis: 2 }, null, schema)).toEqual([]);
+  });
+});
+
+describe('scoreField', () => {
+  describe('a form (no saved scores)', () => {
+    it('shows what was typed and stands for it when valid', () => {
+      expect(scoreField(fib, 0.25, '1,5', undefined, false)).toEqual({ text: '1,5', value: 1.5, error: null });
+    });
+    it('explains an invalid entry at once, with a suggestion', () => {
+      const f = scoreField(fib, 0.25, '9', undefined, false);
+      expect(f).toMatchObject({ text: '9', value: null, suggestion: 4 });
+      expect(f.error).toContain('maximum');
+    });
+    it('asks for empty fields only after a submit attempt', () => {
+      expect(scoreField(fib, 0.25, undefined, undefined, false)).toMatchObject({ text: '', value: null, error: null });
+      expect(scoreField(fib, 0.25, '', undefined, false).error).toBeNull();
+      expect(scoreField(fib, 0.25, undefined, undefined, true).error).toContain('Enter a score');
+    });
+  });
+
+  describe('autosave (saved scores fall back)', () => {
+    const saved = { Fibrosis: 2 };
+    it('shows the saved score while nothing is typed', () => {
+      expect(scoreField(fib, 0.25, undefined, saved, false)).toEqual({ text: '2', value: 2, error: null });
+      expect(scoreField(atrophy, 0.25, undefined, saved, false)).toMatchObject({ text: '', value: null, error: null });
+    });
+    it('keeps the saved score behind an invalid entry', () => {
+      const f = scoreField(fib, 0.25, '1.3', saved, false);
+      expect(f).toMatchObject({ text: '1.3', value: 2, suggestion: 1.25 });
+      expect(f.error).toContain('steps of 0.25');
+    });
+    it('says at once that a field emptied by hand holds no score', () => {
+      expect(scoreField(fib, 0.25, '', saved, false).error).toContain('Enter a score');
+      expect(scoreField(atrophy, 0.25, '', saved, false).error).toContain('Enter a score');
+    });
+  });
+});
+
+describe('keyedScore', () => {
+  it('steps with the arrows and pages', () => {
+    expect(keyedScore('ArrowUp', false, 1, fib, 0.25)).toBe(1.25);
+    expect(keyedScore('ArrowDown', false, 1, fib, 0.25)).toBe(0.75);
+    expect(keyedScore('PageUp', false, 1, fib, 0.25)).toBe(2);
+    expect(keyedScore('PageDown', false, 0.5, fib, 0.25)).toBe(0);
+  });
+  it('jumps to the ends with Ctrl+Home and Ctrl+End only', () => {
+    expect(keyedScore('Home', true, 2, fib, 0.25)).toBe(0);
+    expect(keyedScore('End', true, 2, fib, 0.25)).toBe(4);
+    expect(keyedScore('Home', false, 2, fib, 0.25)).toBeNull();
+    expect(keyedScore('End', false, 2, fib, 0.25)).toBeNull();
+  });
+  it('ignores other keys', () => {
+    expect(keyedScore('Enter', false, 2, fib, 0.25)).toBeNull();
+    expect(keyedScore('a', true, 2, fib, 0.25)).toBeNull();
   });
 });

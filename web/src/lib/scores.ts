@@ -99,6 +99,54 @@ export function totalScore(scores: Record<string, number> | null | undefined, sc
   return any ? Number(total.toFixed(decimalsOf(schema.step))) : null;
 }
 
+/** One score field as shown: its text, the score it stands for, and the problem to show. */
+export interface ScoreField {
+  text: string;
+  /** What is typed when it is valid, else the saved score (null: none). */
+  value: number | null;
+  error: string | null;
+  /** A valid score near an invalid one. */
+  suggestion?: number;
+}
+
+/**
+ * A field from what was typed in it (undefined: nothing) and, where fields fall back to saved
+ * scores (autosave), those scores. An empty field is only wrong after a submit attempt
+ * (`showErrors`), unless it was emptied by hand where a saved score falls back.
+ */
+export function scoreField(metric: Metric, step: number, typed: string | undefined, saved: Record<string, number> | undefined, showErrors: boolean): ScoreField {
+  const fallback = saved?.[metric.name] ?? null;
+  if (typed === undefined && fallback != null) return { text: formatScore(fallback, step), value: fallback, error: null };
+  const text = typed ?? '';
+  const r = parseScoreInput(text, metric, step);
+  if (r.ok) return { text, value: r.value, error: null };
+  const shown = showErrors || text.trim() !== '' || (typed !== undefined && saved !== undefined);
+  return { text, value: fallback, error: shown ? r.message : null, suggestion: r.suggestion };
+}
+
+/**
+ * The score a key asks for in a field holding `current`: ↑ ↓ one step, PgUp PgDn four, Ctrl+Home
+ * 0 and Ctrl+End the maximum; null for any other key.
+ */
+export function keyedScore(key: string, ctrl: boolean, current: number | null, metric: Metric, step: number): number | null {
+  switch (key) {
+    case 'ArrowUp':
+      return stepScore(current, 1, metric, step);
+    case 'ArrowDown':
+      return stepScore(current, -1, metric, step);
+    case 'PageUp':
+      return stepScore(current, 1, metric, step, 4);
+    case 'PageDown':
+      return stepScore(current, -1, metric, step, 4);
+    case 'Home':
+      return ctrl ? 0 : null;
+    case 'End':
+      return ctrl ? metric.max : null;
+    default:
+      return null;
+  }
+}
+
 /** The metrics whose value in `a` differs from `b` (used to show corrections against the AI draft). */
 export function changedMetrics(a: Record<string, number>, b: Record<string, number> | null | undefined, schema: Schema): string[] {
   if (!b) return [];

@@ -32,6 +32,7 @@ const read = (over: Partial<Read>): Read => ({
   study_id: 1,
   image: { id: 1, filename: 'f.tif', serial: null, width: null, height: null, status: 'scored' },
   blinded: true,
+  require_reason: false,
   state: 'blind',
   blind: null,
   revised: null,

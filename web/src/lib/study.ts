@@ -84,9 +84,9 @@ export function readMode(read: Pick<Read, 'blinded' | 'state' | 'blind' | 'revis
     return { kind: 'blind', showAi: false, submitLabel: 'Submit blind score', needsReason: false, prefill: null };
   }
   if (read.blinded) {
-    return { kind: 'revise', showAi: read.ai != null, submitLabel: 'Save revision', needsReason: requireReason, prefill: read.revised ?? read.blind };
+    return { kind: 'revise', showAi: read.ai != null, submitLabel: 'Save revision', needsReason: requireReason, prefill: read.revised ?? read.blind ?? null };
   }
-  const saved = read.revised ?? read.blind;
+  const saved = read.revised ?? read.blind ?? null;
   return {
     kind: 'single',
     showAi: read.ai != null,

@@ -102,7 +102,7 @@ describe('progress in words', () => {
     const run = { params: { seed: 42, epochs: 300, val_fraction: 0.2, name: 'v3', from: null } };
     expect(runParam(run, 'epochs')).toBe(300);
     expect(runParam(run, 'from')).toBeNull();
-    expect(runParam({ params: null }, 'epochs')).toBeNull();
+    expect(runParam({ params: {} }, 'epochs')).toBeNull();
     expect(paramsSummary(run)).toBe('“v3” · seed 42 · at most 300 epochs · validation 20%');
     expect(paramsSummary({ params: {} })).toBe('');
   });

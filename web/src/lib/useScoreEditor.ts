@@ -3,8 +3,8 @@
 // edits and say so; a 409 keeps them too and offers the choice between theirs and mine.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, patchScores, type ScorePatch } from '../api/client';
-import type { ImageRecord } from '../api/types';
+import { ApiError, patchScores } from '../api/client';
+import type { ImageRecord, ScorePatch } from '../api/types';
 import { getEntry, putRecord, useRecord } from './records';
 
 export const AUTOSAVE_DELAY_MS = 600;

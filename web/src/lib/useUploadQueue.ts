@@ -60,7 +60,7 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
             code: b.error,
             message: b.detail,
             retryAfterS: res.error.retryAfterS,
-            existingId: typeof b.existing_id === 'number' ? b.existing_id : null,
+            existingId: b.existing_id ?? null,
             now: Date.now(),
           });
         }

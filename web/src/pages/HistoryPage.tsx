@@ -3,7 +3,7 @@ import { imageUrls, listImages, listModels, rescore, type ListParams } from '../
 import { groupOf, type ImageList, type ImageRecord, type ModelEntry } from '../api/types';
 import { ReviewPanel } from '../components/ReviewPanel';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
-import { formatDateTime, shortId } from '../lib/format';
+import { errorMessage, formatDateTime, shortId } from '../lib/format';
 import { useConfig } from '../lib/config';
 import { onImageEvent, onResync } from '../lib/events';
 import { getEntry, useRecordsVersion } from '../lib/records';
@@ -13,6 +13,7 @@ import { formatUncertainty, UNCERTAINTY_HELP } from '../lib/drafts';
 import { modelErrorMessage, modelTitle } from '../lib/models';
 import { isAdmin } from '../lib/roles';
 import { useSession } from '../lib/session';
+import { useQuery } from '../lib/useQuery';
 
 const PAGE_SIZES = [25, 50, 100, 200, 500];
 const SORTABLE = ['id', 'filename', 'serial', 'group', 'image_number', 'created_at', 'updated_at', 'status', 'review_status', 'uncertainty'] as const;
@@ -131,10 +132,6 @@ export function HistoryPage() {
   const [selected, setSelected] = useState<ReadonlySet<number>>(() => new Set());
   const { search } = useLocation();
   const filters = useMemo(() => readFilters(search), [search]);
-  const [data, setData] = useState<ImageList | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  const [loadedKey, setLoadedKey] = useState<string | null>(null);
   const [searchText, setSearchText] = useState(filters.search);
   useRecordsVersion(); // rows follow edits made in the side panel
 
@@ -155,24 +152,7 @@ export function HistoryPage() {
   }, [searchText, filters.search, update]);
 
   const params = useMemo(() => toParams(filters), [filters]);
-  const paramsKey = JSON.stringify(params);
-  const requestKey = `${paramsKey}#${reload}`;
-  const loading = loadedKey !== requestKey;
-  useEffect(() => {
-    const ac = new AbortController();
-    listImages(JSON.parse(paramsKey) as ListParams, ac.signal)
-      .then((d) => {
-        setData(d);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-      })
-      .finally(() => {
-        if (!ac.signal.aborted) setLoadedKey(`${paramsKey}#${reload}`);
-      });
-    return () => ac.abort();
-  }, [paramsKey, reload]);
+  const { data, error, loading, refetch } = useQuery(JSON.stringify(params), (signal) => listImages(params, signal));
 
   // New uploads and changes elsewhere: refresh the page shown (at most once a second).
   const pendingRefresh = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -181,7 +161,7 @@ export function HistoryPage() {
       if (pendingRefresh.current) return;
       pendingRefresh.current = setTimeout(() => {
         pendingRefresh.current = null;
-        setReload((n) => n + 1);
+        refetch();
       }, 1000);
     };
     const off1 = onImageEvent(bump);
@@ -191,7 +171,7 @@ export function HistoryPage() {
       off2();
       if (pendingRefresh.current) clearTimeout(pendingRefresh.current);
     };
-  }, []);
+  }, [refetch]);
 
   const items = data?.items ?? [];
   const total = data?.total ?? 0;
@@ -336,10 +316,10 @@ export function HistoryPage() {
           </button>
         </form>
 
-        {error && (
+        {error !== undefined && (
           <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-            The records could not be loaded: {error}{' '}
-            <button className="underline" onClick={() => setReload((n) => n + 1)}>
+            The records could not be loaded: {errorMessage(error)}{' '}
+            <button className="underline" onClick={refetch}>
               Try again
             </button>
           </p>
@@ -422,7 +402,7 @@ export function HistoryPage() {
           </div>
         </section>
 
-        <GroupSummary list={data} />
+        <GroupSummary list={data ?? null} />
       </div>
       {filters.open && (
         <div className="min-h-0 overflow-y-auto border-l border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900/60">
@@ -591,31 +571,15 @@ function PageCheckbox({ checked, mixed, disabled, onChange }: { checked: boolean
 
 /**
  * The selected records' actions (administrators): re-score them with any registered model
- * (POST /api/rescore). The models load when the first record is ticked.
+ * (POST /api/rescore). The models load when a record is ticked (again after the selection was cleared).
  */
 function RescoreBar({ selected, offPage, onClear }: { selected: ReadonlySet<number>; offPage: number; onClear: () => void }) {
   const count = selected.size;
-  const [models, setModels] = useState<ModelEntry[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [attempt, setAttempt] = useState(0);
   const [modelId, setModelId] = useState('');
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ tone: 'error' | 'ok'; text: string } | null>(null);
   const wanted = count > 0;
-
-  useEffect(() => {
-    if (!wanted || models) return;
-    const ac = new AbortController();
-    listModels(ac.signal)
-      .then((m) => {
-        setModels(m);
-        setLoadError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setLoadError(modelErrorMessage(e, 'load'));
-      });
-    return () => ac.abort();
-  }, [wanted, models, attempt]);
+  const { data: models, error: loadError, loading, refetch } = useQuery(wanted ? 'models' : null, listModels);
 
   const chosen = models?.find((m) => m.id === modelId) ?? null;
   const optionLabel = (m: ModelEntry) => `${m.name?.trim() ? `${m.name.trim()} · ${shortId(m.id)}` : shortId(m.id)}${m.active ? ' (active)' : ''}`;
@@ -669,16 +633,10 @@ function RescoreBar({ selected, offPage, onClear }: { selected: ReadonlySet<numb
           <button type="button" className={`${btnSecondary} ${btnSmall} self-center`} onClick={onClear}>
             Clear selection
           </button>
-          {loadError && (
+          {loadError !== undefined && !loading && (
             <p role="alert" className="w-full text-red-700 dark:text-red-400">
-              The models could not be loaded: {loadError}{' '}
-              <button
-                className="underline"
-                onClick={() => {
-                  setLoadError(null);
-                  setAttempt((n) => n + 1);
-                }}
-              >
+              The models could not be loaded: {modelErrorMessage(loadError, 'load')}{' '}
+              <button className="underline" onClick={refetch}>
                 Try again
               </button>
             </p>

@@ -1,6 +1,7 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useRef, useState, type FormEvent } from 'react';
 import { activateModel, importModel, listModels, modelUrls, rollbackModel } from '../api/client';
 import type { ModelEntry } from '../api/types';
+import { DialogForm } from '../components/DialogForm';
 import { TrainingSection } from '../components/TrainingPanel';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
 import { useConfig, useReloadConfig } from '../lib/config';
@@ -8,7 +9,7 @@ import { formatDateTime, shortId } from '../lib/format';
 import { modelErrorMessage, modelFigures, modelFileProblem, modelLabel, modelTitle, MODEL_EXTENSIONS } from '../lib/models';
 import { isAdmin } from '../lib/roles';
 import { useSession } from '../lib/session';
-import { useModalDialog } from '../lib/useModalDialog';
+import { useQuery } from '../lib/useQuery';
 
 type Message = { tone: 'error' | 'ok'; text: string };
 
@@ -22,28 +23,10 @@ export function ModelsPage() {
   const reloadConfig = useReloadConfig();
   const { schema } = useConfig();
   const metricNames = schema.metrics.map((m) => m.name);
-  const [models, setModels] = useState<ModelEntry[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
+  const { data: models, error: loadError, refetch: reloadModels, setData: setModels } = useQuery('models', listModels);
   const [message, setMessage] = useState<Message | null>(null);
   const [activating, setActivating] = useState<ModelEntry | null>(null);
   const [rollingBack, setRollingBack] = useState(false);
-
-  useEffect(() => {
-    const ac = new AbortController();
-    listModels(ac.signal)
-      .then((m) => {
-        setModels(m);
-        setLoadError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setLoadError(modelErrorMessage(e, 'load'));
-      });
-    return () => ac.abort();
-  }, [reload]);
-
-  /** Load the registry again (a training run registered a model). */
-  const reloadModels = useCallback(() => setReload((n) => n + 1), []);
 
   const active = models?.find((m) => m.active) ?? null;
   const names = new Map((models ?? []).map((m) => [m.id, modelLabel(m)]));
@@ -51,11 +34,11 @@ export function ModelsPage() {
   /** The answer of an activation or rollback: mark it active at once, then ask the server again. */
   const nowActive = useCallback(
     (entry: ModelEntry) => {
-      setModels((list) => list?.map((m) => (m.id === entry.id ? { ...m, ...entry, active: true } : { ...m, active: false })) ?? null);
-      setReload((n) => n + 1);
-      void reloadConfig();
+      setModels((list) => list?.map((m) => (m.id === entry.id ? { ...m, ...entry, active: true } : { ...m, active: false })));
+      reloadModels();
+      reloadConfig();
     },
-    [reloadConfig],
+    [reloadConfig, reloadModels, setModels],
   );
 
   const activate = async (m: ModelEntry, reason: string): Promise<string | null> => {
@@ -111,7 +94,7 @@ export function ModelsPage() {
       {admin && (
         <ImportForm
           onImported={(entry, created) => {
-            setReload((n) => n + 1);
+            reloadModels();
             setMessage({
               tone: 'ok',
               text: created
@@ -137,10 +120,10 @@ export function ModelsPage() {
           {message.text}
         </p>
       )}
-      {loadError && (
+      {loadError !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400" data-testid="models-load-error">
-          The models could not be loaded: {loadError}{' '}
-          <button className="underline" onClick={() => setReload((n) => n + 1)}>
+          The models could not be loaded: {modelErrorMessage(loadError, 'load')}{' '}
+          <button className="underline" onClick={reloadModels}>
             Try again
           </button>
         </p>
@@ -154,7 +137,7 @@ export function ModelsPage() {
               · active: <span className="text-slate-700 dark:text-slate-200">{modelLabel(active)}</span>
             </span>
           )}
-          {!models && !loadError && (
+          {!models && loadError === undefined && (
             <span className="ml-2 align-middle">
               <Spinner label="Loading" />
             </span>
@@ -210,7 +193,7 @@ export function ModelsPage() {
         )}
       </section>
 
-      <TrainingSection admin={admin} models={models} onModelsChanged={reloadModels} />
+      <TrainingSection admin={admin} models={models ?? null} onModelsChanged={reloadModels} />
 
       {activating && <ActivateDialog model={activating} current={active} onClose={() => setActivating(null)} onSubmit={(reason) => activate(activating, reason)} />}
     </div>
@@ -412,58 +395,25 @@ function ActivateDialog({
   onClose: () => void;
   onSubmit: (reason: string) => Promise<string | null>;
 }) {
-  const ref = useModalDialog();
   const [reason, setReason] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
 
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    const refused = await onSubmit(reason.trim());
-    setBusy(false);
-    if (refused == null) ref.current?.close();
-    else setError(`Not activated. ${refused}`);
-  };
-
-  const label = modelLabel(model);
   return (
-    <dialog
-      ref={ref}
-      aria-labelledby="activate-title"
-      aria-describedby="activate-what"
+    <DialogForm
+      title={`Activate “${modelLabel(model)}”?`}
+      description={`New uploads will be scored with ${modelTitle(model)}${current ? ` instead of ${modelTitle(current)}` : ''}. Existing drafts and scores stay as they are; Roll back returns to the model active now.`}
+      submitLabel="Activate"
+      onSubmit={async () => {
+        const refused = await onSubmit(reason.trim());
+        return refused == null ? null : `Not activated. ${refused}`;
+      }}
       onClose={onClose}
-      className="m-auto w-full max-w-lg rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/50 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
-      data-testid="activate-dialog"
+      wide
+      testId="activate-dialog"
     >
-      <form className="flex flex-col gap-4 p-6" onSubmit={(e) => void submit(e)} noValidate>
-        <h2 id="activate-title" className="text-lg font-semibold">
-          Activate “{label}”?
-        </h2>
-        <p id="activate-what" className="text-sm text-slate-600 dark:text-slate-300">
-          New uploads will be scored with {modelTitle(model)}
-          {current ? ` instead of ${modelTitle(current)}` : ''}. Existing drafts and scores stay as they are; Roll back returns to the model active now.
-        </p>
-        <label className="flex flex-col gap-1 text-sm font-medium">
-          Reason (optional)
-          <input className={input} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. validated on the 2024 cohort" autoFocus />
-        </label>
-        {error && (
-          <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-            {error}
-          </p>
-        )}
-        <div className="flex justify-end gap-2">
-          <button type="button" className={btnSecondary} onClick={() => ref.current?.close()}>
-            Cancel
-          </button>
-          <button type="submit" className={btnPrimary} disabled={busy}>
-            {busy && <Spinner />} Activate
-          </button>
-        </div>
-      </form>
-    </dialog>
+      <label className="flex flex-col gap-1 text-sm font-medium">
+        Reason (optional)
+        <input className={input} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. validated on the 2024 cohort" />
+      </label>
+    </DialogForm>
   );
 }

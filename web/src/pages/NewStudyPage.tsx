@@ -1,21 +1,25 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { createStudy, listImages, listUsers } from '../api/client';
-import { groupOf, type GroupSummary, type NewStudy, type UserAccount } from '../api/types';
+import { groupOf, type NewStudy } from '../api/types';
 import { btnPrimary, btnSecondary, card, input, Spinner } from '../components/ui';
+import { errorMessage } from '../lib/format';
 import { canScore, isAdmin, ROLE_LABELS } from '../lib/roles';
 import { Link, navigate } from '../lib/router';
 import { studyHref } from '../lib/routes';
 import { useSession } from '../lib/session';
 import { parseIdList } from '../lib/study';
+import { useQuery } from '../lib/useQuery';
 
 const label = 'flex flex-col gap-1 text-sm font-medium';
 const fieldset = 'rounded-lg border border-slate-200 p-4 dark:border-slate-800';
 
 export function NewStudyPage() {
   const { user, mode } = useSession();
-  const [users, setUsers] = useState<UserAccount[] | null>(null);
-  const [groups, setGroups] = useState<GroupSummary[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  // The accounts to choose readers from, and the sample groups (the image list's summary).
+  const choices = useQuery(isAdmin(user.role) ? 'new-study' : null, (signal) => Promise.all([listUsers(signal), listImages({ limit: 1 }, signal)]));
+  const users = choices.data?.[0];
+  const groups = choices.data?.[1].groups;
+  const loadError = choices.error === undefined ? null : errorMessage(choices.error);
 
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
@@ -26,23 +30,6 @@ export function NewStudyPage() {
   const [idText, setIdText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    if (!isAdmin(user.role)) return;
-    let cancelled = false;
-    Promise.all([listUsers(), listImages({ limit: 1 })])
-      .then(([u, list]) => {
-        if (cancelled) return;
-        setUsers(u);
-        setGroups(list.groups);
-      })
-      .catch((e: unknown) => {
-        if (!cancelled) setLoadError(e instanceof Error ? e.message : String(e));
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [user.role]);
 
   if (!isAdmin(user.role)) {
     return (

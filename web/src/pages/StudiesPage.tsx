@@ -1,35 +1,16 @@
-import { useEffect, useState } from 'react';
 import { listStudies } from '../api/client';
 import type { Study } from '../api/types';
 import { Badge, btnPrimary, card, Icon, Spinner } from '../components/ui';
-import { formatDateTime } from '../lib/format';
+import { errorMessage, formatDateTime } from '../lib/format';
 import { isAdmin } from '../lib/roles';
 import { Link } from '../lib/router';
 import { studyHref } from '../lib/routes';
 import { useSession } from '../lib/session';
+import { useQuery } from '../lib/useQuery';
 
 export function StudiesPage() {
   const { user } = useSession();
-  const [studies, setStudies] = useState<Study[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-
-  useEffect(() => {
-    let cancelled = false;
-    listStudies()
-      .then((s) => {
-        if (cancelled) return;
-        setStudies(s);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (!cancelled) setError(e instanceof Error ? e.message : String(e));
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [reload]);
-
+  const { data: studies, error, refetch } = useQuery('studies', listStudies);
   const admin = isAdmin(user.role);
   return (
     <div className="flex h-full flex-col gap-4 overflow-y-auto p-6">
@@ -50,15 +31,15 @@ export function StudiesPage() {
           </Link>
         )}
       </div>
-      {error && (
+      {error !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The studies could not be loaded: {error}{' '}
-          <button className="underline" onClick={() => setReload((n) => n + 1)}>
+          The studies could not be loaded: {errorMessage(error)}{' '}
+          <button className="underline" onClick={refetch}>
             Try again
           </button>
         </p>
       )}
-      {!studies && !error && (
+      {!studies && error === undefined && (
         <p className="text-sm text-slate-500 dark:text-slate-400">
           <Spinner label="Loading studies" /> Loading…
         </p>

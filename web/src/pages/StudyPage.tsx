@@ -1,15 +1,15 @@
-import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useRef, type KeyboardEvent } from 'react';
 import { ApiError, getStudy } from '../api/client';
-import type { Study } from '../api/types';
 import { AdjudicateTab } from '../components/study/AdjudicateTab';
 import { AgreementTab } from '../components/study/AgreementTab';
 import { ReadingTab } from '../components/study/ReadingTab';
 import { Badge, Spinner } from '../components/ui';
-import { formatDateTime } from '../lib/format';
+import { errorMessage, formatDateTime } from '../lib/format';
 import { isAdmin } from '../lib/roles';
 import { Link, navigate, useLocation } from '../lib/router';
 import { studyHref, type StudyTab } from '../lib/routes';
 import { useSession } from '../lib/session';
+import { useQuery } from '../lib/useQuery';
 import { StudyProgressList } from './StudiesPage';
 
 const TAB_LABELS: Record<StudyTab, string> = {
@@ -18,32 +18,17 @@ const TAB_LABELS: Record<StudyTab, string> = {
   agreement: 'Agreement',
 };
 
+function studyErrorMessage(e: unknown): string {
+  if (e instanceof ApiError && e.status === 404) return 'There is no such study (it may have been removed). Go back to the list of studies.';
+  if (e instanceof ApiError && e.status === 403) return 'You may not see this study: ask an administrator to add you as a reader.';
+  return errorMessage(e);
+}
+
 export function StudyPage({ id }: { id: string }) {
   const { user } = useSession();
   const { search } = useLocation();
-  const [study, setStudy] = useState<Study | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
+  const { data: study, error, refetch } = useQuery(`study/${id}`, (signal) => getStudy(id, signal));
   const tabRefs = useRef<Partial<Record<StudyTab, HTMLButtonElement | null>>>({});
-
-  useEffect(() => {
-    let cancelled = false;
-    getStudy(id)
-      .then((s) => {
-        if (cancelled) return;
-        setStudy(s);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (cancelled) return;
-        if (e instanceof ApiError && e.status === 404) setError('There is no such study (it may have been removed). Go back to the list of studies.');
-        else if (e instanceof ApiError && e.status === 403) setError('You may not see this study: ask an administrator to add you as a reader.');
-        else setError(e instanceof Error ? e.message : String(e));
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [id, reload]);
 
   useEffect(() => {
     if (study) document.title = `${study.name} — Studies — Histoscore`;
@@ -52,12 +37,12 @@ export function StudyPage({ id }: { id: string }) {
   if (!study) {
     return (
       <div className="p-6">
-        {error ? (
+        {error !== undefined ? (
           <div role="alert" className="space-y-2">
             <h1 className="text-xl font-semibold">The study could not be opened</h1>
-            <p className="text-sm text-red-700 dark:text-red-400">{error}</p>
+            <p className="text-sm text-red-700 dark:text-red-400">{studyErrorMessage(error)}</p>
             <p className="text-sm">
-              <button className="underline" onClick={() => setReload((n) => n + 1)}>
+              <button className="underline" onClick={refetch}>
                 Try again
               </button>{' '}
               · <Link to="/studies" className="underline">All studies</Link>
@@ -155,7 +140,7 @@ export function StudyPage({ id }: { id: string }) {
         </div>
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="min-h-0 flex-1 overflow-y-auto">
-        {tab === 'read' && <ReadingTab study={study} imageId={image} onProgress={() => setReload((n) => n + 1)} />}
+        {tab === 'read' && <ReadingTab study={study} imageId={image} onProgress={refetch} />}
         {tab === 'adjudicate' && <AdjudicateTab study={study} />}
         {tab === 'agreement' && <AgreementTab study={study} />}
       </div>

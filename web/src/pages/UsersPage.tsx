@@ -1,38 +1,25 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useState, type FormEvent } from 'react';
 import { createUser, listUsers, patchUser, unlockUser } from '../api/client';
 import { ROLES, type Role, type UserAccount, type UserPatch } from '../api/types';
+import { DialogForm } from '../components/DialogForm';
+import { NewPasswordFields } from '../components/NewPasswordFields';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from '../components/ui';
 import { formatDateTime } from '../lib/format';
 import { isAdmin, MIN_PASSWORD_LENGTH, passwordProblem, ROLE_HELP, ROLE_LABELS, userErrorMessage } from '../lib/roles';
 import { useSession } from '../lib/session';
-import { useModalDialog } from '../lib/useModalDialog';
+import { useQuery } from '../lib/useQuery';
+
+const byName = (users: UserAccount[]) => [...users].sort((a, b) => a.name.localeCompare(b.name));
+
+const loadUsers = async (signal: AbortSignal) => byName(await listUsers(signal));
 
 export function UsersPage() {
   const { user: me, refresh } = useSession();
-  const [users, setUsers] = useState<UserAccount[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
+  const admin = isAdmin(me.role);
+  const { data: users, error: loadError, refetch, setData: setUsers } = useQuery(admin ? 'users' : null, loadUsers);
   const [message, setMessage] = useState<{ tone: 'error' | 'ok'; text: string } | null>(null);
   const [busyName, setBusyName] = useState<string | null>(null);
   const [resetFor, setResetFor] = useState<string | null>(null);
-  const admin = isAdmin(me.role);
-
-  useEffect(() => {
-    if (!admin) return;
-    let cancelled = false;
-    listUsers()
-      .then((u) => {
-        if (cancelled) return;
-        setUsers([...u].sort((a, b) => a.name.localeCompare(b.name)));
-        setLoadError(null);
-      })
-      .catch((e: unknown) => {
-        if (!cancelled) setLoadError(userErrorMessage(e));
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [admin, reload]);
 
   const change = useCallback(
     async (name: string, patch: UserPatch, done: string) => {
@@ -40,20 +27,20 @@ export function UsersPage() {
       setMessage(null);
       try {
         const updated = await patchUser(name, patch);
-        setUsers((list) => list?.map((u) => (u.name === name ? { ...u, ...updated } : u)) ?? null);
+        setUsers((list) => list?.map((u) => (u.name === name ? { ...u, ...updated } : u)));
         setMessage({ tone: 'ok', text: done });
         if (name === me.name) await refresh();
         return null;
       } catch (e) {
         const why = userErrorMessage(e);
         setMessage({ tone: 'error', text: `${name} was not changed: ${why}` });
-        setReload((n) => n + 1); // show what the server has
+        refetch(); // show what the server has
         return why;
       } finally {
         setBusyName(null);
       }
     },
-    [me.name, refresh],
+    [me.name, refresh, refetch, setUsers],
   );
 
   if (!admin) {
@@ -78,7 +65,7 @@ export function UsersPage() {
 
       <NewUserForm
         onCreated={(u) => {
-          setUsers((list) => [...(list ?? []).filter((x) => x.name !== u.name), u].sort((a, b) => a.name.localeCompare(b.name)));
+          setUsers((list) => byName([...(list ?? []).filter((x) => x.name !== u.name), u]));
           setMessage({ tone: 'ok', text: `${u.name} was added as ${ROLE_LABELS[u.role].toLowerCase()}.` });
         }}
       />
@@ -96,10 +83,10 @@ export function UsersPage() {
           {message.text}
         </p>
       )}
-      {loadError && (
+      {loadError !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The users could not be loaded: {loadError}{' '}
-          <button className="underline" onClick={() => setReload((n) => n + 1)}>
+          The users could not be loaded: {userErrorMessage(loadError)}{' '}
+          <button className="underline" onClick={refetch}>
             Try again
           </button>
         </p>
@@ -108,7 +95,7 @@ export function UsersPage() {
       <section className={card} aria-labelledby="users-title">
         <h2 id="users-title" className="border-b border-slate-200 px-4 py-3 font-semibold dark:border-slate-800">
           {users ? `${users.length} ${users.length === 1 ? 'account' : 'accounts'}` : 'Accounts'}
-          {!users && !loadError && (
+          {!users && loadError === undefined && (
             <span className="ml-2 align-middle">
               <Spinner label="Loading" />
             </span>
@@ -296,73 +283,21 @@ function NewUserForm({ onCreated }: { onCreated: (u: UserAccount) => void }) {
 }
 
 function ResetPasswordDialog({ name, onClose, onSubmit }: { name: string; onClose: () => void; onSubmit: (password: string) => Promise<string | null> }) {
-  const ref = useModalDialog();
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const problem = passwordProblem(password, confirm);
-    if (problem) {
-      setError(problem);
-      return;
-    }
-    setBusy(true);
-    const refused = await onSubmit(password);
-    setBusy(false);
-    if (refused == null) ref.current?.close();
-    else setError(`Not reset: ${refused}`);
-  };
 
   return (
-    <dialog
-      ref={ref}
-      aria-labelledby="reset-title"
+    <DialogForm
+      title={`Reset the password of ${name}`}
+      submitLabel="Reset password"
+      check={() => passwordProblem(password, confirm)}
+      onSubmit={async () => {
+        const refused = await onSubmit(password);
+        return refused == null ? null : `Not reset: ${refused}`;
+      }}
       onClose={onClose}
-      className="m-auto w-full max-w-md rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/50 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
     >
-      <form className="flex flex-col gap-4 p-6" onSubmit={(e) => void submit(e)} noValidate>
-        <h2 id="reset-title" className="text-lg font-semibold">
-          Reset the password of {name}
-        </h2>
-        <div className="flex flex-col gap-1">
-          <label className="flex flex-col gap-1 text-sm font-medium">
-            New password
-            <input
-              className={input}
-              type="password"
-              autoComplete="new-password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              aria-describedby="reset-rule"
-              autoFocus
-            />
-          </label>
-          <span id="reset-rule" className="text-xs text-slate-500 dark:text-slate-400">
-            At least {MIN_PASSWORD_LENGTH} characters.
-          </span>
-        </div>
-        <label className="flex flex-col gap-1 text-sm font-medium">
-          New password again
-          <input className={input} type="password" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.target.value)} />
-        </label>
-        {error && (
-          <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-            {error}
-          </p>
-        )}
-        <div className="flex justify-end gap-2">
-          <button type="button" className={btnSecondary} onClick={() => ref.current?.close()}>
-            Cancel
-          </button>
-          <button type="submit" className={btnPrimary} disabled={busy}>
-            {busy && <Spinner />} Reset password
-          </button>
-        </div>
-      </form>
-    </dialog>
+      <NewPasswordFields password={password} confirm={confirm} onPassword={setPassword} onConfirm={setConfirm} />
+    </DialogForm>
   );
 }

@@ -76,12 +76,13 @@ impl TestApp {
         )
         .unwrap();
         let mut state = state;
-        state.engines = Arc::new(histoscore_server::models::Engines::new(Some(Arc::new(
+        state.engines = Arc::new(histoscore_app::registry::Engines::new(Some(Arc::new(
             |path: &Path| {
-                let m = Model::load(path).map_err(|e| e.to_string())?;
+                let m = Model::load(path)
+                    .map_err(|e| histoscore_app::AppError::InvalidModel(e.to_string()))?;
                 let (queue, _thread) = m
                     .start(EngineKind::Tract, 2, 16, 4)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(histoscore_app::AppError::failed)?;
                 Ok((m.reference(), queue))
             },
         ))));

@@ -1,33 +1,20 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { ApiError, listStudyImages, putFinal } from '../../api/client';
 import type { Scores, Study, StudyImage } from '../../api/types';
 import { useConfig } from '../../lib/config';
+import { errorMessage } from '../../lib/format';
 import { formatScore, totalScore } from '../../lib/scores';
 import { collectScores, disagreeingMetrics, formatDuration, latestScores, scoresDiffer, scoresToTexts } from '../../lib/study';
+import { useQuery } from '../../lib/useQuery';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from '../ui';
-import { ScoreFields, type ScoreColumn } from './ScoreFields';
+import { ScoreFields, type ScoreColumn } from '../ScoreFields';
 
 type Filter = 'all' | 'differ' | 'incomplete';
 
 export function AdjudicateTab({ study }: { study: Study }) {
   const { schema } = useConfig();
-  const [images, setImages] = useState<StudyImage[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
   const [filter, setFilter] = useState<Filter>('all');
-
-  useEffect(() => {
-    const ac = new AbortController();
-    listStudyImages(study.id, ac.signal)
-      .then((list) => {
-        setImages(list);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-      });
-    return () => ac.abort();
-  }, [study.id, reload]);
+  const { data: images, error, refetch, setData: setImages } = useQuery(`study-images/${study.id}`, (signal) => listStudyImages(study.id, signal));
 
   const incomplete = (img: StudyImage) => study.readers.some((r) => latestScores(img, r) == null);
   const shown = (images ?? []).filter((img) =>
@@ -50,27 +37,27 @@ export function AdjudicateTab({ study }: { study: Study }) {
               <option value="incomplete">not read by every reader yet</option>
             </select>
           </label>
-          <button type="button" className={`${btnSecondary} ${btnSmall}`} onClick={() => setReload((n) => n + 1)}>
+          <button type="button" className={`${btnSecondary} ${btnSmall}`} onClick={refetch}>
             Refresh
           </button>
         </div>
       </div>
-      {error && (
+      {error !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The images could not be loaded: {error}{' '}
-          <button className="underline" onClick={() => setReload((n) => n + 1)}>
+          The images could not be loaded: {errorMessage(error)}{' '}
+          <button className="underline" onClick={refetch}>
             Try again
           </button>
         </p>
       )}
-      {!images && !error && <Spinner label="Loading the images" />}
+      {!images && error === undefined && <Spinner label="Loading the images" />}
       {images && shown.length === 0 && <p className="text-sm text-slate-500 dark:text-slate-400">No images to show.</p>}
       {shown.map((img) => (
         <ImageAdjudication
           key={img.image_id}
           study={study}
           img={img}
-          onSaved={(updated) => setImages((list) => list?.map((x) => (x.image_id === updated.image_id ? updated : x)) ?? null)}
+          onSaved={(updated) => setImages((list) => list?.map((x) => (x.image_id === updated.image_id ? updated : x)))}
         />
       ))}
     </div>
@@ -170,7 +157,7 @@ function ImageAdjudication({ study, img, onSaved }: { study: Study; img: StudyIm
               idPrefix={`final-${img.image_id}`}
               inputTestId="final-input"
               texts={texts}
-              onText={(m, t) => setTexts((x) => ({ ...x, [m]: t }))}
+              onText={(m, t) => setTexts((x) => ({ ...x, [m.name]: t }))}
               showErrors={showErrors}
               columns={sources}
               inputHeader="Final"
@@ -225,7 +212,7 @@ function ImageAdjudication({ study, img, onSaved }: { study: Study; img: StudyIm
   );
 }
 
-function ScoresTable({ sources, final, differ }: { sources: ScoreColumn[]; final: Scores | null; differ: string[] }) {
+function ScoresTable({ sources, final, differ }: { sources: ScoreColumn[]; final: Scores | null | undefined; differ: string[] }) {
   const { schema } = useConfig();
   return (
     <table className="w-full text-sm">

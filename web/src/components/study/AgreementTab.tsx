@@ -1,31 +1,18 @@
-import { lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
+import { lazy, Suspense, useState, type ReactNode } from 'react';
 import { getAgreement, studyUrls } from '../../api/client';
-import type { Agreement, AgreementPair, MetricAgreement, ShiftRow, Study } from '../../api/types';
+import type { AgreementPair, MetricAgreement, ShiftRow, Study } from '../../api/types';
+import { errorMessage } from '../../lib/format';
 import { formatScore } from '../../lib/scores';
 import { fixed, footnoteNumbers, formatInterval, formatStat, heatAlpha, statValue, type Shown } from '../../lib/stats';
 import { raterLabel } from '../../lib/study';
+import { useQuery } from '../../lib/useQuery';
 import { btnSecondary, btnSmall, card, Icon, input, Spinner } from '../ui';
 
 const BlandAltmanPlot = lazy(() => import('./BlandAltmanPlot').then((m) => ({ default: m.BlandAltmanPlot })));
 
 export function AgreementTab({ study }: { study: Study }) {
-  const [data, setData] = useState<Agreement | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
+  const { data, error, refetch } = useQuery(`agreement/${study.id}`, (signal) => getAgreement(study.id, signal));
   const urls = studyUrls(study.id);
-
-  useEffect(() => {
-    const ac = new AbortController();
-    getAgreement(study.id, ac.signal)
-      .then((a) => {
-        setData(a);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-      });
-    return () => ac.abort();
-  }, [study.id, reload]);
 
   return (
     <div className="flex flex-col gap-6 p-6" data-testid="agreement">
@@ -43,19 +30,19 @@ export function AgreementTab({ study }: { study: Study }) {
         <a className={`${btnSecondary} ${btnSmall}`} href={urls.auditCsv} download data-testid="study-audit-csv">
           <Icon name="download" /> audit.csv
         </a>
-        <button type="button" className={`${btnSecondary} ${btnSmall}`} onClick={() => setReload((n) => n + 1)}>
+        <button type="button" className={`${btnSecondary} ${btnSmall}`} onClick={refetch}>
           Refresh
         </button>
       </div>
-      {error && (
+      {error !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The agreement could not be computed: {error}{' '}
-          <button className="underline" onClick={() => setReload((n) => n + 1)}>
+          The agreement could not be computed: {errorMessage(error)}{' '}
+          <button className="underline" onClick={refetch}>
             Try again
           </button>
         </p>
       )}
-      {!data && !error && (
+      {!data && error === undefined && (
         <p className="text-sm text-slate-500 dark:text-slate-400">
           <Spinner label="Computing the agreement" /> Computing…
         </p>

@@ -1,12 +1,13 @@
-import { lazy, Suspense, useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useEffectEvent, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { ApiError, getRead, listStudyImages, submitRead } from '../../api/client';
-import type { Read, Study, StudyImage } from '../../api/types';
+import type { Read, Study } from '../../api/types';
 import { useConfig } from '../../lib/config';
-import { shortId } from '../../lib/format';
+import { errorMessage, shortId } from '../../lib/format';
 import { navigate } from '../../lib/router';
 import { studyHref } from '../../lib/routes';
 import { formatScore, totalScore } from '../../lib/scores';
 import { useSession } from '../../lib/session';
+import { useQuery } from '../../lib/useQuery';
 import {
   collectScores,
   firstToRead,
@@ -21,7 +22,7 @@ import {
   type WorkState,
 } from '../../lib/study';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner, type Tone } from '../ui';
-import { ScoreFields, type ScoreColumn } from './ScoreFields';
+import { ScoreFields, type ScoreColumn } from '../ScoreFields';
 
 const Viewer = lazy(() => import('../Viewer').then((m) => ({ default: m.Viewer })));
 
@@ -38,22 +39,10 @@ let focusNextPanel = false;
 
 export function ReadingTab({ study, imageId, onProgress }: { study: Study; imageId: number | null; onProgress: () => void }) {
   const { user } = useSession();
-  const [images, setImages] = useState<StudyImage[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-
-  useEffect(() => {
-    const ac = new AbortController();
-    listStudyImages(study.id, ac.signal)
-      .then((list) => {
-        setImages(list);
-        setError(null);
-      })
-      .catch((e: unknown) => {
-        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-      });
-    return () => ac.abort();
-  }, [study.id, reload]);
+  const worklist = useQuery(`study-images/${study.id}`, (signal) => listStudyImages(study.id, signal));
+  const images = worklist.data ?? null;
+  const error = worklist.error === undefined ? null : errorMessage(worklist.error);
+  const reload = worklist.refetch;
 
   const me = user.name;
   const current = imageId ?? (images ? firstToRead(images, me, study.blinded) : null);
@@ -78,7 +67,7 @@ export function ReadingTab({ study, imageId, onProgress }: { study: Study; image
         {error && (
           <p role="alert" className="p-4 text-sm text-red-700 dark:text-red-400">
             The worklist could not be loaded: {error}{' '}
-            <button className="underline" onClick={() => setReload((n) => n + 1)}>
+            <button className="underline" onClick={reload}>
               Try again
             </button>
           </p>
@@ -134,10 +123,10 @@ export function ReadingTab({ study, imageId, onProgress }: { study: Study; image
             }}
             onOpened={() => {
               const img = images?.find((i) => i.image_id === current);
-              if (img && workState(img, me, study.blinded) === 'todo') setReload((n) => n + 1);
+              if (img && workState(img, me, study.blinded) === 'todo') reload();
             }}
             onSaved={() => {
-              setReload((n) => n + 1);
+              reload();
               onProgress();
             }}
           />
@@ -147,71 +136,36 @@ export function ReadingTab({ study, imageId, onProgress }: { study: Study; image
   );
 }
 
-function ReadPanel({
-  study,
-  imageId,
-  nextId,
-  onOpen,
-  onOpened,
-  onSaved,
-}: {
+function readErrorMessage(e: unknown): string {
+  if (e instanceof ApiError && e.status === 403) return 'Only the readers of this study read its images. Ask an administrator to add you as a reader.';
+  if (e instanceof ApiError && e.status === 404) return 'This image is not in the study (any more). Choose another one from the worklist.';
+  return errorMessage(e);
+}
+
+interface PanelProps {
   study: Study;
   imageId: number;
   nextId: number | null;
   onOpen: (id: number) => void;
-  /** The read was loaded (the server started the clock). */
-  onOpened: () => void;
   onSaved: () => void;
-}) {
-  const { schema } = useConfig();
-  const [read, setRead] = useState<Read | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [texts, setTexts] = useState<Record<string, string>>({});
-  const [reason, setReason] = useState('');
-  const [showErrors, setShowErrors] = useState(false);
-  const [saving, setSaving] = useState(false);
-  const [saveError, setSaveError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  const formRef = useRef<HTMLFormElement>(null);
-  const openedRef = useRef(onOpened);
-  useEffect(() => {
-    openedRef.current = onOpened;
-  });
-  const reasonRef = useRef<HTMLTextAreaElement>(null);
+}
 
+/** Loads the reader's view of the image; `onOpened` once it has (the server started the clock). */
+function ReadPanel({ onOpened, ...props }: PanelProps & { onOpened: () => void }) {
+  const { study, imageId } = props;
+  const read = useQuery(`read/${study.id}/${imageId}`, (signal) => getRead(study.id, imageId, signal));
+  const loaded = read.data !== undefined;
+  const opened = useEffectEvent(onOpened);
   useEffect(() => {
-    let cancelled = false;
-    getRead(study.id, imageId)
-      .then((r) => {
-        if (cancelled) return;
-        setRead(r);
-        setTexts(scoresToTexts(readMode(r, r.require_reason ?? study.require_reason).prefill, schema.step));
-        openedRef.current();
-      })
-      .catch((e: unknown) => {
-        if (cancelled) return;
-        if (e instanceof ApiError && e.status === 403) setLoadError('Only the readers of this study read its images. Ask an administrator to add you as a reader.');
-        else if (e instanceof ApiError && e.status === 404) setLoadError('This image is not in the study (any more). Choose another one from the worklist.');
-        else setLoadError(e instanceof Error ? e.message : String(e));
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [study.id, study.require_reason, imageId, schema.step]);
+    if (loaded) opened();
+  }, [loaded]);
 
-  useEffect(() => {
-    if (read && focusNextPanel) {
-      focusNextPanel = false;
-      formRef.current?.querySelector<HTMLInputElement>('input[role=spinbutton]')?.focus();
-    }
-  }, [read]);
-
-  if (!read) {
+  if (!read.data) {
     return (
       <div className="p-6">
-        {loadError ? (
+        {read.error !== undefined ? (
           <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-            {loadError}
+            {readErrorMessage(read.error)}
           </p>
         ) : (
           <p className="text-slate-500 dark:text-slate-400">
@@ -221,6 +175,28 @@ function ReadPanel({
       </div>
     );
   }
+  return <ReadForm {...props} read={read.data} onRead={(r) => read.setData(() => r)} />;
+}
+
+/** The reader's fields for the loaded read; `onRead` takes the server's answer to a submit. */
+function ReadForm({ study, imageId, nextId, onOpen, onSaved, read, onRead }: PanelProps & { read: Read; onRead: (r: Read) => void }) {
+  const { schema } = useConfig();
+  const prefill = (r: Read) => scoresToTexts(readMode(r, r.require_reason ?? study.require_reason).prefill, schema.step);
+  const [texts, setTexts] = useState(() => prefill(read));
+  const [reason, setReason] = useState('');
+  const [showErrors, setShowErrors] = useState(false);
+  const [saving, setSaving] = useState(false);
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+  const reasonRef = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    if (focusNextPanel) {
+      focusNextPanel = false;
+      formRef.current?.querySelector<HTMLInputElement>('input[role=spinbutton]')?.focus();
+    }
+  }, []);
 
   const requireReason = read.require_reason ?? study.require_reason;
   const mode = readMode(read, requireReason);
@@ -251,8 +227,8 @@ function ReadPanel({
     setSaveError(null);
     try {
       const r = await submitRead(study.id, imageId, scores, reasonShown && reason.trim() ? reason.trim() : undefined);
-      setRead(r);
-      setTexts(scoresToTexts(readMode(r, r.require_reason ?? study.require_reason).prefill, schema.step));
+      onRead(r);
+      setTexts(prefill(r));
       setReason('');
       setShowErrors(false);
       setNotice(
@@ -283,7 +259,7 @@ function ReadPanel({
   if (mode.kind === 'revise') columns.push({ header: 'Your blind score', values: read.blind, testId: 'read-blind-value' });
   if (mode.showAi && read.ai) columns.push({ header: 'AI draft', values: read.ai, testId: 'read-ai-value' });
   const img = read.image;
-  const group = img.group ?? img.group_name ?? null;
+  const group = img.group ?? null;
   const total = totalScore(collectScores(texts, schema).scores, schema);
 
   return (
@@ -320,7 +296,7 @@ function ReadPanel({
           testId="read-scores"
           texts={texts}
           onText={(m, t) => {
-            setTexts((x) => ({ ...x, [m]: t }));
+            setTexts((x) => ({ ...x, [m.name]: t }));
             setSaveError(null);
           }}
           showErrors={showErrors}

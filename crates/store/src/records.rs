@@ -9,17 +9,70 @@ use histoscore_domain::{Schema, Scores};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-/// The reader whose scores are "the" scores until multi-reader studies exist.
-pub const LOCAL_READER: &str = "local";
-/// The phase of the current scores (later: blinded pre-/post-reveal phases).
+/// The user every change is attributed to in single-user mode (no accounts), and the reader
+/// whose scores are an image's scores.
+pub const LOCAL_USER: &str = "local";
+/// The phase of an image's own scores (a reader's study scores are kept apart, by [`crate::ReadPhase`]).
 pub const FINAL_PHASE: &str = "final";
 
+/// Times in answers and downloads: RFC 3339 with milliseconds, in UTC (`…T08:15:02.123Z`).
+pub(crate) mod millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        DateTime::<Utc>::deserialize(d)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Option::<DateTime<Utc>>::deserialize(d)
+        }
+    }
+}
+
 macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $text)] $variant),+ }
+
+        // Written by hand: utoipa's derive does not see serde's renames through this macro,
+        // and the document must list the values sent on the wire.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
 
         impl $name {
             /// The text stored in the database and used in the API.
@@ -63,6 +116,43 @@ text_enum!(
 text_enum!(
     /// State of an inference job.
     JobState { Queued => "queued", Running => "running", Done => "done", Failed => "failed" }
+);
+text_enum!(
+    /// What an audit row records; written to the exported audit CSV (a regulatory record), so
+    /// every value is listed in docs/export.md and never renamed.
+    AuditAction {
+        /// An image was uploaded.
+        Create => "create",
+        /// A person changed a score.
+        Score => "score",
+        /// A model's draft became the score (the image was not yet reviewed).
+        AiScore => "ai_score",
+        /// Marked reviewed or not reviewed.
+        Review => "review",
+        /// Scoring finished; the draft is stored.
+        Scored => "scored",
+        /// Scoring failed.
+        Failed => "failed",
+        /// Queued to be scored again.
+        Rescore => "rescore",
+        /// Retracted (hidden from lists and exports).
+        Delete => "delete",
+        /// Brought back after a retraction.
+        Restore => "restore",
+        /// A reader's blind score in a blinded study (before seeing the AI draft).
+        BlindScore => "blind_score",
+        /// A reader's score in an open study.
+        ReaderScore => "reader_score",
+        /// A reader's revised score after the reveal.
+        ReaderRevise => "reader_revise",
+        /// The study's final score set by an administrator.
+        Adjudicate => "adjudicate",
+    }
+);
+text_enum!(
+    /// What a job does: score an image (`image_id`), or train a model (the training run named
+    /// in its payload).
+    JobKind { Score => "score", Train => "train" }
 );
 text_enum!(
     /// Whitelisted sort keys for [`ListQuery`].
@@ -165,6 +255,7 @@ pub struct Draft {
     pub model_demo: bool,
     pub raw_outputs: IndexMap<String, f64>,
     pub rounded: Scores,
+    #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
     /// Per metric: spread of the score under test-time augmentation (score units).
     pub uncertainty: Option<IndexMap<String, f64>>,
@@ -190,11 +281,15 @@ pub struct ImageRecord {
     pub review_status: ReviewStatus,
     /// Bumped on every change; use it as the ETag and pass it back to `update_scores`.
     pub version: i64,
+    #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::records::millis")]
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
+    #[serde(default, with = "crate::records::millis::option")]
     pub deleted_at: Option<DateTime<Utc>>,
     /// When it was last marked reviewed; `None` while unreviewed.
+    #[serde(default, with = "crate::records::millis::option")]
     pub reviewed_at: Option<DateTime<Utc>>,
     pub storage_key: Option<String>,
     /// The most recent AI draft, if the image has been scored.
@@ -253,13 +348,11 @@ pub struct ScoreUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
+    #[serde(with = "crate::records::millis")]
     pub at: DateTime<Utc>,
     pub actor: String,
     pub image_id: Option<i64>,
-    /// `create`, `score` (a human change), `ai_score` (a model's draft became the score),
-    /// `review`, `scored`, `failed`, `delete`, `restore`; in studies `blind_score`,
-    /// `reader_score`, `reader_revise` and `adjudicate`.
-    pub action: String,
+    pub action: AuditAction,
     pub field: Option<String>,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
@@ -268,11 +361,15 @@ pub struct AuditEntry {
     pub study_id: Option<i64>,
 }
 
-/// An inference job.
+/// A background job: scoring an image, or a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: i64,
-    pub image_id: i64,
+    pub kind: JobKind,
+    /// The image a scoring job scores.
+    pub image_id: Option<i64>,
+    /// What the kind needs beyond the image, e.g. `{"run": 7}` for training.
+    pub payload: Option<serde_json::Value>,
     pub state: JobState,
     /// How many times a worker has claimed it.
     pub attempts: i64,

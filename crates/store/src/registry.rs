@@ -7,7 +7,19 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now, parse_ts, Result, Store, StoreError};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{corrupt, now, parse_ts, Result, Store, StoreError};
+
+text_enum!(
+    /// The file format a model's weights are stored in.
+    WeightFormat { Pth => "pth", Safetensors => "safetensors" }
+);
+text_enum!(
+    /// How a model came into the registry.
+    ModelSource { Import => "import", Trained => "trained" }
+);
 
 /// What a caller registers.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,15 +29,13 @@ pub struct NewModel {
     pub name: String,
     /// SHA-256 of the stored file.
     pub sha256: String,
-    /// `pth` or `safetensors`.
-    pub format: String,
+    pub format: WeightFormat,
     pub storage_key: String,
     pub schema: Schema,
     pub parent_id: Option<String>,
     pub training: Option<serde_json::Value>,
     pub metrics: Option<serde_json::Value>,
-    /// `import` or `trained`.
-    pub source: String,
+    pub source: ModelSource,
 }
 
 /// A registered model.
@@ -34,8 +44,8 @@ pub struct ModelEntry {
     pub id: String,
     pub name: String,
     pub sha256: String,
-    pub format: String,
-    pub source: String,
+    pub format: WeightFormat,
+    pub source: ModelSource,
     pub parent_id: Option<String>,
     pub schema: Schema,
     #[schema(value_type = Option<Object>)]
@@ -43,12 +53,14 @@ pub struct ModelEntry {
     /// Training-set snapshot and settings (trained models).
     #[schema(value_type = Option<Object>)]
     pub training: Option<serde_json::Value>,
+    #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     #[serde(skip)]
     pub storage_key: String,
     pub active: bool,
     /// When it last became active.
+    #[serde(default, with = "crate::records::millis::option")]
     pub activated_at: Option<DateTime<Utc>>,
 }
 
@@ -56,7 +68,7 @@ const MODEL_COLS: &str = "m.id, m.name, m.sha256, m.format, m.storage_key, m.sch
      m.parent_id, m.training_json, m.metrics_json, m.source, m.created_at, m.created_by, \
      (SELECT MAX(a.at) FROM model_activations a WHERE a.model_id = m.id) AS activated_at";
 
-fn json_col(r: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
+pub(crate) fn json_col(r: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
     r.try_get::<Option<String>, _>(col)?
         .map(|s| {
             serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("model {col}: {e}")))
@@ -73,8 +85,8 @@ fn model_from_row(r: &AnyRow, active: Option<&str>) -> Result<ModelEntry> {
         id,
         name: r.try_get("name")?,
         sha256: r.try_get("sha256")?,
-        format: r.try_get("format")?,
-        source: r.try_get("source")?,
+        format: r.try_get::<String, _>("format")?.parse().map_err(corrupt)?,
+        source: r.try_get::<String, _>("source")?.parse().map_err(corrupt)?,
         parent_id: r.try_get("parent_id")?,
         schema,
         metrics: json_col(r, "metrics_json")?,
@@ -96,9 +108,6 @@ impl Store {
         if let Ok(existing) = self.model(&new.id).await {
             return Ok((existing, false));
         }
-        if !matches!(new.format.as_str(), "pth" | "safetensors") {
-            return Err(StoreError::invalid("format", "must be pth or safetensors"));
-        }
         let schema = serde_json::to_string(&new.schema)
             .map_err(|e| StoreError::invalid("schema", e.to_string()))?;
         let (_write, mut tx) = self.begin_write().await?;
@@ -111,13 +120,13 @@ impl Store {
         .bind(&new.id)
         .bind(new.name.trim())
         .bind(&new.sha256)
-        .bind(&new.format)
+        .bind(new.format.as_str())
         .bind(&new.storage_key)
         .bind(schema)
         .bind(&new.parent_id)
         .bind(new.training.as_ref().map(|v| v.to_string()))
         .bind(new.metrics.as_ref().map(|v| v.to_string()))
-        .bind(&new.source)
+        .bind(new.source.as_str())
         .bind(now())
         .bind(actor)
         .execute(&mut *tx)
@@ -207,163 +216,5 @@ impl Store {
         let previous = previous.clone();
         self.activate_model(&previous, actor, Some("rollback"))
             .await
-    }
-}
-
-/// A training run started from the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TrainingRun {
-    pub id: i64,
-    /// `running`, `done`, `failed` or `cancelled`.
-    pub state: String,
-    #[schema(value_type = Object)]
-    pub params: serde_json::Value,
-    /// The latest progress: stage, epoch, losses, validation MAE.
-    #[schema(value_type = Option<Object>)]
-    pub progress: Option<serde_json::Value>,
-    pub error: Option<String>,
-    /// The registered model, once done.
-    pub model_id: Option<String>,
-    pub cancel_requested: bool,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-const RUN_COLS: &str = "id, state, params, progress, error, model_id, cancel_requested, \
-     created_by, created_at, updated_at";
-
-fn run_from_row(r: &AnyRow) -> Result<TrainingRun> {
-    Ok(TrainingRun {
-        id: r.try_get("id")?,
-        state: r.try_get("state")?,
-        params: json_col(r, "params")?.unwrap_or(serde_json::Value::Null),
-        progress: json_col(r, "progress")?,
-        error: r.try_get("error")?,
-        model_id: r.try_get("model_id")?,
-        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
-        created_by: r.try_get("created_by")?,
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-    })
-}
-
-impl Store {
-    /// Records a training run this process (`owner`) is starting.
-    pub async fn create_training_run(
-        &self,
-        params: &serde_json::Value,
-        owner: &str,
-        actor: &str,
-    ) -> Result<TrainingRun> {
-        let at = now();
-        let (_write, mut tx) = self.begin_write().await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO training_runs (state, params, owner, created_by, created_at, updated_at) \
-             VALUES ('running', $1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(params.to_string())
-        .bind(owner)
-        .bind(actor)
-        .bind(&at)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        tx.commit().await?;
-        self.training_run(id).await
-    }
-
-    pub async fn training_run(&self, id: i64) -> Result<TrainingRun> {
-        let sql = format!("SELECT {RUN_COLS} FROM training_runs WHERE id = $1");
-        match sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-        {
-            Some(r) => run_from_row(&r),
-            None => Err(StoreError::NotFound {
-                what: "training run",
-                id,
-            }),
-        }
-    }
-
-    /// The latest training runs, newest first.
-    pub async fn list_training_runs(&self, limit: i64) -> Result<Vec<TrainingRun>> {
-        let sql = format!("SELECT {RUN_COLS} FROM training_runs ORDER BY id DESC LIMIT $1");
-        sqlx::query(&sql)
-            .bind(limit.clamp(1, 1000))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(run_from_row)
-            .collect()
-    }
-
-    /// Saves progress of a running run; returns whether a cancel was requested.
-    pub async fn training_progress(&self, id: i64, progress: &serde_json::Value) -> Result<bool> {
-        let (_write, mut tx) = self.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE training_runs SET progress = $1, updated_at = $2 \
-             WHERE id = $3 AND state = 'running' RETURNING cancel_requested",
-        )
-        .bind(progress.to_string())
-        .bind(now())
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(match row {
-            Some(r) => r.try_get::<i64, _>(0)? != 0,
-            None => true,
-        })
-    }
-
-    /// Ends a run: `done` (with its model), `failed` or `cancelled` (with why).
-    pub async fn finish_training_run(
-        &self,
-        id: i64,
-        state: &str,
-        model_id: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<TrainingRun> {
-        let (_write, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE training_runs SET state = $1, model_id = $2, error = $3, updated_at = $4 \
-             WHERE id = $5 AND state = 'running'",
-        )
-        .bind(state)
-        .bind(model_id)
-        .bind(error)
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.training_run(id).await
-    }
-
-    /// Asks the process running it to stop after the current epoch.
-    pub async fn cancel_training_run(&self, id: i64) -> Result<TrainingRun> {
-        let (_write, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE training_runs SET cancel_requested = 1, updated_at = $1 \
-             WHERE id = $2 AND state = 'running'",
-        )
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.training_run(id).await
-    }
-
-    /// The process (`host:pid`) running a training run.
-    pub async fn training_run_owner(&self, id: i64) -> Result<String> {
-        let row = sqlx::query("SELECT owner FROM training_runs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get(0)?)
     }
 }

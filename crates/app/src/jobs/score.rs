@@ -1,0 +1,118 @@
+//! Scoring an image: decode the stored original, run the model (with the flips and rotations
+//! that measure uncertainty), and record the draft. Uploads and re-scores queue this job.
+
+use std::time::Instant;
+
+use histoscore_store::{Job as JobRow, JobKind, NewDraft};
+use tokio::sync::watch;
+
+use super::{Job, Ran};
+use crate::blobs::original_key;
+use crate::{App, AppError, Result};
+
+/// Score image `image_id` with `model_id` (`None`: the active model).
+pub struct ScoreImage {
+    pub image_id: i64,
+    pub model_id: Option<String>,
+}
+
+impl Job for ScoreImage {
+    const KIND: JobKind = JobKind::Score;
+
+    fn from_row(row: &JobRow) -> Result<Self> {
+        let image_id = row
+            .image_id
+            .ok_or_else(|| AppError::invalid("image_id", "a scoring job must name its image"))?;
+        Ok(Self {
+            image_id,
+            model_id: row.model_id.clone(),
+        })
+    }
+
+    /// Scoring takes seconds: it is finished even when the process is stopping.
+    async fn run(
+        self,
+        app: &App,
+        row: &JobRow,
+        worker_id: &str,
+        _stop: watch::Receiver<bool>,
+    ) -> Result<Ran> {
+        match self.draft(app).await {
+            Ok(draft) => {
+                app.observer.scored(true);
+                app.store.complete_job(row.id, worker_id, &draft).await?;
+            }
+            Err(e) => {
+                app.observer.scored(false);
+                tracing::warn!(job = row.id, image = self.image_id, "scoring failed: {e}");
+                app.store
+                    .fail_job(row.id, worker_id, &e.to_string())
+                    .await?;
+            }
+        }
+        Ok(Ran::Finished)
+    }
+}
+
+impl ScoreImage {
+    async fn draft(&self, app: &App) -> Result<NewDraft> {
+        let engine = app.engine_for(self.model_id.as_deref()).await?;
+        let record = app.store.get_image(self.image_id).await?;
+        let key = record
+            .storage_key
+            .clone()
+            .unwrap_or_else(|| original_key(&record.sha256));
+        let copy = app.blobs.local_copy(&key).await.map_err(|e| {
+            AppError::Failed(format!("the stored file is missing ({e}); upload it again"))
+        })?;
+        let permit = app
+            .decode_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::failed)?;
+        let scorer = app.scorer.clone();
+        let queue = engine.queue.clone();
+        let filename = record.filename.clone();
+        let with_uncertainty = app.uncertainty;
+        let observer = app.observer.clone();
+        let (img, spread) = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let prepared = scorer.prepare_file(&copy.path);
+            drop(permit);
+            let prepared = prepared.map_err(|e| AppError::Failed(e.to_string()))?;
+            observer.stage_seconds("decode_preprocess", t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let out = if with_uncertainty {
+                scorer.finish_with_uncertainty(&filename, prepared, &queue)
+            } else {
+                scorer
+                    .finish(&filename, prepared, &queue)
+                    .map(|i| (i, Vec::new()))
+            }
+            .map_err(|e| AppError::Failed(e.to_string()));
+            observer.stage_seconds("forward", t.elapsed().as_secs_f64());
+            out
+        })
+        .await
+        .map_err(|e| AppError::Failed(format!("scoring crashed: {e}")))??;
+        let metrics = &app.scorer.schema.metrics;
+        Ok(NewDraft {
+            model_id: engine.model.id.clone(),
+            model_demo: engine.model.demo,
+            raw_outputs: metrics
+                .iter()
+                .zip(&img.raw_output)
+                .map(|(m, v)| (m.name.clone(), f64::from(*v)))
+                .collect(),
+            rounded: img.scores.clone(),
+            uncertainty: (!spread.is_empty()).then(|| {
+                metrics
+                    .iter()
+                    .zip(spread)
+                    .map(|(m, u)| (m.name.clone(), u))
+                    .collect()
+            }),
+        })
+    }
+}

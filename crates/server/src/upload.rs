@@ -1,0 +1,402 @@
+//! `POST /api/images`: uploads, streamed to this process's scratch folder, hashed, decoded
+//! once, stored by SHA-256 and queued for scoring; each user gets a fair share of the upload
+//! slots.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use histoscore_app::blobs::{original_key, preview_key};
+use histoscore_store::{ImageRecord, NewImage};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::Ordering;
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::extract::{Json, Query};
+use crate::images::record_response;
+use crate::visibility::View;
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// `keep_both`: store a different image under a filename that is already known.
+    on_conflict: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UploadResult {
+    filename: String,
+    /// new, known, duplicate, conflict or refused
+    status: &'static str,
+    id: Option<i64>,
+    error: Option<String>,
+}
+
+/// What happened to one uploaded file.
+enum Outcome {
+    New(ImageRecord),
+    Known(ImageRecord),
+    Duplicate(ImageRecord),
+    Refused(ApiError),
+}
+
+/// Counts an upload in flight; refuses when too many are, in all or from one user.
+struct InFlight(AppState, Option<String>);
+
+/// The most upload slots one user may hold when accounts exist: a quarter (at least one) is
+/// always left to the others.
+fn per_user_uploads(max: usize) -> usize {
+    max.saturating_sub((max / 4).max(1)).max(1)
+}
+
+impl InFlight {
+    fn enter(s: &AppState, caller: &Caller) -> Result<Self, ApiError> {
+        let n = s.uploads_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.metrics.uploads_in_flight.inc();
+        let mut guard = InFlight(s.clone(), None);
+        if n > s.limits.max_pending_uploads {
+            return Err(ApiError::busy(
+                2,
+                format!(
+                    "the server is already receiving {} uploads; try again shortly",
+                    s.limits.max_pending_uploads
+                ),
+            ));
+        }
+        if !caller.single_user {
+            let share = per_user_uploads(s.limits.max_pending_uploads);
+            let mut by_user = s.uploads_by_user.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = by_user.entry(caller.name.clone()).or_insert(0);
+            if *mine >= share {
+                return Err(ApiError::busy(
+                    2,
+                    format!(
+                        "you are already sending {share} uploads at once (your share of the \
+                         server's upload slots); wait for one to finish"
+                    ),
+                ));
+            }
+            *mine += 1;
+            guard.1 = Some(caller.name.clone());
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.uploads_in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.uploads_in_flight.dec();
+        if let Some(name) = &self.1 {
+            let mut by_user = self
+                .0
+                .uploads_by_user
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = by_user.get_mut(name) {
+                *n -= 1;
+                if *n == 0 {
+                    by_user.remove(name);
+                }
+            }
+        }
+    }
+}
+
+/// Upload images (multipart field `file`, repeatable). One file: 201 with the record when
+/// new, 200 when known (with its saved, possibly corrected scores) or a duplicate of known
+/// content, 4xx when refused. Several files: 200 with one result per file.
+#[utoipa::path(post, path = "/api/images", tag = "images", params(UploadParams),
+    request_body(content_type = "multipart/form-data", description = "One or more `file` fields"),
+    responses((status = 201, body = ImageRecord, description = "New image, queued for scoring"),
+              (status = 200, body = ImageRecord, description = "Already known (or several files: `{results: [UploadResult]}`)"),
+              (status = 409, body = crate::ErrorBody, description = "A different image under a known filename"),
+              (status = 413, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
+              (status = 503, body = crate::ErrorBody, description = "Busy; see Retry-After")))]
+pub async fn upload(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(p): Query<UploadParams>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    crate::refuse_declared_oversize(req.headers(), s.limits.max_upload_bytes)?;
+    let busy = match InFlight::enter(&s, &caller) {
+        Err(e) => Err(e),
+        Ok(guard) => match s.store.queue_depth().await {
+            Ok(d) if d.queued >= s.limits.max_queued_jobs => Err(ApiError::busy(
+                10,
+                format!(
+                    "{} images are waiting to be scored; try again when the queue is shorter",
+                    d.queued
+                ),
+            )),
+            Ok(_) => Ok(guard),
+            Err(e) => Err(e.into()),
+        },
+    };
+    let _in_flight = match busy {
+        Ok(g) => g,
+        Err(e) => {
+            // Read (and drop) what the client is sending, so that it gets the answer instead
+            // of a connection reset; nothing is stored.
+            discard_body(req.into_body(), s.limits.max_upload_bytes).await;
+            return Err(e);
+        }
+    };
+    let mut multipart = crate::extract::multipart(req, &s).await?;
+    let keep_both = p.on_conflict.as_deref() == Some("keep_both");
+    let mut results: Vec<(String, Outcome)> = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = field
+            .file_name()
+            .map(clean_filename)
+            .unwrap_or_else(|| "upload".to_string());
+        let outcome = receive(&s, field, &filename, keep_both, &caller.name).await;
+        if let Outcome::Refused(e) = &outcome {
+            s.metrics.refused.with_label_values(&[e.error]).inc();
+        }
+        results.push((filename, outcome));
+    }
+    let view = View::of(&s, &caller).await?;
+    for (_, o) in &mut results {
+        if let Outcome::New(r) | Outcome::Known(r) | Outcome::Duplicate(r) = o {
+            view.record(r);
+        }
+    }
+    if results.iter().any(|(_, o)| matches!(o, Outcome::New(_))) {
+        s.events.poke();
+        s.work.notify_waiters();
+    }
+    if results.is_empty() {
+        return Err(ApiError::bad_request(
+            "no_file",
+            "send the image in a multipart field named \"file\"",
+        ));
+    }
+    if results.len() == 1 {
+        let (_, o) = results.pop().expect("one result");
+        return Ok(match o {
+            Outcome::New(r) => record_response(StatusCode::CREATED, &r),
+            Outcome::Known(r) | Outcome::Duplicate(r) => record_response(StatusCode::OK, &r),
+            Outcome::Refused(e) => e.into_response(),
+        });
+    }
+    let items: Vec<UploadResult> = results
+        .into_iter()
+        .map(|(filename, o)| {
+            let (status, id, error) = match o {
+                Outcome::New(r) => ("new", Some(r.id), None),
+                Outcome::Known(r) => ("known", Some(r.id), None),
+                Outcome::Duplicate(r) => ("duplicate", Some(r.id), None),
+                Outcome::Refused(e) if e.status == StatusCode::CONFLICT => {
+                    ("conflict", None, Some(e.detail))
+                }
+                Outcome::Refused(e) => ("refused", None, Some(e.detail)),
+            };
+            UploadResult {
+                filename,
+                status,
+                id,
+                error,
+            }
+        })
+        .collect();
+    Ok((StatusCode::OK, Json(json!({"results": items}))).into_response())
+}
+
+async fn discard_body(body: axum::body::Body, limit: u64) {
+    let mut stream = body.into_data_stream();
+    let mut seen: u64 = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > limit {
+            break;
+        }
+    }
+}
+
+/// The client's file name as data: the last path component, without control characters,
+/// at most 255 characters. It is stored and shown, never used as a path.
+pub fn clean_filename(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
+        "upload".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Streams one file to a temporary file (hashing as it goes), then applies the upsert rules.
+async fn receive(
+    s: &AppState,
+    mut field: axum::extract::multipart::Field<'_>,
+    filename: &str,
+    keep_both: bool,
+    actor: &str,
+) -> Outcome {
+    let tmp = s.scratch.temp_file(&format!("upload-{}", crate::unique()));
+    let result = async {
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| ApiError::bad_request("upload_interrupted", e.body_text()))?
+        {
+            size += chunk.len() as u64;
+            if size > s.limits.max_upload_bytes {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!(
+                        "the file is larger than the server's limit of {} MB (--max-upload-mb)",
+                        s.limits.max_upload_bytes >> 20
+                    ),
+                ));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        }
+        if size == 0 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_image",
+                "the file is empty",
+            ));
+        }
+        file.flush().await.map_err(ApiError::internal)?;
+        Ok((hex::encode(hasher.finalize()), size))
+    }
+    .await;
+    let outcome = match result {
+        Err(e) => Outcome::Refused(e),
+        Ok((sha, size)) => match decide(s, &tmp, filename, &sha, size, keep_both, actor).await {
+            Ok(o) => o,
+            Err(e) => Outcome::Refused(e),
+        },
+    };
+    drop(tmp);
+    outcome
+}
+
+async fn decide(
+    s: &AppState,
+    tmp: &std::path::Path,
+    filename: &str,
+    sha: &str,
+    size: u64,
+    keep_both: bool,
+    actor: &str,
+) -> Result<Outcome, ApiError> {
+    let same_content = s.store.find_by_sha256(sha).await?;
+    if let Some(existing) = same_content.as_ref().filter(|r| r.filename == filename) {
+        return Ok(Outcome::Known(existing.clone()));
+    }
+    if let Some(existing) = s.store.find_by_filename(filename).await? {
+        if !keep_both {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "filename_conflict",
+                format!(
+                    "a different image named {filename:?} is already stored; upload with \
+                     ?on_conflict=keep_both to keep both"
+                ),
+            )
+            .with(json!({"existing_sha256": existing.sha256, "uploaded_sha256": sha, "existing_id": existing.id})));
+        }
+    }
+    if let Some(existing) = same_content {
+        return Ok(Outcome::Duplicate(existing));
+    }
+    // Decode once, fully, before accepting: anything the engine refuses leaves nothing
+    // behind. The decoded pixels also give the previews.
+    let permit = s.decode_slots.acquire().await.map_err(ApiError::internal)?;
+    let opts = s.scorer.decode.clone();
+    let path = tmp.to_path_buf();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let img = histoscore_imaging::decode_file(&path, &opts)?;
+        let previews = crate::media::make_previews(&img);
+        Ok::<_, histoscore_imaging::ImageError>((img.width, img.height, img.format, previews))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    drop(permit);
+    let (width, height, format, previews) = decoded.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_image",
+            format!("{e}"),
+        )
+    })?;
+    s.blobs
+        .put_file(&original_key(sha), tmp)
+        .await
+        .map_err(ApiError::internal)?;
+    match previews {
+        Ok((thumb, preview)) => {
+            let _ = s
+                .blobs
+                .put_bytes(&preview_key(sha, "thumb.jpg"), thumb)
+                .await;
+            let _ = s
+                .blobs
+                .put_bytes(&preview_key(sha, "preview.jpg"), preview)
+                .await;
+        }
+        Err(e) => tracing::warn!("previews of {sha}: {e}"),
+    }
+    let info = s.scorer.serials.parse(filename);
+    let new = NewImage {
+        filename: filename.to_string(),
+        serial: Some(info.serial),
+        group_name: Some(info.group),
+        image_number: info.image_number.and_then(|n| n.parse().ok()),
+        sha256: sha.to_string(),
+        size_bytes: size as i64,
+        width: Some(width.into()),
+        height: Some(height.into()),
+        format: Some(format),
+        storage_key: Some(original_key(sha)),
+    };
+    Ok(Outcome::New(s.store.insert_image(&new, actor).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{clean_filename, per_user_uploads};
+
+    #[test]
+    fn one_user_leaves_a_quarter_of_the_upload_slots() {
+        assert_eq!(per_user_uploads(64), 48);
+        assert_eq!(per_user_uploads(4), 3);
+        assert_eq!(per_user_uploads(2), 1);
+        assert_eq!(per_user_uploads(1), 1);
+    }
+
+    #[test]
+    fn filenames_are_data_not_paths() {
+        assert_eq!(clean_filename("../x.tif"), "x.tif");
+        assert_eq!(clean_filename("a/b/../../c.tif"), "c.tif");
+        assert_eq!(clean_filename("C:\\Users\\x\\s.tif"), "s.tif");
+        assert_eq!(clean_filename(".."), "upload");
+        assert_eq!(clean_filename("a\u{0}b\nc.tif"), "abc.tif");
+        assert_eq!(clean_filename("S-1 image.tif"), "S-1 image.tif");
+    }
+}
