@@ -1,0 +1,177 @@
+import { useEffect, useRef, useState } from 'react';
+import type { ImageRecord } from '../../api/types';
+import { useConfig } from '../../lib/config';
+import type { Filters, SortKey, UpdateFilters } from '../../lib/history';
+import { getEntry, useRecordsVersion } from '../../lib/records';
+import { card, Spinner } from '../ui';
+import { Pagination } from './Pagination';
+import { RecordRow } from './RecordRow';
+import { RescoreBar } from './RescoreBar';
+
+/**
+ * The records on the page the filters chose, with the pagers; administrators tick records here
+ * to re-score them.
+ */
+export function RecordsTable({
+  items,
+  total,
+  loading,
+  filters,
+  update,
+  selectable,
+}: {
+  items: ImageRecord[];
+  total: number;
+  loading: boolean;
+  filters: Filters;
+  update: UpdateFilters;
+  /** Administrators tick records to re-score them with another model. */
+  selectable: boolean;
+}) {
+  const config = useConfig();
+  const [selected, setSelected] = useState<ReadonlySet<number>>(() => new Set());
+  useRecordsVersion(); // rows follow edits made in the side panel
+
+  const page = Math.floor(filters.offset / filters.limit) + 1;
+  const pages = Math.max(1, Math.ceil(total / filters.limit));
+
+  const sortBy = (key: SortKey) => {
+    if (filters.sort === key) update({ dir: filters.dir === 'asc' ? 'desc' : 'asc' });
+    else update({ sort: key, dir: key === 'id' || key === 'uncertainty' || key.endsWith('_at') ? 'desc' : 'asc' });
+  };
+
+  const toggle = (id: number, on: boolean) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      if (on) n.add(id);
+      else n.delete(id);
+      return n;
+    });
+  const onPage = items.map((r) => r.id);
+  const selectedOnPage = onPage.filter((id) => selected.has(id)).length;
+  const togglePage = (on: boolean) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      for (const id of onPage) {
+        if (on) n.add(id);
+        else n.delete(id);
+      }
+      return n;
+    });
+
+  // With the review panel open, fewer columns (group and upload time are in the panel).
+  const compact = filters.open != null;
+
+  return (
+    <section className={card} aria-labelledby="records-title">
+      <div className="flex flex-wrap items-center gap-3 border-b border-slate-200 px-4 py-3 dark:border-slate-800">
+        <h2 id="records-title" className="mr-auto font-semibold" aria-live="polite" data-testid="history-total">
+          {total.toLocaleString()} {total === 1 ? 'record' : 'records'}
+          {loading && (
+            <span className="ml-2 align-middle">
+              <Spinner label="Loading" />
+            </span>
+          )}
+        </h2>
+        <Pagination filters={filters} total={total} page={page} pages={pages} update={update} />
+      </div>
+      {selectable && <RescoreBar selected={selected} offPage={selected.size - selectedOnPage} onClear={() => setSelected(new Set())} />}
+      <div className="overflow-x-auto">
+        <table className="w-full text-sm" data-testid="history-table">
+          <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
+            <tr>
+              {selectable && (
+                <th scope="col" className="py-2 pr-1 pl-3">
+                  <PageCheckbox checked={onPage.length > 0 && selectedOnPage === onPage.length} mixed={selectedOnPage > 0 && selectedOnPage < onPage.length} disabled={onPage.length === 0} onChange={togglePage} />
+                </th>
+              )}
+              {!compact && (
+                <th scope="col" className="px-3 py-2">
+                  <span className="sr-only">Thumbnail</span>
+                </th>
+              )}
+              <SortHeader k="id" label="ID" filters={filters} onSort={sortBy} />
+              <SortHeader k="filename" label="File" filters={filters} onSort={sortBy} />
+              <SortHeader k="serial" label="Serial" filters={filters} onSort={sortBy} />
+              {!compact && <SortHeader k="group" label="Group" filters={filters} onSort={sortBy} />}
+              {!compact && <SortHeader k="status" label="Status" filters={filters} onSort={sortBy} />}
+              <SortHeader k="review_status" label={compact ? '✓' : 'Reviewed'} filters={filters} onSort={sortBy} />
+              {config.schema.metrics.map((m) => (
+                <th key={m.name} scope="col" className={`${compact ? 'max-w-24' : 'max-w-28'} px-2 py-2 text-right leading-tight`} title={`${m.name}: current (AI draft when corrected)`}>
+                  {m.name}
+                </th>
+              ))}
+              <th scope="col" className="px-3 py-2 text-right">
+                Total
+              </th>
+              {!compact && <SortHeader k="updated_at" label="Last change" filters={filters} onSort={sortBy} />}
+              {!compact && <SortHeader k="created_at" label="Uploaded" filters={filters} onSort={sortBy} />}
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((r0) => {
+              const e = getEntry(r0.id);
+              const r = e && e.record.version > r0.version ? e.record : r0;
+              return (
+                <RecordRow
+                  key={r.id}
+                  r={r}
+                  compact={compact}
+                  selected={filters.open === r.id}
+                  onOpen={() => update({ open: r.id }, false)}
+                  checked={selectable ? selected.has(r.id) : null}
+                  onCheck={(on) => toggle(r.id, on)}
+                  showSpread={filters.sort === 'uncertainty'}
+                />
+              );
+            })}
+            {!loading && items.length === 0 && (
+              <tr>
+                <td colSpan={11 + config.schema.metrics.length} className="px-3 py-8 text-center text-slate-500 dark:text-slate-400">
+                  No records match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      <div className="flex justify-end border-t border-slate-200 px-4 py-3 dark:border-slate-800">
+        <Pagination filters={filters} total={total} page={page} pages={pages} update={update} />
+      </div>
+    </section>
+  );
+}
+
+function SortHeader({ k, label, filters, onSort }: { k: SortKey; label: string; filters: Filters; onSort: (k: SortKey) => void }) {
+  const active = filters.sort === k;
+  return (
+    <th scope="col" className="px-3 py-2" aria-sort={active ? (filters.dir === 'asc' ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" className="inline-flex items-center gap-1 uppercase hover:text-slate-900 dark:hover:text-white" onClick={() => onSort(k)}>
+        {label}
+        <span aria-hidden className={active ? '' : 'opacity-30'}>
+          {active && filters.dir === 'asc' ? '▲' : '▼'}
+        </span>
+      </button>
+    </th>
+  );
+}
+
+/** "Select every record on this page", showing "some" as the mixed state. */
+function PageCheckbox({ checked, mixed, disabled, onChange }: { checked: boolean; mixed: boolean; disabled: boolean; onChange: (on: boolean) => void }) {
+  const ref = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (ref.current) ref.current.indeterminate = mixed;
+  }, [mixed]);
+  return (
+    <input
+      ref={ref}
+      type="checkbox"
+      className="size-4 cursor-pointer accent-indigo-600"
+      checked={checked}
+      disabled={disabled}
+      onChange={(e) => onChange(e.target.checked)}
+      aria-label="Select every record on this page"
+      data-testid="history-select-page"
+    />
+  );
+}
