@@ -4,6 +4,9 @@
 //! - `HISTOSCORE_REQUIRE_WEB=1`: fail the build when the UI cannot be built (CI sets it).
 //!
 //! Otherwise a failed UI build is a warning and the placeholder page says what to do.
+//!
+//! Text files (scripts, styles, pages) are also stored gzip-compressed (`name.gz`), so that the
+//! server sends them compressed without compressing on every request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,6 +60,30 @@ fn main() {
         )
         .unwrap();
     }
+    precompress(&out).expect("compressing the web UI's files");
+}
+
+/// Writes `name.gz` beside every text file under `dir`.
+fn precompress(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            precompress(&path)?;
+            continue;
+        }
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !["html", "js", "mjs", "css", "svg", "json", "txt", "wasm"].contains(&ext) {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        let mut name = path.as_os_str().to_owned();
+        name.push(".gz");
+        std::fs::write(name, gz.finish()?)?;
+    }
+    Ok(())
 }
 
 fn build(web: &Path, out: &Path) -> Result<(), String> {

@@ -1,8 +1,9 @@
 //! The web UI: built by `build.rs` from `web/` and embedded in the binary. Paths that are not
 //! files serve `index.html` so the UI's own routes (e.g. `/history`) load on refresh.
+//! Text files go out gzip-compressed to browsers that accept it (compressed at build time).
 //! `HISTOSCORE_WEB_DIR` serves the files from a directory instead (UI development).
 
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -29,21 +30,53 @@ fn content_type(path: &str) -> String {
     .to_string()
 }
 
-fn respond(path: &str, bytes: Vec<u8>) -> Response {
+fn respond(path: &str, bytes: Vec<u8>, gzip: bool) -> Response {
     // Vite puts content-hashed files under assets/: they never change.
     let cache = if path.starts_with("assets/") {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
     };
-    (
+    let mut res = (
         [
             (header::CONTENT_TYPE, content_type(path)),
             (header::CACHE_CONTROL, cache.to_string()),
+            (header::VARY, "accept-encoding".to_string()),
         ],
         bytes,
     )
-        .into_response()
+        .into_response();
+    if gzip {
+        res.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    res
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            let mut parts = e.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// The file, compressed when the browser accepts gzip and a compressed copy exists.
+fn serve(path: &str, gzip: bool) -> Option<Response> {
+    if gzip {
+        if let Some(bytes) = load(&format!("{path}.gz")) {
+            return Some(respond(path, bytes, true));
+        }
+    }
+    load(path).map(|bytes| respond(path, bytes, false))
 }
 
 fn load(path: &str) -> Option<Vec<u8>> {
@@ -56,7 +89,8 @@ fn load(path: &str) -> Option<Vec<u8>> {
     Assets::get(path).map(|f| f.data.into_owned())
 }
 
-pub async fn static_handler(uri: Uri) -> Response {
+pub async fn static_handler(uri: Uri, headers: HeaderMap) -> Response {
+    let gzip = accepts_gzip(&headers);
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") {
         return crate::ApiError::new(
@@ -67,20 +101,65 @@ pub async fn static_handler(uri: Uri) -> Response {
         .into_response();
     }
     if !path.is_empty() {
-        if let Some(bytes) = load(path) {
-            return respond(path, bytes);
+        if let Some(res) = serve(path, gzip) {
+            return res;
         }
         // A missing hashed asset is a real 404, not the app shell.
         if path.starts_with("assets/") {
             return (StatusCode::NOT_FOUND, "not found").into_response();
         }
     }
-    match load("index.html") {
-        Some(bytes) => respond("index.html", bytes),
+    match serve("index.html", gzip) {
+        Some(res) => res,
         None => (
             StatusCode::NOT_FOUND,
             "the web UI is not built into this binary",
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn with(encoding: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, encoding.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_browsers_that_take_it() {
+        assert!(accepts_gzip(&with("gzip, deflate, br, zstd")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("br")));
+        assert!(!accepts_gzip(&with("gzip;q=0, br")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[tokio::test]
+    async fn the_page_goes_out_compressed_and_unpacks_to_the_same_bytes() {
+        let plain = load("index.html").expect("index.html is embedded");
+        let res = static_handler("/".parse().unwrap(), with("gzip")).await;
+        assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(res.headers()[header::VARY], "accept-encoding");
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(body.len() < plain.len(), "{} ≥ {}", body.len(), plain.len());
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut unpacked)
+            .unwrap();
+        assert_eq!(unpacked, plain);
+        // Without gzip in Accept-Encoding, the plain file.
+        let res = static_handler("/".parse().unwrap(), HeaderMap::new()).await;
+        assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(body.to_vec(), plain);
     }
 }
