@@ -212,6 +212,12 @@ pub fn app(
         data.data_dir.clone(),
         work.decode_slots.unwrap_or(cores.clamp(1, 4)),
     );
+    configure(&mut app, engine, engine_arg, work);
+    Ok(app)
+}
+
+/// The engine and worker settings the command line gives, for `serve` and `worker` alike.
+pub fn configure(app: &mut App, engine: &Engine, engine_arg: &EngineArg, work: &WorkArgs) {
     app.engines = Arc::new(Engines::new(Some(model_loader(
         engine.scorer.schema.clone(),
         engine_arg.clone(),
@@ -219,5 +225,4 @@ pub fn app(
     app.train_engine = (engine_arg.kind(), engine_arg.threads());
     app.uncertainty = !work.no_uncertainty;
     app.job_lease = work.job_lease();
-    Ok(app)
 }

@@ -1,14 +1,13 @@
 //! `histoscore serve`: the review server (web UI and API) with its background workers.
 
 use crate::common::{
-    data_hint, model_arg, model_loader, runtime, shutdown_signal, start_engine, DataArgs, WorkArgs,
+    configure, data_hint, model_arg, runtime, shutdown_signal, start_engine, DataArgs, WorkArgs,
 };
 use crate::{EngineArg, ModelArg, SchemaArg};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use histoscore_app::registry::{import_file, Engines};
+use histoscore_app::registry::import_file;
 use histoscore_server::{AppState, Limits};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -117,12 +116,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             stop_rx,
         )
         .with_context(|| format!("could not prepare the data folder {}", args.data.data_dir.display()))?;
-        state.engines = Arc::new(Engines::new(Some(model_loader(
-            engine.scorer.schema.clone(),
-            args.engine.clone(),
-        ))));
-        state.train_engine = (args.engine.kind(), args.engine.threads());
-        state.uncertainty = !args.work.no_uncertainty;
+        configure(&mut state.app, &engine, &args.engine, &args.work);
         register_startup_model(&state, &args.model).await?;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         state.public_hosts = histoscore_server::security::public_hosts(&args.public_url)
