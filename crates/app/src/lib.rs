@@ -12,6 +12,7 @@
 pub mod blobs;
 mod error;
 pub mod export;
+pub mod handoff;
 pub mod jobs;
 pub mod passwords;
 pub mod registry;
@@ -55,6 +56,8 @@ pub struct App {
     pub work: Arc<Notify>,
     /// Told when jobs start and end (the server: metrics and the event stream).
     pub observer: Arc<dyn JobObserver>,
+    /// Preprocessed uploads waiting for this process's scoring worker.
+    pub handoff: Arc<handoff::Handoff>,
 }
 
 impl App {
@@ -81,6 +84,7 @@ impl App {
             decode_slots: Arc::new(Semaphore::new(decode_slots.max(1))),
             work: Arc::new(Notify::new()),
             observer: Arc::new(Quiet),
+            handoff: Arc::default(),
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod weights;
 pub mod worker;
 
 pub use backend::{Backend, BackendError, TractBackend, INPUT_LEN};
-pub use scorer::{Prepared, ScoreError, ScoredImage, Scorer};
+pub use scorer::{DecodedMeta, Prepared, ScoreError, ScoredImage, Scorer};
 pub use weights::{Weights, WeightsError};
 pub use worker::{InferenceQueue, InferenceThread, SubmitError};
 
@@ -228,7 +228,10 @@ impl Model {
             EngineKind::Auto => match ort_backend::OrtBackend::new(&graph, self.head(), threads) {
                 Ok(b) => Box::new(b),
                 Err(e) => {
-                    tracing::info!("using tract: {e}");
+                    tracing::warn!(
+                        "ONNX Runtime unavailable, scoring with tract (several times slower; \
+                         scripts/run or scripts/fetch-ort puts the library beside the binary): {e}"
+                    );
                     Box::new(TractBackend::new(graph, self.head(), threads)?)
                 }
             },

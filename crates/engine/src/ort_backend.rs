@@ -96,6 +96,10 @@ impl OrtBackend {
             .map_err(|e| load(e.to_string()))?
             .with_intra_threads(threads.max(1))
             .map_err(|e| load(e.to_string()))?
+            // Idle intra-op threads sleep instead of spinning: spinning threads would take
+            // the cores that decode and preprocess the next images need.
+            .with_intra_op_spinning(false)
+            .map_err(|e| load(e.to_string()))?
             .commit_from_memory(onnx_graph)
             .map_err(|e| load(e.to_string()))?;
         Ok(Self { session, head })

@@ -9,8 +9,12 @@ use crate::EngineKind;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
+/// One or more images that are run in the same batch, and where their outputs go.
 struct Job {
+    /// `n` images of `INPUT_LEN` values, one after another.
     input: Vec<f32>,
+    n: usize,
+    /// The `n × head` raw outputs, in the order of the images.
     reply: SyncSender<Result<Vec<f32>, BackendError>>,
 }
 
@@ -85,9 +89,28 @@ impl InferenceQueue {
         assert_eq!(input.len(), INPUT_LEN);
         let (reply, rx) = mpsc::sync_channel(1);
         self.tx
-            .send(Job { input, reply })
+            .send(Job { input, n: 1, reply })
             .map_err(|_| SubmitError::Stopped)?;
         Self::wait(rx)
+    }
+
+    /// Runs several preprocessed images in one batch (never split between batches) and
+    /// returns the raw outputs of each, in order. Waits for room in the queue if needed.
+    pub fn submit_batch(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, SubmitError> {
+        assert!(inputs.iter().all(|i| i.len() == INPUT_LEN));
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.tx
+            .send(Job {
+                input: inputs.concat(),
+                n: inputs.len(),
+                reply,
+            })
+            .map_err(|_| SubmitError::Stopped)?;
+        let out = Self::wait(rx)?;
+        Ok(out.chunks(self.head.max(1)).map(<[f32]>::to_vec).collect())
     }
 
     /// Like [`submit`](Self::submit) but refuses immediately when the queue is full.
@@ -95,7 +118,7 @@ impl InferenceQueue {
         assert_eq!(input.len(), INPUT_LEN);
         let (reply, rx) = mpsc::sync_channel(1);
         self.tx
-            .try_send(Job { input, reply })
+            .try_send(Job { input, n: 1, reply })
             .map_err(|e| match e {
                 TrySendError::Full(_) => SubmitError::QueueFull,
                 TrySendError::Disconnected(_) => SubmitError::Stopped,
@@ -109,30 +132,54 @@ impl InferenceQueue {
 }
 
 fn run_loop(mut backend: Box<dyn Backend>, rx: Receiver<Job>, head: usize, max_batch: usize) {
-    while let Ok(first) = rx.recv() {
+    // A job that did not fit into the last batch starts the next one.
+    let mut carried: Option<Job> = None;
+    loop {
+        let first = match carried.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        let mut images = first.n;
         let mut jobs = vec![first];
-        while jobs.len() < max_batch {
+        while images < max_batch {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(j) if images + j.n > max_batch => {
+                    carried = Some(j);
+                    break;
+                }
+                Ok(j) => {
+                    images += j.n;
+                    jobs.push(j);
+                }
                 Err(_) => break,
             }
         }
-        let n = jobs.len();
-        let mut input = Vec::with_capacity(n * INPUT_LEN);
-        for j in &jobs {
-            input.extend_from_slice(&j.input);
-        }
+        let input = if jobs.len() == 1 {
+            std::mem::take(&mut jobs[0].input)
+        } else {
+            let mut input = Vec::with_capacity(images * INPUT_LEN);
+            for j in &jobs {
+                input.extend_from_slice(&j.input);
+            }
+            input
+        };
         let started = std::time::Instant::now();
-        let result = backend.run(&input, n);
+        let result = backend.run(&input, images);
         tracing::debug!(
-            batch = n,
+            batch = images,
             ms = started.elapsed().as_secs_f64() * 1e3,
             "forward"
         );
         match result {
             Ok(out) => {
-                for (i, j) in jobs.into_iter().enumerate() {
-                    let _ = j.reply.send(Ok(out[i * head..(i + 1) * head].to_vec()));
+                let mut at = 0;
+                for j in jobs {
+                    let len = j.n * head;
+                    let _ = j.reply.send(Ok(out[at..at + len].to_vec()));
+                    at += len;
                 }
             }
             Err(e) => {
@@ -145,5 +192,54 @@ fn run_loop(mut backend: Box<dyn Backend>, rx: Receiver<Job>, head: usize, max_b
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A backend that answers each image with its first value and records its batch sizes.
+    struct Echo(Arc<Mutex<Vec<usize>>>);
+
+    impl Backend for Echo {
+        fn name(&self) -> EngineKind {
+            EngineKind::Tract
+        }
+        fn run(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>, BackendError> {
+            self.0.lock().unwrap().push(n);
+            Ok((0..n).map(|i| input[i * INPUT_LEN]).collect())
+        }
+    }
+
+    fn image(v: f32) -> Vec<f32> {
+        vec![v; INPUT_LEN]
+    }
+
+    #[test]
+    fn a_batch_runs_as_one_forward_pass_with_outputs_in_order() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let (q, thread) = InferenceQueue::start(Box::new(Echo(batches.clone())), 1, 4, 8);
+        let out = q
+            .submit_batch(&[image(1.0), image(2.0), image(3.0), image(4.0)])
+            .unwrap();
+        assert_eq!(out, vec![vec![1.0], vec![2.0], vec![3.0], vec![4.0]]);
+        assert_eq!(q.submit(image(5.0)).unwrap(), vec![5.0]);
+        assert!(q.submit_batch(&[]).unwrap().is_empty());
+        drop(q);
+        thread.join();
+        assert_eq!(*batches.lock().unwrap(), vec![4, 1]);
+    }
+
+    #[test]
+    fn a_batch_larger_than_max_batch_is_not_split() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let (q, thread) = InferenceQueue::start(Box::new(Echo(batches.clone())), 1, 4, 2);
+        let inputs: Vec<_> = (0..3).map(|i| image(i as f32)).collect();
+        assert_eq!(q.submit_batch(&inputs).unwrap().len(), 3);
+        drop(q);
+        thread.join();
+        assert_eq!(*batches.lock().unwrap(), vec![3]);
     }
 }

@@ -118,8 +118,9 @@ pub struct ListResponse {
     items: Vec<ImageRecord>,
     /// How many records match (all pages).
     total: i64,
-    /// Per-group count, reviewed count and mean of each metric, over every match whose
-    /// scores the caller may see (a blinded reader's unread images are left out).
+    /// For each group with a record on this page: count, reviewed count and mean of each
+    /// metric over every match in that group whose scores the caller may see (a blinded
+    /// reader's unread images are left out).
     groups: Vec<GroupSummary>,
 }
 
@@ -185,7 +186,14 @@ pub async fn list(
     }
     // Summaries leave out what the caller may not see, so that no mean reveals a hidden draft.
     let hidden_for = (!view.hidden.is_empty()).then_some(caller.name.as_str());
-    let groups = s.store.group_summary(&q, hidden_for).await?;
+    // Only the page's groups: the cost stays that of one page however many records match.
+    let mut on_page: Vec<Option<String>> = items.iter().map(|r| r.group_name.clone()).collect();
+    on_page.sort();
+    on_page.dedup();
+    let groups = s
+        .store
+        .group_summary(&q, hidden_for, Some(&on_page))
+        .await?;
     Ok(Json(ListResponse {
         items,
         total,

@@ -326,42 +326,35 @@ async fn decide(
         return Ok(Outcome::Duplicate(existing));
     }
     // Decode once, fully, before accepting: anything the engine refuses leaves nothing
-    // behind. The decoded pixels also give the previews.
-    let permit = s.decode_slots.acquire().await.map_err(ApiError::internal)?;
+    // behind. The decoded pixels then give the network's input and the previews, after the
+    // answer (see `prepare_in_background`).
+    let permit = s
+        .decode_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
     let opts = s.scorer.decode.clone();
     let path = tmp.to_path_buf();
-    let decoded = tokio::task::spawn_blocking(move || {
-        let img = histoscore_imaging::decode_file(&path, &opts)?;
-        let previews = crate::media::make_previews(&img);
-        Ok::<_, histoscore_imaging::ImageError>((img.width, img.height, img.format, previews))
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    drop(permit);
-    let (width, height, format, previews) = decoded.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_image",
-            format!("{e}"),
-        )
-    })?;
+    let img = tokio::task::spawn_blocking(move || histoscore_imaging::decode_file(&path, &opts))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_image",
+                format!("{e}"),
+            )
+        })?;
+    let (width, height, format) = (img.width, img.height, img.format.clone());
     s.blobs
         .put_file(&original_key(sha), tmp)
         .await
         .map_err(ApiError::internal)?;
-    match previews {
-        Ok((thumb, preview)) => {
-            let _ = s
-                .blobs
-                .put_bytes(&preview_key(sha, "thumb.jpg"), thumb)
-                .await;
-            let _ = s
-                .blobs
-                .put_bytes(&preview_key(sha, "preview.jpg"), preview)
-                .await;
-        }
-        Err(e) => tracing::warn!("previews of {sha}: {e}"),
-    }
+    // Announced before the record exists, so that the worker that takes its job waits for
+    // the input rather than decoding the file a second time.
+    let filler = s.handoff.announce(sha);
+    prepare_in_background(s, sha, img, permit, filler);
     let info = s.scorer.serials.parse(filename);
     let new = NewImage {
         filename: filename.to_string(),
@@ -376,6 +369,44 @@ async fn decide(
         storage_key: Some(original_key(sha)),
     };
     Ok(Outcome::New(s.store.insert_image(&new, actor).await?))
+}
+
+/// After the upload is answered: the network's input for the scoring worker, then the
+/// thumbnail and preview, from the pixels the upload decoded. The decode slot is held until
+/// the pixels are dropped, so memory stays bounded however many uploads arrive.
+fn prepare_in_background(
+    s: &AppState,
+    sha: &str,
+    img: histoscore_imaging::DecodedImage,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    filler: histoscore_app::handoff::Filler,
+) {
+    let (s, sha) = (s.clone(), sha.to_string());
+    tokio::spawn(async move {
+        let scorer = s.scorer.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            filler.fill(scorer.prepare_decoded(&img));
+            let previews = crate::media::make_previews(&img);
+            drop(img);
+            drop(permit);
+            previews
+        })
+        .await;
+        match made {
+            Ok(Ok((thumb, preview))) => {
+                let _ = s
+                    .blobs
+                    .put_bytes(&preview_key(&sha, "thumb.jpg"), thumb)
+                    .await;
+                let _ = s
+                    .blobs
+                    .put_bytes(&preview_key(&sha, "preview.jpg"), preview)
+                    .await;
+            }
+            Ok(Err(e)) => tracing::warn!("previews of {sha}: {e}"),
+            Err(e) => tracing::warn!("preparing {sha} failed: {e}"),
+        }
+    });
 }
 
 #[cfg(test)]

@@ -17,6 +17,19 @@ pub(crate) async fn current_scores(tx: &mut Tx, image_id: i64) -> Result<BTreeMa
         .collect()
 }
 
+/// The image's latest AI draft, inside a transaction.
+pub(crate) async fn latest_draft(tx: &mut Tx, image_id: i64) -> Result<Option<Draft>> {
+    sqlx::query(&format!(
+        "SELECT {DRAFT_COLS} FROM drafts WHERE image_id = $1 ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(image_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .as_ref()
+    .map(draft_from_row)
+    .transpose()
+}
+
 pub(crate) async fn upsert_score(
     tx: &mut Tx,
     image_id: i64,
@@ -260,12 +273,14 @@ impl Store {
         let reason = update.reason.as_deref();
         let at = now();
         let (_write, mut tx) = self.begin_write().await?;
-        // The first statement takes the row's write lock and checks the version atomically.
-        let row = sqlx::query(
+        // The first statement takes the row's write lock and checks the version atomically;
+        // it also returns the row, so that the answer is built inside the transaction
+        // (a handful of round trips per edit, not a reload after it).
+        let row = sqlx::query(&format!(
             "UPDATE images SET version = version + 1, updated_at = $1, updated_by = $2 \
              WHERE id = $3 AND version = $4 AND deleted_at IS NULL \
-             RETURNING version, review_status",
-        )
+             RETURNING {IMAGE_RETURNING}"
+        ))
         .bind(&at)
         .bind(actor)
         .bind(id)
@@ -276,16 +291,19 @@ impl Store {
             tx.rollback().await?;
             return Err(self.conflict_or_missing(id).await);
         };
-        let version: i64 = row.try_get("version")?;
-        let old_review: String = row.try_get("review_status")?;
+        let mut rec = image_from_row(&row)?;
+        let version = rec.version;
+        let old_review = rec.review_status.as_str().to_string();
 
         let old = current_scores(&mut tx, id).await?;
+        rec.scores = old.clone();
         for (metric, value) in &changes {
             let before = old.get(metric).copied();
             if before == Some(*value) {
                 continue;
             }
             upsert_score(&mut tx, id, metric, *value, version, &at, actor).await?;
+            rec.scores.insert(metric.clone(), *value);
             append_study_audit(
                 &mut tx,
                 &at,
@@ -319,6 +337,8 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                rec.review_status = new_review;
+                rec.reviewed_at = reviewed.then(|| parse_ts(&at)).transpose()?;
                 append_audit(
                     &mut tx,
                     &at,
@@ -335,8 +355,9 @@ impl Store {
                 .await?;
             }
         }
+        rec.draft = latest_draft(&mut tx, id).await?;
         tx.commit().await?;
-        self.get_image(id).await
+        Ok(rec)
     }
 
     /// Hides an image from lists, lookups and export (audited). Deleting a deleted image
@@ -466,12 +487,37 @@ impl Store {
     ///
     /// `hidden_from`: leave out the images whose AI draft that reader may not see yet (their
     /// blind score in a blinded study is not in), so that no mean reveals a hidden draft.
+    ///
+    /// `only`: summarise just these groups (`None` in the list: images without a group), e.g.
+    /// those on the page shown, which keeps the cost independent of the number of matches.
     pub async fn group_summary(
         &self,
         q: &ListQuery,
         hidden_from: Option<&str>,
+        only: Option<&[Option<String>]>,
     ) -> Result<Vec<GroupSummary>> {
+        if only.is_some_and(|g| g.is_empty()) {
+            return Ok(Vec::new());
+        }
         let exclude = |sql: &mut Sql| {
+            if let Some(groups) = only {
+                let mut named = Vec::new();
+                let mut ungrouped = false;
+                for g in groups {
+                    match g {
+                        Some(name) => named.push(sql.arg(Arg::Text(name.clone()))),
+                        None => ungrouped = true,
+                    }
+                }
+                let mut terms = Vec::new();
+                if !named.is_empty() {
+                    terms.push(format!("i.group_name IN ({})", named.join(", ")));
+                }
+                if ungrouped {
+                    terms.push("i.group_name IS NULL".to_string());
+                }
+                sql.push(&format!(" AND ({})", terms.join(" OR ")));
+            }
             if let Some(reader) = hidden_from {
                 let p = sql.arg(Arg::Text(reader.into()));
                 sql.push(&format!(

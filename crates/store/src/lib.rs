@@ -25,6 +25,7 @@ mod jobs;
 mod reads;
 mod registry;
 mod rows;
+pub mod scratch;
 mod sql;
 mod studies;
 mod synthetic;
@@ -68,6 +69,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 const IMAGE_COLS: &str = "i.id, i.filename, i.serial, i.group_name, i.image_number, i.sha256, \
      i.size_bytes, i.width, i.height, i.format, i.status, i.error, i.review_status, i.version, \
      i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at";
+/// [`IMAGE_COLS`] without the table alias, for `RETURNING` clauses.
+const IMAGE_RETURNING: &str = "id, filename, serial, group_name, image_number, sha256, \
+     size_bytes, width, height, format, status, error, review_status, version, created_at, \
+     updated_at, updated_by, deleted_at, storage_key, reviewed_at";
 const JOB_COLS: &str =
     "id, kind, image_id, payload, state, attempts, locked_by, locked_at, heartbeat, error, \
      created_at, model_id";
@@ -300,6 +305,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::take_sync_param;
+
+    #[test]
+    fn returning_columns_are_the_listed_columns() {
+        assert_eq!(super::IMAGE_COLS.replace("i.", ""), super::IMAGE_RETURNING);
+    }
 
     #[test]
     fn sync_parameter_is_read_and_removed() {

@@ -330,6 +330,8 @@ async fn update_scores_writes_and_audits(db: TestDb) {
     assert_eq!(after.updated_by, "dr.a");
     // The draft is untouched by human changes.
     assert_eq!(after.draft.as_ref().unwrap().rounded["Fibrosis"], 3.0);
+    // The record returned is the record stored.
+    assert_eq!(after, s.get_image(img.id).await.unwrap());
 
     let audit = s.audit_for_image(img.id).await.unwrap();
     let human: Vec<_> = audit.iter().filter(|a| a.actor == "dr.a").collect();
@@ -359,6 +361,20 @@ async fn update_scores_writes_and_audits(db: TestDb) {
     assert_eq!(again.scores, after.scores);
     assert_eq!(again.draft.as_ref().unwrap().model_id, "resnet-v2");
     assert_eq!(again.review_status, ReviewStatus::Reviewed);
+    let unreview = update(s.get_image(img.id).await.unwrap().version, Scores::new());
+    let unreviewed = s
+        .update_scores(
+            img.id,
+            &ScoreUpdate {
+                reviewed: Some(false),
+                ..unreview
+            },
+            &schema,
+        )
+        .await
+        .unwrap();
+    assert_eq!(unreviewed.review_status, ReviewStatus::Unreviewed);
+    assert_eq!(unreviewed, s.get_image(img.id).await.unwrap());
 }
 
 async fn invalid_updates_change_nothing(db: TestDb) {
@@ -651,7 +667,10 @@ async fn soft_delete_hides_and_restore_returns(db: TestDb) {
     let mut pages = s.export_pages(10);
     let page = pages.next_page().await.unwrap().unwrap();
     assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [keep.id]);
-    let summary = s.group_summary(&ListQuery::default(), None).await.unwrap();
+    let summary = s
+        .group_summary(&ListQuery::default(), None, None)
+        .await
+        .unwrap();
     assert_eq!(summary[0].count, 1);
     assert_eq!(summary[0].means["Fibrosis"], 1.0);
     // Still readable by id (for the trash view), but not editable.
@@ -928,7 +947,10 @@ async fn group_summary_means(db: TestDb) {
     u.reviewed = Some(true);
     s.update_scores(a2.id, &u, &schema).await.unwrap();
 
-    let sum = s.group_summary(&ListQuery::default(), None).await.unwrap();
+    let sum = s
+        .group_summary(&ListQuery::default(), None, None)
+        .await
+        .unwrap();
     let groups: Vec<_> = sum.iter().map(|g| g.group.clone()).collect();
     assert_eq!(groups, [None, Some("a".to_string()), Some("b".to_string())]);
     let none = &sum[0];
@@ -951,9 +973,28 @@ async fn group_summary_means(db: TestDb) {
         review_status: Some(ReviewStatus::Reviewed),
         ..Default::default()
     };
-    let sum = s.group_summary(&only_reviewed, None).await.unwrap();
+    let sum = s.group_summary(&only_reviewed, None, None).await.unwrap();
     assert_eq!(sum.len(), 1);
     assert_eq!(sum[0].means["Fibrosis"], 1.0);
+    // Only the groups asked for (those on the page shown), with the same figures.
+    let page = [None, Some("b".to_string())];
+    let sum = s
+        .group_summary(&ListQuery::default(), None, Some(&page))
+        .await
+        .unwrap();
+    let groups: Vec<_> = sum.iter().map(|g| g.group.clone()).collect();
+    assert_eq!(groups, page);
+    assert_eq!((sum[1].count, sum[1].means["Fibrosis"]), (2, 4.0));
+    let sum = s
+        .group_summary(&ListQuery::default(), None, Some(&[Some("a".to_string())]))
+        .await
+        .unwrap();
+    assert_eq!((sum.len(), sum[0].count), (1, 2));
+    assert!(s
+        .group_summary(&ListQuery::default(), None, Some(&[]))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn export_pages_through_everything(db: TestDb) {

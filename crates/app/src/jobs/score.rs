@@ -58,30 +58,44 @@ impl ScoreImage {
     async fn draft(&self, app: &App) -> Result<NewDraft> {
         let engine = app.engine_for(self.model_id.as_deref()).await?;
         let record = app.store.get_image(self.image_id).await?;
-        let key = record
-            .storage_key
-            .clone()
-            .unwrap_or_else(|| original_key(&record.sha256));
-        let copy = app.blobs.local_copy(&key).await.map_err(|e| {
-            AppError::Failed(format!("the stored file is missing ({e}); upload it again"))
-        })?;
-        let permit = app
-            .decode_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::failed)?;
         let scorer = app.scorer.clone();
         let queue = engine.queue.clone();
         let filename = record.filename.clone();
         let with_uncertainty = app.uncertainty;
         let observer = app.observer.clone();
+        // The upload in this process may have prepared the network's input already.
+        let handed = app.handoff.take(&record.sha256).await;
+        let input = match handed {
+            Some(prepared) => Ok(prepared),
+            None => {
+                let key = record
+                    .storage_key
+                    .clone()
+                    .unwrap_or_else(|| original_key(&record.sha256));
+                let copy = app.blobs.local_copy(&key).await.map_err(|e| {
+                    AppError::Failed(format!("the stored file is missing ({e}); upload it again"))
+                })?;
+                let permit = app
+                    .decode_slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(AppError::failed)?;
+                Err((copy, permit))
+            }
+        };
         let (img, spread) = tokio::task::spawn_blocking(move || {
-            let t = Instant::now();
-            let prepared = scorer.prepare_file(&copy.path);
-            drop(permit);
-            let prepared = prepared.map_err(|e| AppError::Failed(e.to_string()))?;
-            observer.stage_seconds("decode_preprocess", t.elapsed().as_secs_f64());
+            let prepared = match input {
+                Ok(prepared) => prepared,
+                Err((copy, permit)) => {
+                    let t = Instant::now();
+                    let prepared = scorer.prepare_file(&copy.path);
+                    drop(permit);
+                    let prepared = prepared.map_err(|e| AppError::Failed(e.to_string()))?;
+                    observer.stage_seconds("decode_preprocess", t.elapsed().as_secs_f64());
+                    prepared
+                }
+            };
             let t = Instant::now();
             let out = if with_uncertainty {
                 scorer.finish_with_uncertainty(&filename, prepared, &queue)

@@ -8,11 +8,10 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures_util::FutureExt;
+use histoscore_store::scratch::ScratchDatabase;
 use histoscore_store::Store;
-use sqlx::{AnyConnection, Connection, Executor};
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -38,48 +37,21 @@ fn admin_url() -> String {
     std::env::var("HISTOSCORE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
 }
 
-/// The admin URL with its database name replaced.
-fn with_database(admin: &str, db: &str) -> String {
-    let scheme_end = admin.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, query) = match admin.find('?') {
-        Some(q) => (&admin[..q], &admin[q..]),
-        None => (admin, ""),
-    };
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map(|i| scheme_end + i)
-        .unwrap_or(base.len());
-    format!("{}/{}{}", &base[..host_end], db, query)
-}
-
 pub async fn run_postgres<F, Fut>(body: F)
 where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()>,
 {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    sqlx::any::install_default_drivers();
     let admin = admin_url();
-    let mut conn = AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is not reachable at {admin} ({e}); the PostgreSQL variants of the store \
-             tests need it: start it or set HISTOSCORE_TEST_POSTGRES to an admin URL"
-        )
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!(
-        "hs_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
+    let db = ScratchDatabase::create(&admin, "hs_test")
         .await
-        .expect("CREATE DATABASE");
-    let url = with_database(&admin, &name);
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin} ({e}); the PostgreSQL variants of the \
+                 store tests need it: start it or set HISTOSCORE_TEST_POSTGRES to an admin URL"
+            )
+        });
+    let url = db.url.clone();
 
     let outcome = AssertUnwindSafe(async {
         let store = Store::open(&url).await.expect("open PostgreSQL store");
@@ -94,10 +66,7 @@ where
     .catch_unwind()
     .await;
 
-    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .expect("DROP DATABASE");
-    let _ = conn.close().await;
+    db.drop_database().await.expect("DROP DATABASE");
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
@@ -125,20 +94,4 @@ macro_rules! on_both_backends {
             )*
         }
     };
-}
-
-#[test]
-fn database_name_replacement() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-        "postgres://postgres@127.0.0.1:5432/x"
-    );
-    assert_eq!(
-        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
-        "postgres://u:p@h/x?sslmode=disable"
-    );
-    assert_eq!(
-        with_database("postgres://h:5432", "x"),
-        "postgres://h:5432/x"
-    );
 }

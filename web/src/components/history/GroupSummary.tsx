@@ -8,7 +8,7 @@ export function GroupSummary({ list }: { list: ImageList | null }) {
   return (
     <section className={card} aria-labelledby="groups-title" data-testid="group-summary">
       <h2 id="groups-title" className="border-b border-slate-200 px-4 py-3 font-semibold dark:border-slate-800">
-        Per-group summary <span className="text-sm font-normal text-slate-500 dark:text-slate-400">(records matching the filters; mean of current scores)</span>
+        Per-group summary <span className="text-sm font-normal text-slate-500 dark:text-slate-400">(groups on this page, over all their records that match the filters; mean of current scores)</span>
       </h2>
       {groups.length === 0 ? (
         <p className="px-4 py-4 text-sm text-slate-500 dark:text-slate-400">No groups.</p>
