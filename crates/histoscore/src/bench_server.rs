@@ -584,6 +584,7 @@ async fn measure(
         "",
     ];
     let mut q = Vec::new();
+    let mut by_query = vec![Vec::new(); queries.len()];
     for i in 0..140 {
         let t = Instant::now();
         let r = c
@@ -597,7 +598,15 @@ async fn measure(
             bail!("search failed: {}", r.status());
         }
         r.bytes().await?;
-        q.push(t.elapsed().as_secs_f64() * 1e3);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        q.push(ms);
+        by_query[i % queries.len()].push(ms);
+    }
+    for (query, times) in queries.iter().zip(&mut by_query) {
+        eprintln!(
+            "bench-server: history page {query:?}: median {:.0} ms",
+            pct(times, 0.5)
+        );
     }
     cells.push(format!(
         "{:.0} ms / {:.0} ms",

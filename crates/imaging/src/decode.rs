@@ -26,6 +26,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+mod buffer;
 mod convert;
 mod raster;
 mod stain;

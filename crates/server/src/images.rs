@@ -190,9 +190,10 @@ pub async fn list(
     let mut on_page: Vec<Option<String>> = items.iter().map(|r| r.group_name.clone()).collect();
     on_page.sort();
     on_page.dedup();
+    let metrics = s.scorer.schema.metric_names();
     let groups = s
         .store
-        .group_summary(&q, hidden_for, Some(&on_page))
+        .group_summary(&q, hidden_for, Some(&on_page), &metrics)
         .await?;
     Ok(Json(ListResponse {
         items,

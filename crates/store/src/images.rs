@@ -70,6 +70,133 @@ pub(crate) fn search_text(new: &NewImage) -> String {
     .to_lowercase()
 }
 
+/// The current scores of these images.
+pub(crate) fn scores_sql(ids: &[i64]) -> Sql {
+    let mut sql = Sql::default();
+    let reader = sql.arg(Arg::Text(LOCAL_USER.into()));
+    let phase = sql.arg(Arg::Text(FINAL_PHASE.into()));
+    let list = ids
+        .iter()
+        .map(|id| sql.arg(Arg::I64(*id)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql.push(&format!(
+        "SELECT image_id, metric, value FROM scores \
+         WHERE reader = {reader} AND phase = {phase} AND image_id IN ({list})"
+    ));
+    sql
+}
+
+/// The latest draft of each of these images.
+pub(crate) fn drafts_sql(ids: &[i64]) -> Sql {
+    let mut sql = Sql::default();
+    let list = ids
+        .iter()
+        .map(|id| sql.arg(Arg::I64(*id)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql.push(&format!(
+        "SELECT {DRAFT_COLS} FROM drafts d WHERE d.image_id IN ({list}) \
+         AND d.id = (SELECT MAX(d2.id) FROM drafts d2 WHERE d2.image_id = d.image_id)"
+    ));
+    sql
+}
+
+/// How many non-deleted images match the query's filters.
+pub(crate) fn count_sql(q: &ListQuery) -> Sql {
+    let mut count = Sql::new("SELECT COUNT(*) FROM images i");
+    push_filters(&mut count, q);
+    count
+}
+
+/// The ids of the query's page, in its order.
+pub(crate) fn page_sql(q: &ListQuery) -> Sql {
+    let mut sql = Sql::new("SELECT i.id FROM images i");
+    push_filters(&mut sql, q);
+    let col = q.sort.column();
+    let dir = match q.dir {
+        SortDir::Asc => "ASC",
+        SortDir::Desc => "DESC",
+    };
+    // NULLs last in both directions on both backends, then id as the tie-breaker. Columns
+    // that are never NULL sort plainly, so an index can give the order.
+    let limit = sql.arg(Arg::I64(q.limit));
+    let offset = sql.arg(Arg::I64(q.offset));
+    let order = match q.sort {
+        SortField::Id => format!("i.id {dir}"),
+        SortField::Serial | SortField::Group | SortField::ImageNumber | SortField::Uncertainty => {
+            format!("CASE WHEN {col} IS NULL THEN 1 ELSE 0 END, {col} {dir}, i.id {dir}")
+        }
+        _ => format!("{col} {dir}, i.id {dir}"),
+    };
+    sql.push(&format!(" ORDER BY {order} LIMIT {limit} OFFSET {offset}"));
+    sql
+}
+
+/// The group summary's query (see [`Store::group_summary`]): per group the image count, the
+/// reviewed count and, for each of `metrics`, the mean current score. Each image's score is
+/// looked up by its primary key (a correlated subquery) rather than joined: the planner would
+/// otherwise read the whole scores table to summarise a page's groups.
+pub(crate) fn group_sql(
+    q: &ListQuery,
+    hidden_from: Option<&str>,
+    only: Option<&[Option<String>]>,
+    metrics: &[&str],
+) -> Sql {
+    let exclude = |sql: &mut Sql| {
+        if let Some(groups) = only {
+            let mut named = Vec::new();
+            let mut ungrouped = false;
+            for g in groups {
+                match g {
+                    Some(name) => named.push(sql.arg(Arg::Text(name.clone()))),
+                    None => ungrouped = true,
+                }
+            }
+            let mut terms = Vec::new();
+            if !named.is_empty() {
+                terms.push(format!("i.group_name IN ({})", named.join(", ")));
+            }
+            if ungrouped {
+                terms.push("i.group_name IS NULL".to_string());
+            }
+            sql.push(&format!(" AND ({})", terms.join(" OR ")));
+        }
+        if let Some(reader) = hidden_from {
+            let p = sql.arg(Arg::Text(reader.into()));
+            sql.push(&format!(
+                " AND i.id NOT IN (SELECT si.image_id FROM study_images si \
+                 JOIN studies st ON st.id = si.study_id AND st.blinded = 1 \
+                 JOIN study_readers sr ON sr.study_id = si.study_id AND sr.reader = {p} \
+                 LEFT JOIN study_reads sd ON sd.study_id = si.study_id \
+                   AND sd.image_id = si.image_id AND sd.reader = {p} \
+                 WHERE sd.submitted_at IS NULL)"
+            ));
+        }
+    };
+    let mut sql = Sql::default();
+    let reader = sql.arg(Arg::Text(LOCAL_USER.into()));
+    let phase = sql.arg(Arg::Text(FINAL_PHASE.into()));
+    let mut cols = String::from(
+        "SELECT i.group_name, COUNT(*) AS n, \
+         CAST(SUM(CASE WHEN i.review_status = 'reviewed' THEN 1 ELSE 0 END) AS BIGINT) AS r",
+    );
+    for m in metrics {
+        let m = sql.arg(Arg::Text((*m).to_string()));
+        cols.push_str(&format!(
+            ", CAST(AVG((SELECT s.value FROM scores s WHERE s.image_id = i.id \
+             AND s.reader = {reader} AND s.phase = {phase} AND s.metric = {m})) \
+             AS DOUBLE PRECISION)"
+        ));
+    }
+    sql.push(&cols);
+    sql.push(" FROM images i");
+    push_filters(&mut sql, q);
+    exclude(&mut sql);
+    sql.push(" GROUP BY i.group_name");
+    sql
+}
+
 impl Store {
     /// Stores a new image (status `queued`) and enqueues its inference job, in one transaction.
     pub async fn insert_image(&self, new: &NewImage, actor: &str) -> Result<ImageRecord> {
@@ -201,36 +328,14 @@ impl Store {
                 by_id.insert(rec.id, rec);
             }
 
-            let mut sql = Sql::default();
-            let reader = sql.arg(Arg::Text(LOCAL_USER.into()));
-            let phase = sql.arg(Arg::Text(FINAL_PHASE.into()));
-            let list = chunk
-                .iter()
-                .map(|id| sql.arg(Arg::I64(*id)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            sql.push(&format!(
-                "SELECT image_id, metric, value FROM scores \
-                 WHERE reader = {reader} AND phase = {phase} AND image_id IN ({list})"
-            ));
-            for r in sql.query().fetch_all(&self.pool).await? {
+            for r in scores_sql(chunk).query().fetch_all(&self.pool).await? {
                 let id: i64 = r.try_get("image_id")?;
                 if let Some(rec) = by_id.get_mut(&id) {
                     rec.scores.insert(r.try_get("metric")?, r.try_get("value")?);
                 }
             }
 
-            let mut sql = Sql::default();
-            let list = chunk
-                .iter()
-                .map(|id| sql.arg(Arg::I64(*id)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            sql.push(&format!(
-                "SELECT {DRAFT_COLS} FROM drafts d WHERE d.image_id IN ({list}) \
-                 AND d.id = (SELECT MAX(d2.id) FROM drafts d2 WHERE d2.image_id = d.image_id)"
-            ));
-            for r in sql.query().fetch_all(&self.pool).await? {
+            for r in drafts_sql(chunk).query().fetch_all(&self.pool).await? {
                 let draft = draft_from_row(&r)?;
                 if let Some(rec) = by_id.get_mut(&draft.image_id) {
                     rec.draft = Some(draft);
@@ -445,32 +550,12 @@ impl Store {
         if q.offset < 0 {
             return Err(StoreError::invalid("offset", "must not be negative"));
         }
-        let mut count = Sql::new("SELECT COUNT(*) FROM images i");
-        push_filters(&mut count, q);
-        let total: i64 = count.query().fetch_one(&self.pool).await?.try_get(0)?;
-
-        let mut sql = Sql::new("SELECT i.id FROM images i");
-        push_filters(&mut sql, q);
-        let col = q.sort.column();
-        let dir = match q.dir {
-            SortDir::Asc => "ASC",
-            SortDir::Desc => "DESC",
-        };
-        // NULLs last in both directions on both backends, then id as the tie-breaker. Columns
-        // that are never NULL sort plainly, so an index can give the order.
-        let limit = sql.arg(Arg::I64(q.limit));
-        let offset = sql.arg(Arg::I64(q.offset));
-        let order = match q.sort {
-            SortField::Id => format!("i.id {dir}"),
-            SortField::Serial
-            | SortField::Group
-            | SortField::ImageNumber
-            | SortField::Uncertainty => {
-                format!("CASE WHEN {col} IS NULL THEN 1 ELSE 0 END, {col} {dir}, i.id {dir}")
-            }
-            _ => format!("{col} {dir}, i.id {dir}"),
-        };
-        sql.push(&format!(" ORDER BY {order} LIMIT {limit} OFFSET {offset}"));
+        let total: i64 = count_sql(q)
+            .query()
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let sql = page_sql(q);
         let ids = sql
             .query()
             .fetch_all(&self.pool)
@@ -482,8 +567,8 @@ impl Store {
     }
 
     /// Per group (non-deleted images matching the query's filters; sort and page are ignored):
-    /// image count, reviewed count and the mean current score of each metric. Sorted by group
-    /// name, images without a group first.
+    /// image count, reviewed count and the mean current score of each of `metrics` (over
+    /// the images that have one). Sorted by group name, images without a group first.
     ///
     /// `hidden_from`: leave out the images whose AI draft that reader may not see yet (their
     /// blind score in a blinded study is not in), so that no mean reveals a hidden draft.
@@ -495,79 +580,30 @@ impl Store {
         q: &ListQuery,
         hidden_from: Option<&str>,
         only: Option<&[Option<String>]>,
+        metrics: &[&str],
     ) -> Result<Vec<GroupSummary>> {
         if only.is_some_and(|g| g.is_empty()) {
             return Ok(Vec::new());
         }
-        let exclude = |sql: &mut Sql| {
-            if let Some(groups) = only {
-                let mut named = Vec::new();
-                let mut ungrouped = false;
-                for g in groups {
-                    match g {
-                        Some(name) => named.push(sql.arg(Arg::Text(name.clone()))),
-                        None => ungrouped = true,
-                    }
-                }
-                let mut terms = Vec::new();
-                if !named.is_empty() {
-                    terms.push(format!("i.group_name IN ({})", named.join(", ")));
-                }
-                if ungrouped {
-                    terms.push("i.group_name IS NULL".to_string());
-                }
-                sql.push(&format!(" AND ({})", terms.join(" OR ")));
-            }
-            if let Some(reader) = hidden_from {
-                let p = sql.arg(Arg::Text(reader.into()));
-                sql.push(&format!(
-                    " AND i.id NOT IN (SELECT si.image_id FROM study_images si \
-                     JOIN studies st ON st.id = si.study_id AND st.blinded = 1 \
-                     JOIN study_readers sr ON sr.study_id = si.study_id AND sr.reader = {p} \
-                     LEFT JOIN study_reads sd ON sd.study_id = si.study_id \
-                       AND sd.image_id = si.image_id AND sd.reader = {p} \
-                     WHERE sd.submitted_at IS NULL)"
-                ));
-            }
-        };
-        let mut sql = Sql::new(
-            "SELECT i.group_name, COUNT(*) AS n, \
-             CAST(SUM(CASE WHEN i.review_status = 'reviewed' THEN 1 ELSE 0 END) AS BIGINT) AS r \
-             FROM images i",
-        );
-        push_filters(&mut sql, q);
-        exclude(&mut sql);
-        sql.push(" GROUP BY i.group_name");
+        let sql = group_sql(q, hidden_from, only, metrics);
         let mut groups: BTreeMap<Option<String>, GroupSummary> = BTreeMap::new();
         for r in sql.query().fetch_all(&self.pool).await? {
             let group: Option<String> = r.try_get(0)?;
+            let mut means = BTreeMap::new();
+            for (k, m) in metrics.iter().enumerate() {
+                if let Some(mean) = r.try_get::<Option<f64>, _>(3 + k)? {
+                    means.insert((*m).to_string(), mean);
+                }
+            }
             groups.insert(
                 group.clone(),
                 GroupSummary {
                     group,
                     count: r.try_get(1)?,
                     reviewed: r.try_get(2)?,
-                    means: BTreeMap::new(),
+                    means,
                 },
             );
-        }
-
-        let mut sql = Sql::new(
-            "SELECT i.group_name, s.metric, CAST(AVG(s.value) AS DOUBLE PRECISION) AS mean \
-             FROM images i JOIN scores s ON s.image_id = i.id",
-        );
-        push_filters(&mut sql, q);
-        exclude(&mut sql);
-        let reader = sql.arg(Arg::Text(LOCAL_USER.into()));
-        let phase = sql.arg(Arg::Text(FINAL_PHASE.into()));
-        sql.push(&format!(
-            " AND s.reader = {reader} AND s.phase = {phase} GROUP BY i.group_name, s.metric"
-        ));
-        for r in sql.query().fetch_all(&self.pool).await? {
-            let group: Option<String> = r.try_get(0)?;
-            if let Some(g) = groups.get_mut(&group) {
-                g.means.insert(r.try_get(1)?, r.try_get(2)?);
-            }
         }
         Ok(groups.into_values().collect())
     }

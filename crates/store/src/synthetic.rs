@@ -38,9 +38,11 @@ impl Store {
         // Rows per statement: the scores statement binds 8 values per metric and row, and
         // SQLite allows 32 766 bound values in one statement.
         let chunk = (32_000 / (8 * metrics.len().max(1))).clamp(1, CHUNK);
-        let (_write, mut tx) = self.begin_write().await?;
         for start in (0..count).step_by(chunk) {
             let end = (start + chunk).min(count);
+            // One transaction per chunk: a server using the database meanwhile waits for
+            // one chunk at most.
+            let (_write, mut tx) = self.begin_write().await?;
 
             let mut sql = String::from(
                 "INSERT INTO images (filename, serial, group_name, image_number, sha256, \
@@ -175,8 +177,8 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -99,6 +99,14 @@ async fn scored_image(
         .unwrap()
 }
 
+/// The default schema's metrics, for group summaries.
+const METRICS: [&str; 4] = [
+    "Pancreatic Architecture",
+    "Glandular Atrophy",
+    "Pseudotubular Complexes",
+    "Fibrosis",
+];
+
 fn update(version: i64, changes: Scores) -> ScoreUpdate {
     ScoreUpdate {
         expected_version: version,
@@ -668,7 +676,7 @@ async fn soft_delete_hides_and_restore_returns(db: TestDb) {
     let page = pages.next_page().await.unwrap().unwrap();
     assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [keep.id]);
     let summary = s
-        .group_summary(&ListQuery::default(), None, None)
+        .group_summary(&ListQuery::default(), None, None, &METRICS)
         .await
         .unwrap();
     assert_eq!(summary[0].count, 1);
@@ -948,7 +956,7 @@ async fn group_summary_means(db: TestDb) {
     s.update_scores(a2.id, &u, &schema).await.unwrap();
 
     let sum = s
-        .group_summary(&ListQuery::default(), None, None)
+        .group_summary(&ListQuery::default(), None, None, &METRICS)
         .await
         .unwrap();
     let groups: Vec<_> = sum.iter().map(|g| g.group.clone()).collect();
@@ -973,25 +981,33 @@ async fn group_summary_means(db: TestDb) {
         review_status: Some(ReviewStatus::Reviewed),
         ..Default::default()
     };
-    let sum = s.group_summary(&only_reviewed, None, None).await.unwrap();
+    let sum = s
+        .group_summary(&only_reviewed, None, None, &METRICS)
+        .await
+        .unwrap();
     assert_eq!(sum.len(), 1);
     assert_eq!(sum[0].means["Fibrosis"], 1.0);
     // Only the groups asked for (those on the page shown), with the same figures.
     let page = [None, Some("b".to_string())];
     let sum = s
-        .group_summary(&ListQuery::default(), None, Some(&page))
+        .group_summary(&ListQuery::default(), None, Some(&page), &METRICS)
         .await
         .unwrap();
     let groups: Vec<_> = sum.iter().map(|g| g.group.clone()).collect();
     assert_eq!(groups, page);
     assert_eq!((sum[1].count, sum[1].means["Fibrosis"]), (2, 4.0));
     let sum = s
-        .group_summary(&ListQuery::default(), None, Some(&[Some("a".to_string())]))
+        .group_summary(
+            &ListQuery::default(),
+            None,
+            Some(&[Some("a".to_string())]),
+            &METRICS,
+        )
         .await
         .unwrap();
     assert_eq!((sum.len(), sum[0].count), (1, 2));
     assert!(s
-        .group_summary(&ListQuery::default(), None, Some(&[]))
+        .group_summary(&ListQuery::default(), None, Some(&[]), &METRICS)
         .await
         .unwrap()
         .is_empty());

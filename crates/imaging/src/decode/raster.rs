@@ -71,14 +71,7 @@ fn finish<D: ImageDecoder>(
         budget: opts.max_samples,
     })?;
     let n = width as usize * height as usize;
-    let mut buf = Vec::new();
-    buf.try_reserve_exact(total.max(n * 3)).map_err(|_| {
-        ImageError::Io(std::io::Error::new(
-            std::io::ErrorKind::OutOfMemory,
-            "could not allocate the pixel buffer",
-        ))
-    })?;
-    buf.resize(total.max(n * 3), 0);
+    let mut buf = super::buffer::zeroed(total.max(n * 3))?;
     dec.read_image(&mut buf[..total]).map_err(image_err)?;
     let bpp = total / n.max(1);
     let mode = match color {

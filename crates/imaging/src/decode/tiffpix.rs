@@ -270,15 +270,7 @@ fn check_chunks_in_file<R: Read + Seek>(
 }
 
 fn alloc(len: usize) -> Result<Vec<u8>, ImageError> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        ImageError::Io(std::io::Error::new(
-            std::io::ErrorKind::OutOfMemory,
-            format!("could not allocate {len} bytes for the pixels"),
-        ))
-    })?;
-    v.resize(len, 0);
-    Ok(v)
+    super::buffer::zeroed(len)
 }
 
 fn unsupported_layout(what: &str) -> ImageError {
