@@ -94,7 +94,7 @@ impl Scorer {
     /// Preprocesses decoded pixels (the warnings a pathologist should see included).
     pub fn prepare_decoded(&self, img: &DecodedImage) -> Prepared {
         let mut warnings = img.warnings.clone();
-        if let Some(w) = stain_check(&img) {
+        if let Some(w) = stain_check(img) {
             warnings.push(w);
         }
         if let (Some(expected), Some((x, _))) = (self.schema.pixel_size_um, img.pixel_size_um) {

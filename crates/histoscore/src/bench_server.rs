@@ -527,6 +527,8 @@ async fn measure(
     store
         .insert_synthetic_images(extra, &Schema::default(), "bench")
         .await?;
+    // The statistics a database in use has (autovacuum gathers them on PostgreSQL).
+    store.analyze().await?;
     store.close().await;
 
     // 5. Score edits: sequential, then many clients at once, each on its own image.

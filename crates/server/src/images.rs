@@ -202,6 +202,26 @@ pub async fn list(
     }))
 }
 
+/// Every sample group: its image count, reviewed count and the mean of each metric, over the
+/// records whose scores the caller may see (for choosing groups, e.g. for a reader study; the
+/// history's `groups` cover the page shown).
+#[utoipa::path(get, path = "/api/groups", tag = "images",
+    responses((status = 200, body = Vec<GroupSummary>)))]
+pub async fn groups(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<GroupSummary>>, ApiError> {
+    let view = View::of(&s, &caller).await?;
+    let hidden_for = (!view.hidden.is_empty()).then_some(caller.name.as_str());
+    let metrics = s.scorer.schema.metric_names();
+    let q = ListQuery::default();
+    Ok(Json(
+        s.store
+            .group_summary(&q, hidden_for, None, &metrics)
+            .await?,
+    ))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ScoresPatch {
     /// New values per metric name (as in the schema), e.g. `{"Fibrosis": 1.5}`.

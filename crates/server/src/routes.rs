@@ -129,6 +129,7 @@ pub(crate) fn table() -> Table {
     .plain("/api/openapi.json", Public)
     // Images: upload, review, correct.
     .add(Upload, everyone, routes!(upload::upload, images::list))
+    .add(Quick, everyone, routes!(images::groups))
     .add(Quick, everyone, routes!(images::get_image, images::delete))
     .add(Quick, everyone, routes!(images::patch_scores))
     .add(Quick, everyone, routes!(images::restore))

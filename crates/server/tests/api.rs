@@ -328,6 +328,28 @@ async fn review_cycle(db: TestDb) {
         (g["count"].as_i64(), g["reviewed"].as_i64()),
         (Some(2), Some(1))
     );
+    // The page's groups only; every group from /api/groups.
+    let page = app.get_json("/api/images?sort=filename&limit=1").await;
+    assert_eq!(page["groups"].as_array().unwrap().len(), 1, "{page}");
+    let all = app.get_json("/api/groups").await;
+    let names: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].clone())
+        .collect();
+    assert!(names.len() >= 2, "{all}");
+    assert!(names.contains(&json!("S-3602")), "{all}");
+    let s3602 = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "S-3602")
+        .unwrap();
+    assert_eq!(
+        (s3602["count"].as_i64(), s3602["reviewed"].as_i64()),
+        (Some(2), Some(1))
+    );
     let r = c
         .get(app.url("/api/images?created_from=yesterday"))
         .send()

@@ -35,9 +35,10 @@ impl Store {
         let at = now();
         let model = "model:synthetic-benchmark";
         let metrics = schema.metric_names();
-        // Rows per statement: the scores statement binds 8 values per metric and row, and
-        // SQLite allows 32 766 bound values in one statement.
-        let chunk = (32_000 / (8 * metrics.len().max(1))).clamp(1, CHUNK);
+        // Rows per statement: the scores statement binds 8 values per metric and row. Binding
+        // slows down more than linearly with the number of values in one SQLite statement, so
+        // each binds about 2 000 at most.
+        let chunk = (2_000 / (8 * metrics.len().max(1))).clamp(1, CHUNK);
         for start in (0..count).step_by(chunk) {
             let end = (start + chunk).min(count);
             // One transaction per chunk: a server using the database meanwhile waits for

@@ -4,6 +4,7 @@ import type {
   AppConfig,
   AuditEntry,
   Draft,
+  GroupSummary,
   ImageList,
   ImageRecord,
   LoginAnswer,
@@ -170,6 +171,11 @@ export function listQuery(p: ListParams): string {
 
 export async function listImages(p: ListParams, signal?: AbortSignal): Promise<ImageList> {
   return (await request<ImageList>(`/api/images?${listQuery(p)}`, { signal })).data;
+}
+
+/** Every sample group with its counts and means (what the caller may see). */
+export async function listGroups(signal?: AbortSignal): Promise<GroupSummary[]> {
+  return (await request<GroupSummary[]>('/api/groups', { signal })).data;
 }
 
 export async function getAudit(id: number, signal?: AbortSignal): Promise<AuditEntry[]> {

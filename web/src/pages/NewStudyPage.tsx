@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { createStudy, listImages, listUsers } from '../api/client';
+import { createStudy, listGroups, listUsers } from '../api/client';
 import { groupOf, type NewStudy } from '../api/types';
 import { btnPrimary, btnSecondary, card, input, Spinner } from '../components/ui';
 import { errorMessage } from '../lib/format';
@@ -15,10 +15,10 @@ const fieldset = 'rounded-lg border border-slate-200 p-4 dark:border-slate-800';
 
 export function NewStudyPage() {
   const { user, mode } = useSession();
-  // The accounts to choose readers from, and the sample groups (the image list's summary).
-  const choices = useQuery(isAdmin(user.role) ? 'new-study' : null, (signal) => Promise.all([listUsers(signal), listImages({ limit: 1 }, signal)]));
+  // The accounts to choose readers from, and the sample groups (every group's summary).
+  const choices = useQuery(isAdmin(user.role) ? 'new-study' : null, (signal) => Promise.all([listUsers(signal), listGroups(signal)]));
   const users = choices.data?.[0];
-  const groups = choices.data?.[1].groups;
+  const groups = choices.data?.[1];
   const loadError = choices.error === undefined ? null : errorMessage(choices.error);
 
   const [name, setName] = useState('');
