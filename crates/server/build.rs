@@ -5,7 +5,8 @@
 //!
 //! Otherwise a failed UI build is a warning and the placeholder page says what to do.
 //!
-//! Text files (scripts, styles, pages) are also stored gzip-compressed (`name.gz`), so that the
+//! Text files (scripts, styles, pages) are also stored brotli- and gzip-compressed (`name.br`,
+//! `name.gz`), so that the
 //! server sends them compressed without compressing on every request.
 
 use std::path::{Path, PathBuf};
@@ -63,7 +64,7 @@ fn main() {
     precompress(&out).expect("compressing the web UI's files");
 }
 
-/// Writes `name.gz` beside every text file under `dir`.
+/// Writes `name.br` (brotli) and `name.gz` (gzip) beside every text file under `dir`.
 fn precompress(dir: &Path) -> std::io::Result<()> {
     use std::io::Write;
     for entry in std::fs::read_dir(dir)? {
@@ -82,6 +83,13 @@ fn precompress(dir: &Path) -> std::io::Result<()> {
         let mut name = path.as_os_str().to_owned();
         name.push(".gz");
         std::fs::write(name, gz.finish()?)?;
+        // Brotli at its best quality and a 4 MB window: slow to compress, done once here.
+        let mut br = brotli::CompressorWriter::new(Vec::new(), 1 << 16, 11, 22);
+        br.write_all(&bytes)?;
+        br.flush()?;
+        let mut name = path.as_os_str().to_owned();
+        name.push(".br");
+        std::fs::write(name, br.into_inner())?;
     }
     Ok(())
 }

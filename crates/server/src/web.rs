@@ -1,6 +1,7 @@
 //! The web UI: built by `build.rs` from `web/` and embedded in the binary. Paths that are not
 //! files serve `index.html` so the UI's own routes (e.g. `/history`) load on refresh.
-//! Text files go out gzip-compressed to browsers that accept it (compressed at build time).
+//! Text files go out brotli- or gzip-compressed to browsers that accept it (compressed at build
+//! time; brotli preferred: the main script's 316 kB go out as 81 kB, 94 kB with gzip).
 //! `HISTOSCORE_WEB_DIR` serves the files from a directory instead (UI development).
 
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -30,7 +31,30 @@ fn content_type(path: &str) -> String {
     .to_string()
 }
 
-fn respond(path: &str, bytes: Vec<u8>, gzip: bool) -> Response {
+/// A compressed form of the files, as named in `Content-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    fn name(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Encoding::Brotli => ".br",
+            Encoding::Gzip => ".gz",
+        }
+    }
+}
+
+fn respond(path: &str, bytes: Vec<u8>, encoding: Option<Encoding>) -> Response {
     // Vite puts content-hashed files under assets/: they never change.
     let cache = if path.starts_with("assets/") {
         "public, max-age=31536000, immutable"
@@ -46,16 +70,17 @@ fn respond(path: &str, bytes: Vec<u8>, gzip: bool) -> Response {
         bytes,
     )
         .into_response();
-    if gzip {
+    if let Some(e) = encoding {
         res.headers_mut().insert(
             header::CONTENT_ENCODING,
-            header::HeaderValue::from_static("gzip"),
+            header::HeaderValue::from_static(e.name()),
         );
     }
     res
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether the browser's `Accept-Encoding` takes `name` (or `*`), not refused with `q=0`.
+fn accepts(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -63,20 +88,28 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(','))
         .any(|e| {
             let mut parts = e.split(';');
-            let name = parts.next().unwrap_or("").trim();
+            let given = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+            (given.eq_ignore_ascii_case(name) || given == "*") && !refused
         })
 }
 
-/// The file, compressed when the browser accepts gzip and a compressed copy exists.
-fn serve(path: &str, gzip: bool) -> Option<Response> {
-    if gzip {
-        if let Some(bytes) = load(&format!("{path}.gz")) {
-            return Some(respond(path, bytes, true));
+/// The encodings the browser takes, best first.
+fn accepted(headers: &HeaderMap) -> Vec<Encoding> {
+    [Encoding::Brotli, Encoding::Gzip]
+        .into_iter()
+        .filter(|e| accepts(headers, e.name()))
+        .collect()
+}
+
+/// The file, in the best compressed form the browser takes that exists, else plain.
+fn serve(path: &str, encodings: &[Encoding]) -> Option<Response> {
+    for &e in encodings {
+        if let Some(bytes) = load(&format!("{path}{}", e.suffix())) {
+            return Some(respond(path, bytes, Some(e)));
         }
     }
-    load(path).map(|bytes| respond(path, bytes, false))
+    load(path).map(|bytes| respond(path, bytes, None))
 }
 
 fn load(path: &str) -> Option<Vec<u8>> {
@@ -90,7 +123,7 @@ fn load(path: &str) -> Option<Vec<u8>> {
 }
 
 pub async fn static_handler(uri: Uri, headers: HeaderMap) -> Response {
-    let gzip = accepts_gzip(&headers);
+    let encodings = accepted(&headers);
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") {
         return crate::ApiError::new(
@@ -101,7 +134,7 @@ pub async fn static_handler(uri: Uri, headers: HeaderMap) -> Response {
         .into_response();
     }
     if !path.is_empty() {
-        if let Some(res) = serve(path, gzip) {
+        if let Some(res) = serve(path, &encodings) {
             return res;
         }
         // A missing hashed asset is a real 404, not the app shell.
@@ -109,7 +142,7 @@ pub async fn static_handler(uri: Uri, headers: HeaderMap) -> Response {
             return (StatusCode::NOT_FOUND, "not found").into_response();
         }
     }
-    match serve("index.html", gzip) {
+    match serve("index.html", &encodings) {
         Some(res) => res,
         None => (
             StatusCode::NOT_FOUND,
@@ -131,12 +164,30 @@ mod tests {
     }
 
     #[test]
-    fn gzip_is_sent_only_to_browsers_that_take_it() {
-        assert!(accepts_gzip(&with("gzip, deflate, br, zstd")));
-        assert!(accepts_gzip(&with("*")));
-        assert!(!accepts_gzip(&with("br")));
-        assert!(!accepts_gzip(&with("gzip;q=0, br")));
-        assert!(!accepts_gzip(&HeaderMap::new()));
+    fn compression_is_sent_only_to_browsers_that_take_it() {
+        use Encoding::{Brotli, Gzip};
+        assert_eq!(accepted(&with("gzip, deflate, br, zstd")), [Brotli, Gzip]);
+        assert_eq!(accepted(&with("*")), [Brotli, Gzip]);
+        assert_eq!(accepted(&with("br")), [Brotli]);
+        assert_eq!(accepted(&with("gzip;q=0, br")), [Brotli]);
+        assert_eq!(accepted(&with("gzip, br;q=0")), [Gzip]);
+        assert!(accepted(&HeaderMap::new()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn brotli_is_preferred_and_unpacks_to_the_same_bytes() {
+        let plain = load("index.html").expect("index.html is embedded");
+        let res = static_handler("/".parse().unwrap(), with("gzip, deflate, br")).await;
+        assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
+        assert_eq!(res.headers()[header::VARY], "accept-encoding");
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let mut unpacked = Vec::new();
+        brotli::Decompressor::new(&body[..], 4096)
+            .read_to_end(&mut unpacked)
+            .unwrap();
+        assert_eq!(unpacked, plain);
     }
 
     #[tokio::test]
