@@ -371,8 +371,16 @@ async fn training_is_a_job_a_stopping_worker_gives_back(db: TestDb) {
     assert_eq!(st, StatusCode::OK);
     let ended = wait_run(&app, id).await;
     assert_eq!(ended["state"], "cancelled", "{ended}");
-    let depth = store.queue_depth().await.unwrap();
-    assert_eq!((depth.queued, depth.running), (0, 0));
+    // The run is marked cancelled first; its worker then notices and ends the job.
+    let mut depth = store.queue_depth().await.unwrap();
+    for _ in 0..200 {
+        if (depth.queued, depth.running) == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        depth = store.queue_depth().await.unwrap();
+    }
+    assert_eq!((depth.queued, depth.running), (0, 0), "the job has ended");
     app.stop().await;
 }
 
