@@ -122,15 +122,20 @@ async fn preview(s: &AppState, id: i64, name: &str) -> Result<Response, ApiError
     } else {
         prev.clone()
     };
-    let _ = s
-        .blobs
-        .put_bytes(&preview_key(&sha, "thumb.jpg"), thumb)
-        .await;
-    let _ = s
-        .blobs
-        .put_bytes(&preview_key(&sha, "preview.jpg"), prev)
-        .await;
+    store_previews(s, &sha, thumb, prev).await;
     Ok(jpeg_response(bytes, &format!("{sha}-{name}")))
+}
+
+/// Keeps an image's thumbnail and preview (a failure only means they are made again later).
+pub async fn store_previews(s: &AppState, sha: &str, thumb: Vec<u8>, preview: Vec<u8>) {
+    let _ = s
+        .blobs
+        .put_bytes(&preview_key(sha, "thumb.jpg"), thumb)
+        .await;
+    let _ = s
+        .blobs
+        .put_bytes(&preview_key(sha, "preview.jpg"), preview)
+        .await;
 }
 
 /// `GET /api/images/{id}/thumbnail.jpg`

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use histoscore_app::blobs::{original_key, preview_key};
+use histoscore_app::blobs::original_key;
 use histoscore_store::{ImageRecord, NewImage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -394,14 +394,7 @@ fn prepare_in_background(
         .await;
         match made {
             Ok(Ok((thumb, preview))) => {
-                let _ = s
-                    .blobs
-                    .put_bytes(&preview_key(&sha, "thumb.jpg"), thumb)
-                    .await;
-                let _ = s
-                    .blobs
-                    .put_bytes(&preview_key(&sha, "preview.jpg"), preview)
-                    .await;
+                crate::media::store_previews(&s, &sha, thumb, preview).await
             }
             Ok(Err(e)) => tracing::warn!("previews of {sha}: {e}"),
             Err(e) => tracing::warn!("preparing {sha} failed: {e}"),
