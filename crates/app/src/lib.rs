@@ -5,7 +5,8 @@
 //! - [`training`]: training a new model from reviewed scores;
 //! - [`registry`]: importing model files, and the engines of registered models;
 //! - [`export`]: the paged, streamed CSV/JSON downloads;
-//! - [`blobs`]: where files are kept; [`passwords`]: hashes and password rules.
+//! - [`blobs`]: where files are kept; [`passwords`]: hashes and password rules;
+//! - [`import`]: the original system's scores, imported as records.
 //!
 //! Nothing here knows HTTP: errors are [`AppError`], which the server maps to statuses.
 
@@ -13,6 +14,7 @@ pub mod blobs;
 mod error;
 pub mod export;
 pub mod handoff;
+pub mod import;
 pub mod jobs;
 pub mod passwords;
 pub mod registry;

@@ -5,6 +5,21 @@ use argon2::Argon2;
 
 use crate::AppError;
 
+/// A new API token for scripts: `hst_` (recognisable in logs and by secret scanners) and 32
+/// random bytes in hex.
+pub fn new_api_token() -> String {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    format!("hst_{}", hex::encode(b))
+}
+
+/// What the database keeps of a session or API token: its SHA-256, hex. (The tokens are 256
+/// random bits, so a fast hash is enough; passwords get argon2id.)
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 /// The shortest password accepted (NIST SP 800-63B asks for at least 8).
 pub const MIN_PASSWORD: usize = 10;
 

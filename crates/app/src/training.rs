@@ -260,6 +260,11 @@ async fn from_database(
         }
         q.offset += page.len() as i64;
         for r in page {
+            // Records without pixels (imported scores) have nothing to learn from, and values
+            // flagged for review (e.g. imported out of range) are not targets.
+            if r.sha256.is_empty() || !r.flags.is_empty() {
+                continue;
+            }
             let Some(targets) = schema
                 .metrics
                 .iter()

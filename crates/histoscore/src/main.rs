@@ -6,10 +6,12 @@ mod bench_server;
 mod bench_train;
 mod common;
 mod export;
+mod import_original;
 mod registry;
 mod score;
 mod serve;
 mod soak;
+mod tokens;
 mod train;
 mod users;
 mod worker;
@@ -67,6 +69,13 @@ enum Command {
     /// Manage accounts: `histoscore user add NAME --role admin|pathologist|viewer`.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Import the original system's scores from its PostgreSQL database (its image_scores
+    /// table): one record per row, values kept as stored, out-of-range ones flagged; running
+    /// it again imports nothing twice.
+    ImportOriginal(import_original::ImportOriginalArgs),
+    /// API tokens for scripts: `histoscore token create --name NAME [--user ACCOUNT]`.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
 }
 
 #[derive(Subcommand)]
@@ -342,6 +351,8 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::User(cmd) => users::run(cmd),
+        Command::ImportOriginal(args) => import_original::run(args),
+        Command::Token(cmd) => tokens::run(cmd),
         Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
         Command::Bench(args) => bench::run(args).map(|_| true),

@@ -34,6 +34,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Also answer the original system's API (`POST /api/upload-image`, `PUT
+    /// /api/scores/{db_id}`, `GET /health`), so that its Next.js page and scripts keep working.
+    /// With accounts, scripts send an API token (`histoscore token create`).
+    #[arg(long, env = "HISTOSCORE_ORIGINAL_API")]
+    original_api: bool,
     /// The address people open, e.g. `https://histoscore.lab.example` (comma-separated if
     /// several). With accounts, requests naming any other host (except localhost) get 421,
     /// which stops web pages that point their own name at this server (DNS rebinding).
@@ -118,6 +123,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         .with_context(|| format!("could not prepare the data folder {}", args.data.data_dir.display()))?;
         configure(&mut state.app, &engine, &args.engine, &args.work);
         register_startup_model(&state, &args.model).await?;
+        state.original_api = args.original_api;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         state.public_hosts = histoscore_server::security::public_hosts(&args.public_url)
             .map_err(anyhow::Error::msg)?;

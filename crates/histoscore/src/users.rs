@@ -93,7 +93,7 @@ fn new_password(name: &str) -> Result<String> {
     Ok(passwords::hash_password(&password)?)
 }
 
-fn explain(e: StoreError) -> anyhow::Error {
+pub fn explain(e: StoreError) -> anyhow::Error {
     match e {
         StoreError::Refused(d) => anyhow::anyhow!("{d}; nothing was changed"),
         StoreError::Invalid { field, detail } => {

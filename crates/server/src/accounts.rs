@@ -413,3 +413,94 @@ pub async fn patch_user(
     tracing::info!(by = %caller.name, user = %user.name, role = %user.role, disabled = user.disabled, "account changed");
     Ok(Json(user))
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewTokenBody {
+    /// What the token is for, e.g. "nightly export script".
+    name: String,
+    /// Days until it stops working (1–3650); omit for a token that works until revoked.
+    expires_in_days: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewTokenResponse {
+    /// The token itself: shown this once, never again (only its hash is kept). Send it as
+    /// `Authorization: Bearer <token>`.
+    token: String,
+    #[serde(flatten)]
+    entry: histoscore_store::ApiToken,
+}
+
+fn tokens_need_accounts(caller: &Caller) -> Result<(), ApiError> {
+    if caller.single_user {
+        return Err(ApiError::bad_request(
+            "no_accounts",
+            "API tokens belong to accounts, and this server has none: without accounts every \
+             request is allowed from this computer and needs no token",
+        ));
+    }
+    Ok(())
+}
+
+/// Your API tokens (newest first, revoked ones included; never the tokens themselves).
+#[utoipa::path(get, path = "/api/account/tokens", tag = "accounts",
+    responses((status = 200, body = [histoscore_store::ApiToken]), (status = 400, body = crate::ErrorBody)))]
+pub async fn list_tokens(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<histoscore_store::ApiToken>>, ApiError> {
+    tokens_need_accounts(&caller)?;
+    Ok(Json(s.store.list_tokens(Some(&caller.name)).await?))
+}
+
+/// Create an API token for scripts: it acts as your account, with your role, and is shown
+/// once in this answer. Needs a login session (a token cannot make more tokens).
+#[utoipa::path(post, path = "/api/account/tokens", tag = "accounts", request_body = NewTokenBody,
+    responses((status = 201, body = NewTokenResponse), (status = 400, body = crate::ErrorBody),
+              (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+pub async fn create_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewTokenBody>,
+) -> Result<Response, ApiError> {
+    tokens_need_accounts(&caller)?;
+    if caller.via_token {
+        return Err(ApiError::forbidden(
+            "an API token cannot create tokens: log in and create it on your account page",
+        ));
+    }
+    let expires = match body.expires_in_days {
+        None => None,
+        Some(d) if (1..=3650).contains(&d) => {
+            Some(chrono::Utc::now() + chrono::Duration::days(i64::from(d)))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "expires_in_days",
+                "expires_in_days must be between 1 and 3650 (or left out for no expiry)",
+            ))
+        }
+    };
+    let token = passwords::new_api_token();
+    let entry = s
+        .store
+        .create_token(&caller.name, &body.name, &auth::token_hash(&token), expires)
+        .await?;
+    tracing::info!(user = %caller.name, token_id = entry.id, "API token created");
+    Ok((StatusCode::CREATED, Json(NewTokenResponse { token, entry })).into_response())
+}
+
+/// Revoke one of your API tokens: it stops working at once.
+#[utoipa::path(delete, path = "/api/account/tokens/{id}", tag = "accounts",
+    params(("id" = i64, Path, description = "Token id")),
+    responses((status = 200, body = histoscore_store::ApiToken), (status = 404, body = crate::ErrorBody)))]
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<histoscore_store::ApiToken>, ApiError> {
+    tokens_need_accounts(&caller)?;
+    let t = s.store.revoke_token(id, Some(&caller.name)).await?;
+    tracing::info!(user = %caller.name, token_id = id, "API token revoked");
+    Ok(Json(t))
+}

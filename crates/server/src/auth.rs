@@ -17,7 +17,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use histoscore_store::{Role, User};
-use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState, LOCAL_USER};
 
@@ -69,6 +68,8 @@ pub struct Caller {
     pub csrf_token: String,
     /// Single-user mode (no accounts).
     pub single_user: bool,
+    /// Authenticated by an API token (`Authorization: Bearer`): no cookie, so no CSRF token.
+    pub via_token: bool,
 }
 
 impl Caller {
@@ -141,10 +142,7 @@ pub fn random_token() -> String {
     hex::encode(b)
 }
 
-/// What the database keeps of a session token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use histoscore_app::passwords::token_hash;
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -160,6 +158,28 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// The session token sent with the request, if any.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
     cookie_value(headers, SESSION_COOKIE).filter(|t| !t.is_empty())
+}
+
+/// The token of an `Authorization: Bearer …` header, if one is sent. Other schemes (e.g. a
+/// proxy's Basic authentication) are not Histoscore's and are left alone.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v.to_str().unwrap_or("").trim();
+    match v.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let token = token.trim();
+            if token.is_empty() {
+                return Err(ApiError::unauthorized(
+                    "the Authorization header says Bearer but carries no token: send \
+                     `Authorization: Bearer <API token>`",
+                ));
+            }
+            Ok(Some(token.to_string()))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Whether the request arrived over HTTPS (directly or through a proxy that says so).
@@ -238,18 +258,37 @@ async fn check(s: &AppState, req: &mut Request) -> Result<(), ApiError> {
         ));
     }
     let caller = if s.accounts.enabled(&s.store).await? {
-        match session_token(req.headers()) {
-            Some(token) => s
-                .store
-                .session(&token_hash(&token))
-                .await?
-                .map(|(user, csrf)| Caller {
+        match bearer_token(req.headers())? {
+            Some(token) => match s.store.token_user(&token_hash(&token)).await? {
+                Some(user) => Some(Caller {
                     name: user.name,
                     role: user.role,
-                    csrf_token: csrf,
+                    csrf_token: String::new(),
                     single_user: false,
+                    via_token: true,
                 }),
-            None => None,
+                None => {
+                    return Err(ApiError::unauthorized(
+                        "this API token is unknown, expired or revoked (or its account is \
+                         disabled): create a new one on your account page or with \
+                         `histoscore token create`",
+                    ))
+                }
+            },
+            None => match session_token(req.headers()) {
+                Some(token) => s
+                    .store
+                    .session(&token_hash(&token))
+                    .await?
+                    .map(|(user, csrf)| Caller {
+                        name: user.name,
+                        role: user.role,
+                        csrf_token: csrf,
+                        single_user: false,
+                        via_token: false,
+                    }),
+                None => None,
+            },
         }
     } else {
         Some(Caller {
@@ -257,10 +296,11 @@ async fn check(s: &AppState, req: &mut Request) -> Result<(), ApiError> {
             role: Role::Admin,
             csrf_token: s.accounts.local_csrf.clone(),
             single_user: true,
+            via_token: false,
         })
     };
     if let Some(c) = &caller {
-        if changes && !c.single_user && rule != Access::Public {
+        if changes && !c.single_user && !c.via_token && rule != Access::Public {
             let sent = req
                 .headers()
                 .get(CSRF_HEADER)

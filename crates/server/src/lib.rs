@@ -4,6 +4,7 @@
 
 mod accounts;
 pub mod auth;
+mod compat;
 pub mod conn;
 mod error;
 pub mod events;
@@ -107,6 +108,8 @@ pub struct AppState {
     pub accounts: Arc<auth::AccountsFlag>,
     /// Mark session cookies Secure even without `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
+    /// Answer the original system's API (`--original-api`).
+    pub original_api: bool,
     /// This process's scratch folder (temporary uploads, exports, tiles being cut).
     pub scratch: Arc<Scratch>,
     uploads_in_flight: Arc<AtomicUsize>,
@@ -193,6 +196,7 @@ impl AppState {
             shutdown,
             accounts: Arc::default(),
             secure_cookies: false,
+            original_api: false,
             uploads_in_flight: Arc::new(AtomicUsize::new(0)),
             uploads_by_user: Arc::default(),
             hash_slots: Arc::new(Semaphore::new(accounts::HASH_SLOTS)),
@@ -275,6 +279,24 @@ pub struct ErrorBody {
     /// The request field, path or query parameter that was wrong, where one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// Everything that is not an API route: the web UI. With `--original-api`, a client that does
+/// not ask for HTML at `/` (the original's scripts) gets the original's root answer.
+async fn root_or_web(
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if s.original_api && uri.path() == "/" && !wants_html {
+        return Json(compat::root_message()).into_response();
+    }
+    web::static_handler(uri, headers).await
 }
 
 /// `/healthz`: the process is up.
@@ -399,7 +421,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::guard,
         ))
-        .fallback(web::static_handler)
+        .fallback(root_or_web)
         // JSON bodies: 1 MB; only the upload routes above take files.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -432,6 +454,7 @@ pub fn router(state: AppState) -> Router {
                 .allow_headers([
                     axum::http::header::CONTENT_TYPE,
                     axum::http::header::IF_MATCH,
+                    axum::http::header::AUTHORIZATION,
                     HeaderName::from_static(auth::CSRF_HEADER),
                 ])
                 .allow_credentials(true)

@@ -102,6 +102,17 @@ async fn live_sha(s: &AppState, id: i64) -> Result<String, ApiError> {
     if r.is_deleted() {
         return Err(ApiError::not_found(id));
     }
+    if r.sha256.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_file",
+            format!(
+                "image {id} has no file yet (it was imported with its scores only): upload \
+                 {:?} to attach its pixels",
+                r.filename
+            ),
+        ));
+    }
     Ok(r.sha256)
 }
 

@@ -9,7 +9,9 @@ use utoipa::OpenApi;
     info(
         title = "Histoscore",
         description = "AI-assisted histopathology scoring: upload microscope images, get the model's \
-            draft scores, correct them. Every change is versioned (ETag / If-Match) and audited.",
+            draft scores, correct them. Every change is versioned (ETag / If-Match) and audited. \
+            Scripts authenticate with an API token (`Authorization: Bearer …`, made on the account \
+            page or with `histoscore token create`); browsers with the session cookie.",
     ),
     components(schemas(
         crate::ErrorBody,
@@ -23,6 +25,8 @@ use utoipa::OpenApi;
         (name = "accounts", description = "Login, sessions and user management"),
         (name = "models", description = "Model registry: import, activate, roll back, export, re-score"),
         (name = "studies", description = "Reader studies, blinded reading, adjudication and agreement"),
+        (name = "compatibility", description = "The original system's API, for its page and scripts \
+            (only with --original-api; with accounts, send an API token as Authorization: Bearer)"),
     )
 )]
 pub struct ApiDoc;

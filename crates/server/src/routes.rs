@@ -15,7 +15,9 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::Access;
-use crate::{accounts, events, export, images, media, registry_routes, studies, training, upload};
+use crate::{
+    accounts, compat, events, export, images, media, registry_routes, studies, training, upload,
+};
 use crate::{ApiDoc, AppState};
 
 /// Who may call a group of routes.
@@ -152,6 +154,12 @@ pub(crate) fn table() -> Table {
     .add(Quick, LoggedIn, routes!(accounts::change_password))
     .add(
         Quick,
+        LoggedIn,
+        routes!(accounts::list_tokens, accounts::create_token),
+    )
+    .add(Quick, LoggedIn, routes!(accounts::revoke_token))
+    .add(
+        Quick,
         Only(Admin),
         routes!(accounts::list_users, accounts::create_user),
     )
@@ -197,6 +205,11 @@ pub(crate) fn table() -> Table {
     )
     .add(Quick, admins_change, routes!(training::get))
     .add(Quick, admins_change, routes!(training::cancel))
+    // The original system's API (answers 404 unless --original-api).
+    .add(Upload, everyone, routes!(compat::upload_image))
+    .add(Upload, everyone, routes!(compat::upload_image_slash))
+    .add(Quick, everyone, routes!(compat::update_scores))
+    .add(Quick, Public, routes!(compat::health))
 }
 
 /// The OpenAPI document (`/api/openapi.json`): the description, tags and shared schemas of

@@ -38,7 +38,7 @@ pub struct UploadResult {
 }
 
 /// What happened to one uploaded file.
-enum Outcome {
+pub(crate) enum Outcome {
     New(ImageRecord),
     Known(ImageRecord),
     Duplicate(ImageRecord),
@@ -124,67 +124,8 @@ pub async fn upload(
     Query(p): Query<UploadParams>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    crate::refuse_declared_oversize(req.headers(), s.limits.max_upload_bytes)?;
-    let busy = match InFlight::enter(&s, &caller) {
-        Err(e) => Err(e),
-        Ok(guard) => match s.store.queue_depth().await {
-            Ok(d) if d.queued >= s.limits.max_queued_jobs => Err(ApiError::busy(
-                10,
-                format!(
-                    "{} images are waiting to be scored; try again when the queue is shorter",
-                    d.queued
-                ),
-            )),
-            Ok(_) => Ok(guard),
-            Err(e) => Err(e.into()),
-        },
-    };
-    let _in_flight = match busy {
-        Ok(g) => g,
-        Err(e) => {
-            // Read (and drop) what the client is sending, so that it gets the answer instead
-            // of a connection reset; nothing is stored.
-            discard_body(req.into_body(), s.limits.max_upload_bytes).await;
-            return Err(e);
-        }
-    };
-    let mut multipart = crate::extract::multipart(req, &s).await?;
     let keep_both = p.on_conflict.as_deref() == Some("keep_both");
-    let mut results: Vec<(String, Outcome)> = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let filename = field
-            .file_name()
-            .map(clean_filename)
-            .unwrap_or_else(|| "upload".to_string());
-        let outcome = receive(&s, field, &filename, keep_both, &caller.name).await;
-        if let Outcome::Refused(e) = &outcome {
-            s.metrics.refused.with_label_values(&[e.error]).inc();
-        }
-        results.push((filename, outcome));
-    }
-    let view = View::of(&s, &caller).await?;
-    for (_, o) in &mut results {
-        if let Outcome::New(r) | Outcome::Known(r) | Outcome::Duplicate(r) = o {
-            view.record(r);
-        }
-    }
-    if results.iter().any(|(_, o)| matches!(o, Outcome::New(_))) {
-        s.events.poke();
-        s.work.notify_waiters();
-    }
-    if results.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_file",
-            "send the image in a multipart field named \"file\"",
-        ));
-    }
+    let mut results = receive_upload(&s, &caller, req, keep_both, |_| Ok(())).await?;
     if results.len() == 1 {
         let (_, o) = results.pop().expect("one result");
         return Ok(match o {
@@ -214,6 +155,82 @@ pub async fn upload(
         })
         .collect();
     Ok((StatusCode::OK, Json(json!({"results": items}))).into_response())
+}
+
+/// Receives every `file` field of a multipart upload under the upload limits (in flight,
+/// per user, queue depth) and applies the upsert rules to each; `accept` may refuse a file by
+/// its name before its bytes are read. The records come back as `caller` may see them.
+pub(crate) async fn receive_upload(
+    s: &AppState,
+    caller: &Caller,
+    req: axum::extract::Request,
+    keep_both: bool,
+    accept: fn(&str) -> Result<(), ApiError>,
+) -> Result<Vec<(String, Outcome)>, ApiError> {
+    crate::refuse_declared_oversize(req.headers(), s.limits.max_upload_bytes)?;
+    let busy = match InFlight::enter(s, caller) {
+        Err(e) => Err(e),
+        Ok(guard) => match s.store.queue_depth().await {
+            Ok(d) if d.queued >= s.limits.max_queued_jobs => Err(ApiError::busy(
+                10,
+                format!(
+                    "{} images are waiting to be scored; try again when the queue is shorter",
+                    d.queued
+                ),
+            )),
+            Ok(_) => Ok(guard),
+            Err(e) => Err(e.into()),
+        },
+    };
+    let _in_flight = match busy {
+        Ok(g) => g,
+        Err(e) => {
+            // Read (and drop) what the client is sending, so that it gets the answer instead
+            // of a connection reset; nothing is stored.
+            discard_body(req.into_body(), s.limits.max_upload_bytes).await;
+            return Err(e);
+        }
+    };
+    let mut multipart = crate::extract::multipart(req, s).await?;
+    let mut results: Vec<(String, Outcome)> = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = field
+            .file_name()
+            .map(clean_filename)
+            .unwrap_or_else(|| "upload".to_string());
+        let outcome = match accept(&filename) {
+            Ok(()) => receive(s, field, &filename, keep_both, &caller.name).await,
+            Err(e) => Outcome::Refused(e),
+        };
+        if let Outcome::Refused(e) = &outcome {
+            s.metrics.refused.with_label_values(&[e.error]).inc();
+        }
+        results.push((filename, outcome));
+    }
+    let view = View::of(s, caller).await?;
+    for (_, o) in &mut results {
+        if let Outcome::New(r) | Outcome::Known(r) | Outcome::Duplicate(r) = o {
+            view.record(r);
+        }
+    }
+    if results.iter().any(|(_, o)| matches!(o, Outcome::New(_))) {
+        s.events.poke();
+        s.work.notify_waiters();
+    }
+    if results.is_empty() {
+        return Err(ApiError::bad_request(
+            "no_file",
+            "send the image in a multipart field named \"file\"",
+        ));
+    }
+    Ok(results)
 }
 
 async fn discard_body(body: axum::body::Body, limit: u64) {
@@ -309,7 +326,14 @@ async fn decide(
     if let Some(existing) = same_content.as_ref().filter(|r| r.filename == filename) {
         return Ok(Outcome::Known(existing.clone()));
     }
-    if let Some(existing) = s.store.find_by_filename(filename).await? {
+    // A record imported with its scores only (no pixels) takes its file when it arrives.
+    let waiting = s.store.find_without_file(filename).await?;
+    if let Some(existing) = s
+        .store
+        .find_by_filename(filename)
+        .await?
+        .filter(|_| waiting.is_none())
+    {
         if !keep_both {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -322,7 +346,7 @@ async fn decide(
             .with(json!({"existing_sha256": existing.sha256, "uploaded_sha256": sha, "existing_id": existing.id})));
         }
     }
-    if let Some(existing) = same_content {
+    if let Some(existing) = same_content.filter(|_| waiting.is_none()) {
         return Ok(Outcome::Duplicate(existing));
     }
     // Decode once, fully, before accepting: anything the engine refuses leaves nothing
@@ -368,7 +392,10 @@ async fn decide(
         format: Some(format),
         storage_key: Some(original_key(sha)),
     };
-    Ok(Outcome::New(s.store.insert_image(&new, actor).await?))
+    Ok(Outcome::New(match waiting {
+        Some(r) => s.store.attach_file(r.id, &new, actor).await?,
+        None => s.store.insert_image(&new, actor).await?,
+    }))
 }
 
 /// After the upload is answered: the network's input for the scoring worker, then the

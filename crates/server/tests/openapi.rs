@@ -67,10 +67,14 @@ fn every_documented_route_is_described_and_only_the_login_routes_are_open() {
     assert_eq!(
         open,
         [
+            "DELETE /api/account/tokens/{id}",
+            "GET /api/account/tokens",
             "GET /api/session",
+            "GET /health",
             "GET /healthz",
             "GET /readyz",
             "POST /api/account/password",
+            "POST /api/account/tokens",
             "POST /api/login",
             "POST /api/logout",
         ]

@@ -144,6 +144,7 @@ fn inventory() -> Vec<(Method, String, String)> {
         let concrete = path
             .replace("{id}", "1")
             .replace("{image_id}", "1")
+            .replace("{db_id}", "1")
             .replace("{name}", "nobody")
             .replace("{level}", "0")
             .replace("{tile}", "0_0.jpg");
@@ -198,7 +199,10 @@ fn assert_envelope(what: &str, status: StatusCode, text: &str) -> Value {
 /// answers in the one error envelope with the right status.
 async fn every_route_answers_bad_requests_in_the_envelope(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::start(db.store, dir.path()).await;
+    let app = TestApp::configured(db.store, dir.path(), Default::default(), 1, |s| {
+        s.original_api = true
+    })
+    .await;
     add_user(&app, "ada", Role::Admin).await;
     let ada = login(&app, "ada").await;
     let doc = histoscore_server::openapi();
@@ -264,6 +268,7 @@ async fn every_route_answers_bad_requests_in_the_envelope(db: TestDb) {
                         .replace(&format!("{{{name}}}"), "not%20a%20number")
                         .replace("{id}", "1")
                         .replace("{image_id}", "1")
+                        .replace("{db_id}", "1")
                         .replace("{name}", "nobody")
                         .replace("{level}", "0")
                         .replace("{tile}", "0_0.jpg");
@@ -396,6 +401,7 @@ async fn route_inventory_every_route_is_public_or_guarded(db: TestDb) {
             "GET /api/openapi.json",
             "GET /api/session",
             "GET /docs",
+            "GET /health",
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
@@ -1203,6 +1209,7 @@ async fn every_answer(
         let path = template
             .replace("{id}", &id)
             .replace("{image_id}", &image.to_string())
+            .replace("{db_id}", &image.to_string())
             .replace("{name}", "r2")
             .replace("{level}", "0")
             .replace("{tile}", "0_0.jpg");
@@ -1260,7 +1267,11 @@ fn assert_nothing_leaks(
 
 async fn blinded_reader_learns_nothing_from_any_route(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::start(db.store, dir.path()).await;
+    // The original system's API too: its routes are walked with the others.
+    let app = TestApp::configured(db.store, dir.path(), Default::default(), 1, |s| {
+        s.original_api = true
+    })
+    .await;
     add_user(&app, "ada", Role::Admin).await;
     add_user(&app, "r1", Role::Pathologist).await;
     add_user(&app, "r2", Role::Pathologist).await;

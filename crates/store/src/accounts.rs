@@ -29,8 +29,10 @@ pub struct UserUpdate {
 }
 
 const USER_COLS: &str = "id, name, role, disabled, created_at";
+/// [`USER_COLS`] of `users u` in a join.
+pub(crate) const USER_COLS_U: &str = "u.id, u.name, u.role, u.disabled, u.created_at";
 
-fn user_from_row(r: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(r: &AnyRow) -> Result<User> {
     Ok(User {
         id: r.try_get("id")?,
         name: r.try_get("name")?,

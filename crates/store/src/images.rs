@@ -429,6 +429,15 @@ impl Store {
             )
             .await?;
         }
+        // A person has set these metrics to valid values: what was flagged on them is done.
+        if changes.keys().any(|m| rec.flags.contains_key(m)) {
+            rec.flags.retain(|m, _| !changes.contains_key(m));
+            sqlx::query("UPDATE images SET flags = $1 WHERE id = $2")
+                .bind(flags_json(&rec.flags))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(reviewed) = update.reviewed {
             let new_review = if reviewed {
                 ReviewStatus::Reviewed

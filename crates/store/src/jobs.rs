@@ -142,7 +142,7 @@ impl Store {
         let (_write, mut tx) = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE images SET version = version + 1, updated_at = $1, updated_by = $2 \
-             WHERE id = $3 AND deleted_at IS NULL RETURNING status",
+             WHERE id = $3 AND deleted_at IS NULL RETURNING status, sha256, filename",
         )
         .bind(&at)
         .bind(actor)
@@ -154,6 +154,14 @@ impl Store {
             return Err(StoreError::NotFound { what: "image", id });
         };
         let old: String = row.try_get(0)?;
+        if row.try_get::<String, _>(1)?.is_empty() {
+            let name: String = row.try_get(2)?;
+            tx.rollback().await?;
+            return Err(StoreError::invalid(
+                "status",
+                format!("image {id} has no file to score yet: upload {name:?} to attach it"),
+            ));
+        }
         let busy = sqlx::query(
             "SELECT id FROM jobs WHERE image_id = $1 AND state IN ('queued', 'running')",
         )

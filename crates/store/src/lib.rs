@@ -21,6 +21,7 @@ mod accounts;
 mod audit;
 mod error;
 mod images;
+mod imports;
 mod jobs;
 mod plans;
 mod reads;
@@ -30,6 +31,7 @@ pub mod scratch;
 mod sql;
 mod studies;
 mod synthetic;
+mod tokens;
 mod training;
 
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +50,7 @@ pub use plans::QueryPlan;
 pub use records::*;
 pub use registry::*;
 pub use studies::*;
+pub use tokens::{ApiToken, MAX_TOKEN_NAME};
 use training::*;
 pub use training::{TrainingRun, TrainingState};
 
@@ -55,6 +58,11 @@ use audit::*;
 pub use audit::{check_reason, MAX_REASON_CHARS};
 pub use images::ExportPages;
 use images::*;
+use imports::flags_json;
+pub use imports::{
+    original_database_url, read_original, ImportOutcome, OriginalRow, ORIGINAL_COLUMNS,
+    ORIGINAL_SOURCE,
+};
 use rows::*;
 use sql::*;
 
@@ -70,11 +78,11 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 const IMAGE_COLS: &str = "i.id, i.filename, i.serial, i.group_name, i.image_number, i.sha256, \
      i.size_bytes, i.width, i.height, i.format, i.status, i.error, i.review_status, i.version, \
-     i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at";
+     i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at, i.flags";
 /// [`IMAGE_COLS`] without the table alias, for `RETURNING` clauses.
 const IMAGE_RETURNING: &str = "id, filename, serial, group_name, image_number, sha256, \
      size_bytes, width, height, format, status, error, review_status, version, created_at, \
-     updated_at, updated_by, deleted_at, storage_key, reviewed_at";
+     updated_at, updated_by, deleted_at, storage_key, reviewed_at, flags";
 const JOB_COLS: &str =
     "id, kind, image_id, payload, state, attempts, locked_by, locked_at, heartbeat, error, \
      created_at, model_id";

@@ -147,6 +147,10 @@ text_enum!(
         ReaderRevise => "reader_revise",
         /// The study's final score set by an administrator.
         Adjudicate => "adjudicate",
+        /// Imported from another system (the original's `image_scores` table).
+        Import => "import",
+        /// The file of a record without pixels (an imported one) was uploaded.
+        Attach => "attach",
     }
 );
 text_enum!(
@@ -291,7 +295,13 @@ pub struct ImageRecord {
     /// When it was last marked reviewed; `None` while unreviewed.
     #[serde(default, with = "crate::records::millis::option")]
     pub reviewed_at: Option<DateTime<Utc>>,
+    /// Where the blob store keeps the file; `None` for a record without pixels (imported
+    /// from the original system, until its file is uploaded).
     pub storage_key: Option<String>,
+    /// What a person must check, per metric (e.g. an imported value outside the schema's
+    /// range: "needs review"). A metric's entry goes when a person sets that metric.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, String>,
     /// The most recent AI draft, if the image has been scored.
     pub draft: Option<Draft>,
     /// Current scores of reader "local", phase "final", keyed by metric name in **alphabetical

@@ -27,6 +27,12 @@ pub(crate) fn image_from_row(r: &AnyRow) -> Result<ImageRecord> {
         deleted_at: parse_opt_ts(r.try_get("deleted_at")?)?,
         reviewed_at: parse_opt_ts(r.try_get("reviewed_at")?)?,
         storage_key: r.try_get("storage_key")?,
+        flags: r
+            .try_get::<Option<String>, _>("flags")?
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .map_err(|e| corrupt(StoreError::invalid("flags", e.to_string())))?
+            .unwrap_or_default(),
         draft: None,
         scores: BTreeMap::new(),
         locked_by_study: None,
