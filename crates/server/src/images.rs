@@ -92,9 +92,13 @@ pub async fn get_image(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Case-insensitive part of the filename, serial or group.
+    /// Case-insensitive part of the filename (also a name it was uploaded again under),
+    /// serial or group.
     search: Option<String>,
+    /// Exact group name.
     group: Option<String>,
+    /// `true`: the retracted (deleted) records, to restore them; default: the live ones.
+    deleted: Option<bool>,
     status: Option<String>,
     /// `unreviewed` or `reviewed`.
     review_status: Option<String>,
@@ -159,6 +163,7 @@ pub async fn list(
     let q = ListQuery {
         search: p.search.filter(|x| !x.is_empty()),
         group: p.group.filter(|x| !x.is_empty()),
+        deleted: p.deleted.unwrap_or(false),
         status: parse_enum::<ImageStatus>("status", p.status.as_deref())?,
         review_status: parse_enum::<ReviewStatus>("review_status", p.review_status.as_deref())?,
         created_from: p

@@ -31,7 +31,8 @@ pub struct UploadParams {
 #[derive(Serialize, ToSchema)]
 pub struct UploadResult {
     filename: String,
-    /// new, known, duplicate, conflict or refused
+    /// new, known, duplicate, conflict, deleted (the same file was deleted: `id` names the
+    /// record to restore) or refused
     status: &'static str,
     id: Option<i64>,
     error: Option<String>,
@@ -141,6 +142,11 @@ pub async fn upload(
                 Outcome::New(r) => ("new", Some(r.id), None),
                 Outcome::Known(r) => ("known", Some(r.id), None),
                 Outcome::Duplicate(r) => ("duplicate", Some(r.id), None),
+                Outcome::Refused(e) if e.error == "deleted_duplicate" => (
+                    "deleted",
+                    e.extra.as_ref().and_then(|x| x["existing_id"].as_i64()),
+                    Some(e.detail),
+                ),
                 Outcome::Refused(e) if e.status == StatusCode::CONFLICT => {
                     ("conflict", None, Some(e.detail))
                 }
@@ -347,7 +353,26 @@ async fn decide(
         }
     }
     if let Some(existing) = same_content.filter(|_| waiting.is_none()) {
+        // Found under its own name too from now on.
+        s.store
+            .note_other_name(existing.id, filename, actor)
+            .await?;
         return Ok(Outcome::Duplicate(existing));
+    }
+    if !keep_both && waiting.is_none() {
+        if let Some(gone) = s.store.find_deleted_by_sha256(sha).await? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "deleted_duplicate",
+                format!(
+                    "this image was deleted (record {}, {:?}); restore it to get its scores and \
+                     corrections back (POST /api/images/{}/restore), or upload with \
+                     ?on_conflict=keep_both to start a new record with a fresh AI draft",
+                    gone.id, gone.filename, gone.id
+                ),
+            )
+            .with(json!({"existing_id": gone.id, "deleted_at": gone.deleted_at})));
+        }
     }
     // Decode once, fully, before accepting: anything the engine refuses leaves nothing
     // behind. The decoded pixels then give the network's input and the previews, after the

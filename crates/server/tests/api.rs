@@ -238,6 +238,16 @@ async fn review_cycle(db: TestDb) {
     let r = app.upload(&img, "renamed.tif").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["id"], id);
+    // …and found under that name too, with the audit saying so.
+    let found = app.get_json("/api/images?search=renamed").await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["items"][0]["id"], id);
+    let audit = app.get_json(&format!("/api/images/{id}/audit")).await;
+    assert!(audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "other_name" && e["new_value"] == "renamed.tif"));
 
     // A different image under a known name is a conflict with both hashes…
     let other = fixtures().join("images/gray_800x600.tif");
@@ -387,6 +397,23 @@ async fn review_cycle(db: TestDb) {
         .unwrap()
         .iter()
         .any(|e| e["action"] == "delete" && e["reason"] == "wrong slide"));
+    // The history lists retracted records on request, to restore them from there.
+    let gone = app.get_json("/api/images?deleted=true").await;
+    assert_eq!(gone["total"], 1, "{gone}");
+    assert_eq!(gone["items"][0]["id"], sid);
+    assert!(gone["items"][0]["deleted_at"].is_string());
+    // Uploading the deleted file again offers the restore instead of a fresh draft…
+    let r = app.upload(&other, "gray-again.tif").await;
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "deleted_duplicate");
+    assert_eq!(e["existing_id"], sid);
+    assert!(e["detail"].as_str().unwrap().contains("restore"), "{e}");
+    assert_eq!(
+        app.get_json("/api/images").await["total"],
+        2,
+        "nothing stored"
+    );
 
     // The exports hold the correction and not the retracted record.
     let csv = c

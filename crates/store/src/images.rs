@@ -287,6 +287,67 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
+    /// The newest retracted image with this content hash, if no live one has it.
+    pub async fn find_deleted_by_sha256(&self, sha256: &str) -> Result<Option<ImageRecord>> {
+        let row = sqlx::query(
+            "SELECT id FROM images WHERE sha256 = $1 AND deleted_at IS NOT NULL \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(sha256.to_ascii_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Some(self.get_image(r.try_get(0)?).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Notes that image `id`'s file was uploaded again as `filename`: the history search finds
+    /// the image under that name too, and the audit log says so (once per name).
+    pub async fn note_other_name(&self, id: i64, filename: &str, actor: &str) -> Result<()> {
+        check_actor(actor)?;
+        let name = filename.to_lowercase();
+        let at = now();
+        let (_write, mut tx) = self.begin_write().await?;
+        let Some(row) = sqlx::query("SELECT search_text FROM images WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound { what: "image", id });
+        };
+        let text: Option<String> = row.try_get(0)?;
+        if text
+            .as_deref()
+            .is_some_and(|t| t.split(' ').any(|w| w == name))
+        {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        sqlx::query("UPDATE images SET search_text = $1 WHERE id = $2")
+            .bind(format!("{} {name}", text.unwrap_or_default()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(
+            &mut tx,
+            &at,
+            Audit {
+                actor,
+                image_id: Some(id),
+                action: AuditAction::OtherName,
+                field: Some("filename"),
+                old_value: None,
+                new_value: Some(filename.to_string()),
+                reason: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The newest non-deleted image uploaded under this file name.
     pub async fn find_by_filename(&self, filename: &str) -> Result<Option<ImageRecord>> {
         self.find_one("i.filename", filename).await

@@ -151,6 +151,8 @@ text_enum!(
         Import => "import",
         /// The file of a record without pixels (an imported one) was uploaded.
         Attach => "attach",
+        /// The same file was uploaded again under another name (kept as a name to find it by).
+        OtherName => "other_name",
     }
 );
 text_enum!(
@@ -408,6 +410,8 @@ pub struct ListQuery {
     pub search: Option<String>,
     /// Exact group name.
     pub group: Option<String>,
+    /// Retracted (soft-deleted) records instead of the live ones.
+    pub deleted: bool,
     pub status: Option<ImageStatus>,
     pub review_status: Option<ReviewStatus>,
     /// Created at or after this instant.
@@ -428,6 +432,7 @@ impl Default for ListQuery {
         ListQuery {
             search: None,
             group: None,
+            deleted: false,
             status: None,
             review_status: None,
             created_from: None,

@@ -91,7 +91,11 @@ pub(crate) fn escape_like(s: &str) -> String {
 
 /// Appends the `WHERE` clause of a list query (always hides soft-deleted images).
 pub(crate) fn push_filters(sql: &mut Sql, q: &ListQuery) {
-    sql.push(" WHERE i.deleted_at IS NULL");
+    sql.push(if q.deleted {
+        " WHERE i.deleted_at IS NOT NULL"
+    } else {
+        " WHERE i.deleted_at IS NULL"
+    });
     if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
         let p = sql.arg(Arg::Text(escape_like(s)));
         sql.push(&format!(" AND i.search_text LIKE {p} ESCAPE '\\'"));
