@@ -321,6 +321,27 @@ test('admin: adjudicate a final score, read the agreement, download the exports'
   await expect(section.getByTestId('ba-plot').first().locator('canvas')).toBeVisible();
   await expect(section.getByTestId('confusion-matrix')).toBeVisible();
 
+  // Each kappa and ICC carries a plain reading (Landis–Koch, Koo–Li). Two images define none of
+  // them here, so the answer is given values the bands can be checked on.
+  await page.route('**/api/studies/*/agreement', async (route) => {
+    const res = await route.fetch();
+    const body = (await res.json()) as { metrics: { metric: string; pairs: { a: string; b: string; qwk: unknown; icc2_1: unknown }[]; icc_readers: { icc3_1: unknown } }[] };
+    const m = body.metrics.find((x) => x.metric === metric.name);
+    const pair = m?.pairs.find((p) => p.a === 'reader1' && p.b === 'reader2');
+    if (m && pair) {
+      pair.qwk = { value: 0.17 };
+      pair.icc2_1 = { value: 0.93, ci95: [0.8, 0.98] };
+      m.icc_readers.icc3_1 = { value: 0.62, ci95: [0.3, 0.85] };
+    }
+    await route.fulfill({ response: res, json: body });
+  });
+  await agreement.getByRole('button', { name: 'Refresh' }).click();
+  await expect(readers.getByTestId('plain-reading').first()).toHaveText('slight agreement');
+  await expect(readers.getByTestId('plain-reading').nth(1)).toHaveText('excellent reliability');
+  await expect(section.getByTestId('readers-icc')).toContainText('0.62 [0.30, 0.85] (moderate reliability)');
+  await expect(section.getByTestId('reading-bands')).toContainText('Landis');
+  await page.unroute('**/api/studies/*/agreement');
+
   // The study export: a column block per reader and the final score.
   const [download] = await Promise.all([page.waitForEvent('download'), agreement.getByTestId('study-export-csv').click()]);
   const rows = parseCsv(readFileSync(await download.path(), 'utf8'));

@@ -15,8 +15,12 @@ import { HistoryPage } from './pages/HistoryPage';
 import { LoginPage } from './pages/LoginPage';
 import { StudiesPage } from './pages/StudiesPage';
 import { ChangePasswordDialog } from './components/ChangePasswordDialog';
+import { TokensDialog } from './components/TokensDialog';
 import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, Icon } from './components/ui';
-import { errorMessage, shortId } from './lib/format';
+import { errorMessage } from './lib/format';
+import { plainErrorText } from './lib/errors';
+import { useModelRegistry } from './lib/modelRegistry';
+import { activeModelLabel } from './lib/models';
 import { useQuery } from './lib/useQuery';
 
 // Pages most sessions never open load on first use, so the first load stays small.
@@ -73,7 +77,7 @@ export function App() {
       await logout();
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 401)) {
-        window.alert(`Not logged out: ${e instanceof Error ? e.message : String(e)}. Check the connection and try again.`);
+        window.alert(`Not logged out. ${plainErrorText(e, 'logout')}`);
         return;
       }
     }
@@ -250,7 +254,7 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
     </Link>
   );
   return (
-    <header className="flex flex-wrap items-center gap-x-6 gap-y-2 border-b border-slate-200 bg-white px-6 py-3 dark:border-slate-800 dark:bg-slate-900">
+    <header className="flex flex-wrap items-center gap-x-6 gap-y-2 border-b border-slate-200 bg-white px-3 py-2 sm:px-6 sm:py-3 dark:border-slate-800 dark:bg-slate-900">
       <div className="flex items-center gap-3">
         <img src="/favicon.svg" alt="" className="size-9" />
         <div>
@@ -265,17 +269,13 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
         {entry('models', '/models', 'Models')}
         {accounts && isAdmin(user.role) && entry('users', '/users', 'Users')}
       </nav>
-      <div className="ml-auto flex flex-wrap items-center gap-3 text-sm">
+      <div className="flex min-w-0 flex-wrap items-center gap-x-3 gap-y-1 text-sm lg:ml-auto">
         {config.model.demo ? (
           <Badge tone="amber" title="The server runs its built-in untrained demo model">
             Demo model
           </Badge>
         ) : (
-          <span className="text-slate-500 dark:text-slate-400" title={`Model ${config.model.id}`} data-testid="header-model" data-model-id={config.model.id}>
-            Model{' '}
-            <code className="text-slate-700 dark:text-slate-200">{shortId(config.model.id)}</code>
-            {config.model.engine ? ` · ${config.model.engine}` : ''}
-          </span>
+          <HeaderModel config={config} />
         )}
         <LiveIndicator state={live} />
         {canScore(user.role) && (
@@ -295,9 +295,29 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
   );
 }
 
+/** The active model in words a person chose: “Pancreas v1, activated 29 Nov” (details on the Models page). */
+function HeaderModel({ config }: { config: AppConfig }) {
+  const registry = useModelRegistry();
+  const entry = registry?.find((m) => m.id === config.model.id && m.active) ?? registry?.find((m) => m.id === config.model.id);
+  const label = activeModelLabel(entry, config.model.id);
+  return (
+    <Link
+      to="/models"
+      className="max-w-72 truncate text-slate-500 hover:underline dark:text-slate-400"
+      title={`Scoring with ${label}. The Models page has its details.`}
+      data-testid="header-model"
+      data-model-id={config.model.id}
+    >
+      <span className="sr-only">Active model: </span>
+      <span className="text-slate-700 dark:text-slate-200">{label}</span>
+    </Link>
+  );
+}
+
 function UserMenu() {
   const { user, logout: doLogout } = useSession();
   const [changing, setChanging] = useState(false);
+  const [tokens, setTokens] = useState(false);
   const [busy, setBusy] = useState(false);
   return (
     <div className="flex items-center gap-2 border-l border-slate-200 pl-3 dark:border-slate-700" data-testid="user-menu">
@@ -311,6 +331,9 @@ function UserMenu() {
       <button type="button" className={`${btnGhost} ${btnSmall}`} onClick={() => setChanging(true)}>
         Change password
       </button>
+      <button type="button" className={`${btnGhost} ${btnSmall}`} onClick={() => setTokens(true)} title="Tokens for scripts that call Histoscore as you">
+        API tokens
+      </button>
       <button
         type="button"
         className={`${btnSecondary} ${btnSmall}`}
@@ -323,6 +346,7 @@ function UserMenu() {
         Log out
       </button>
       {changing && <ChangePasswordDialog onClose={() => setChanging(false)} />}
+      {tokens && <TokensDialog onClose={() => setTokens(false)} />}
     </div>
   );
 }

@@ -1,6 +1,7 @@
 import type {
   Agreement,
   ApiErrorBody,
+  ApiToken,
   AppConfig,
   AuditEntry,
   Draft,
@@ -10,6 +11,7 @@ import type {
   LoginAnswer,
   ModelEntry,
   NewStudy,
+  NewToken,
   NewUser,
   Read,
   RescoreAnswer,
@@ -114,8 +116,9 @@ async function request<T>(path: string, init?: RequestInit): Promise<{ data: T; 
       credentials: 'same-origin',
       headers: { Accept: 'application/json', ...csrfHeaders(init?.method), ...init?.headers },
     });
-  } catch (e) {
-    throw new ApiError(0, { error: 'network', detail: `the server could not be reached (${String(e)})` });
+  } catch {
+    // The browser's reason (“TypeError: Failed to fetch”) tells a person nothing.
+    throw new ApiError(0, { error: 'network', detail: 'the server could not be reached' });
   }
   const text = await res.text();
   if (!res.ok) {
@@ -438,4 +441,19 @@ export async function getTrainingRun(id: number, signal?: AbortSignal): Promise<
 /** Asks the run to stop after its current epoch (no model is made); answers the run. */
 export async function cancelTrainingRun(id: number): Promise<TrainingRun> {
   return (await request<TrainingRun>(`${trainingPath(id)}/cancel`, { method: 'POST' })).data;
+}
+
+// ---- API tokens (docs/readers.md) ----
+
+export async function listTokens(signal?: AbortSignal): Promise<ApiToken[]> {
+  return (await request<ApiToken[]>('/api/account/tokens', { signal })).data;
+}
+
+export async function createToken(name: string, expiresInDays: number | null): Promise<NewToken> {
+  const body = expiresInDays == null ? { name } : { name, expires_in_days: expiresInDays };
+  return (await request<NewToken>('/api/account/tokens', { method: 'POST', ...json(body) })).data;
+}
+
+export async function revokeToken(id: number): Promise<ApiToken> {
+  return (await request<ApiToken>(`/api/account/tokens/${id}`, { method: 'DELETE' })).data;
 }

@@ -161,3 +161,8 @@ export type TrainingProgress =
 
 /** `GET /api/training` (newest first), `GET /api/training/{id}`, and the answers of start and cancel. */
 export type TrainingRun = Schemas['TrainingRun'];
+
+/** An API token as lists show it (never the token itself). */
+export type ApiToken = Schemas['ApiToken'];
+/** A new token: the token itself is in this answer only. */
+export type NewToken = Schemas['NewTokenResponse'];

@@ -20,7 +20,7 @@ export function ChangePasswordDialog({ onClose }: { onClose: () => void }) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
         return `Not changed: ${err.message}. Check your current password and try again.`;
       }
-      return `Not changed: ${errorMessage(err)}`;
+      return `Not changed. ${errorMessage(err)}`;
     }
   };
 

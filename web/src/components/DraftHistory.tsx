@@ -14,7 +14,7 @@ const keyOf = (d: Draft) => String(d.id);
 const namesOf = (models: ModelEntry[]) => new Map(models.filter((m) => m.name?.trim()).map((m) => [m.id, m.name.trim()]));
 
 const draftsErrorMessage = (e: unknown) =>
-  e instanceof ApiError && e.status === 404 ? 'No draft history is available from this server.' : `The drafts could not be loaded: ${errorMessage(e)}`;
+  e instanceof ApiError && e.status === 404 ? 'No draft history is available from this server.' : `The drafts could not be loaded. ${errorMessage(e)}`;
 
 const sameDraft = (a: Draft | null | undefined, b: Draft) => !!a && a.model_id === b.model_id && a.created_at === b.created_at;
 

@@ -6,10 +6,13 @@ export function DropZone({
   onFiles,
   busy,
   maxUploadBytes,
+  compact = false,
 }: {
   onFiles: (files: PickedFile[]) => void;
   busy: boolean;
   maxUploadBytes?: number | null;
+  /** One line beside the open image instead of the large area of an empty page. */
+  compact?: boolean;
 }) {
   const fileInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
@@ -37,17 +40,24 @@ export function DropZone({
       }}
       onDragLeave={() => setOver(false)}
       onDrop={(e) => void onDrop(e)}
-      className={`flex cursor-pointer flex-col items-center gap-2 rounded-xl border-2 border-dashed px-6 py-8 text-center transition-colors ${
+      className={`flex cursor-pointer flex-col items-center rounded-xl border-2 border-dashed text-center transition-colors ${
+        compact ? 'gap-1 px-3 py-2.5' : 'gap-2 px-4 py-8 sm:px-6 lg:min-h-0 lg:flex-1 lg:justify-center'
+      } ${
         over
           ? 'border-indigo-500 bg-indigo-50 dark:bg-indigo-950/40'
           : 'border-slate-300 bg-white hover:border-slate-400 dark:border-slate-700 dark:bg-slate-900/40 dark:hover:border-slate-500'
       }`}
     >
-      <div aria-hidden className="flex size-14 items-center justify-center rounded-full bg-slate-100 text-slate-500 dark:bg-slate-800 dark:text-slate-300">
-        <Icon name="upload" className="size-7" />
-      </div>
-      <p className="text-lg font-semibold">{busy ? 'Processing queue… drop more to add them' : 'Drop your microscope images here'}</p>
-      <p className="text-sm text-slate-500 dark:text-slate-400">
+      {!compact && (
+        <div aria-hidden className="flex size-14 items-center justify-center rounded-full bg-slate-100 text-slate-500 dark:bg-slate-800 dark:text-slate-300">
+          <Icon name="upload" className="size-7" />
+        </div>
+      )}
+      <p className={compact ? 'flex items-center gap-1.5 text-sm font-semibold' : 'text-lg font-semibold'}>
+        {compact && <Icon name="upload" className="size-4" />}
+        {busy ? 'Processing queue… drop more to add them' : compact ? 'Drop more images here' : 'Drop your microscope images here'}
+      </p>
+      <p className={compact ? 'text-xs text-slate-500 dark:text-slate-400' : 'text-sm text-slate-500 dark:text-slate-400'}>
         or{' '}
         <button
           type="button"
@@ -56,7 +66,7 @@ export function DropZone({
         >
           browse files
         </button>{' '}
-        (several at once) or{' '}
+        {compact ? '' : '(several at once) '}or{' '}
         <button
           type="button"
           className="font-medium text-indigo-700 underline hover:text-indigo-500 dark:text-indigo-300"
@@ -65,7 +75,7 @@ export function DropZone({
           choose a folder
         </button>
       </p>
-      <p className="text-xs text-slate-500 dark:text-slate-400">
+      <p className={compact ? 'sr-only' : 'max-w-prose text-xs text-slate-500 dark:text-slate-400'}>
         <span aria-hidden className="text-amber-600">
           ⚠{' '}
         </span>

@@ -1,11 +1,13 @@
 import { imageUrls } from '../api/client';
 import { useConfig } from '../lib/config';
 import { formatBytes } from '../lib/files';
+import { plainErrorFrom, plainErrorText } from '../lib/errors';
+import { middleTruncate } from '../lib/text';
 import { counts, MAX_CONCURRENCY, type QueueItem } from '../lib/queue';
 import { useRecord } from '../lib/records';
 import { formatScore, totalScore } from '../lib/scores';
 import type { UploadQueue } from '../lib/useUploadQueue';
-import { Badge, btnGhost, btnSecondary, btnSmall, card, Icon, Spinner, type Tone } from './ui';
+import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, card, Icon, Spinner, type Tone } from './ui';
 import { memo, useEffect, useState } from 'react';
 
 export function QueueList({
@@ -69,6 +71,7 @@ export function QueueList({
             key={it.key}
             item={it}
             onRetry={queue.retry}
+            onRestore={queue.restoreDeleted}
             onCancel={queue.cancel}
             selected={it.recordId != null && it.recordId === selectedId}
             onSelect={onSelect}
@@ -108,17 +111,20 @@ const stageLabel: Record<QueueItem['stage'], [string, Tone]> = {
 const QueueRow = memo(function QueueRow({
   item,
   onRetry,
+  onRestore,
   onCancel,
   selected,
   onSelect,
 }: {
   item: QueueItem;
   onRetry: (key: number, keepBoth?: boolean) => void;
+  onRestore: (key: number) => Promise<void>;
   onCancel: (key: number) => void;
   selected: boolean;
   onSelect: (id: number, item: QueueItem) => void;
 }) {
   const config = useConfig();
+  const [restoring, setRestoring] = useState(false);
   const entry = useRecord(item.recordId);
   const record = entry?.record;
   const [label, tone] = stageLabel[item.stage];
@@ -135,8 +141,8 @@ const QueueRow = memo(function QueueRow({
       <Thumb id={record?.status === 'scored' ? item.recordId : null} />
       <div className="min-w-0 flex-1">
         <div className="flex flex-wrap items-center gap-2">
-          <span className="truncate font-medium" title={item.path}>
-            {item.name}
+          <span className="min-w-0 truncate font-medium" title={item.path}>
+            {middleTruncate(item.name, 34)}
           </span>
           <Badge tone={tone}>
             {(item.stage === 'uploading' || item.stage === 'scoring') && <Spinner />}
@@ -152,7 +158,8 @@ const QueueRow = memo(function QueueRow({
         </div>
         <div className="text-sm text-slate-500 dark:text-slate-400">
           {formatBytes(item.size)}
-          {item.path !== item.name && <span className="ml-2 truncate">· {item.path}</span>}
+          {item.path !== item.name && <span className="ml-2 truncate">· {middleTruncate(item.path, 40)}</span>}
+          {item.restored && item.uploadedAt != null && <span className="ml-2">· uploaded {new Date(item.uploadedAt).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}</span>}
         </div>
         {item.stage === 'uploading' && (
           <div
@@ -171,12 +178,7 @@ const QueueRow = memo(function QueueRow({
             {item.rejectReason}
           </p>
         )}
-        {item.error && (item.stage === 'failed' || item.stage === 'pending') && (
-          <p className="mt-1 text-sm text-red-700 dark:text-red-400" data-testid="reason">
-            {item.error.message}
-            {item.error.httpStatus > 0 && <span className="ml-1 text-xs opacity-70">(HTTP {item.error.httpStatus})</span>}
-          </p>
-        )}
+        {item.error && (item.stage === 'failed' || item.stage === 'pending') && <ErrorReason error={item.error} />}
       </div>
     </div>
   );
@@ -225,7 +227,27 @@ const QueueRow = memo(function QueueRow({
               Keep both
             </button>
           )}
-          {(item.stage === 'failed' || item.stage === 'cancelled') && (
+          {item.stage === 'failed' && item.restoreId != null && (
+            <>
+              <button
+                className={`${btnPrimary} ${btnSmall}`}
+                disabled={restoring}
+                onClick={() => {
+                  setRestoring(true);
+                  onRestore(item.key)
+                    .catch((e: unknown) => window.alert(`Not restored. ${plainErrorText(e, 'restore')}`))
+                    .finally(() => setRestoring(false));
+                }}
+                title="Bring the deleted record back, with its scores and corrections"
+              >
+                {restoring && <Spinner />} Restore
+              </button>
+              <button className={`${btnSecondary} ${btnSmall}`} onClick={() => onRetry(item.key, true)} title="Start a new record with a fresh AI draft">
+                Upload as new
+              </button>
+            </>
+          )}
+          {(item.stage === 'failed' || item.stage === 'cancelled') && !item.restored && item.restoreId == null && (
             <button className={`${btnSecondary} ${btnSmall}`} onClick={() => onRetry(item.key)} aria-label={`Retry ${item.name}`}>
               Retry
             </button>
@@ -235,6 +257,16 @@ const QueueRow = memo(function QueueRow({
     </li>
   );
 });
+
+/** What went wrong with an upload and what to do, in plain words (the buttons are beside it). */
+function ErrorReason({ error }: { error: NonNullable<QueueItem['error']> }) {
+  const p = plainErrorFrom({ status: error.httpStatus, code: error.code, detail: error.message }, 'upload');
+  return (
+    <p className={`mt-1 text-sm ${p.action === 'wait' ? 'text-amber-800 dark:text-amber-300' : 'text-red-700 dark:text-red-400'}`} data-testid="reason">
+      {p.what} {p.todo}
+    </p>
+  );
+}
 
 function Thumb({ id }: { id: number | null }) {
   const [failed, setFailed] = useState(false);

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ImageRecord } from '../api/types';
 import { groupOf } from '../api/types';
 import { deleteImage, restoreImage } from '../api/client';
@@ -15,11 +15,16 @@ import { AuditLog } from './AuditLog';
 import { DraftHistory } from './DraftHistory';
 import { ReviewScores } from './ReviewScores';
 import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, DemoBanner, Icon, Spinner } from './ui';
-import { formatDateTime, shortId } from '../lib/format';
+import { formatDateTime } from '../lib/format';
+import { actorLabel, aiLabel } from '../lib/audit';
+import { plainErrorText } from '../lib/errors';
+import { useModelNames } from '../lib/modelRegistry';
+import { viewerHasKeys } from '../lib/viewer';
+import { Viewer } from './Viewer';
 
-const Viewer = lazy(() => import('./Viewer').then((m) => ({ default: m.Viewer })));
 
-export const SHORTCUT_HELP = 'Tab / Shift+Tab: next / previous metric · ↑ ↓: one step · PgUp PgDn: four steps · Ctrl+Enter (or R outside a field): mark reviewed and open the next unreviewed image';
+export const SHORTCUT_HELP =
+  'Tab / Shift+Tab: next / previous metric · ↑ ↓: one step · PgUp PgDn: four steps · Ctrl+Enter (or R outside a field and the image): mark reviewed and open the next unreviewed image · F: image full screen';
 
 /** Set when the keyboard moved on to the next image: its first score field takes focus. */
 let focusNextPanel = false;
@@ -32,6 +37,8 @@ export interface ReviewPanelProps {
   onNext?: (fromId: number) => boolean;
   /** Open the correction history at once (history page). */
   showAudit?: boolean;
+  /** Show the image viewer in the panel (false: the page shows it beside the panel). */
+  withViewer?: boolean;
   emptyHint?: string;
 }
 
@@ -44,12 +51,12 @@ export function ReviewPanel(props: ReviewPanelProps) {
 
   if (id == null) {
     return (
-      <aside className="flex h-full flex-col" aria-label="Review">
+      <aside className="flex flex-col pb-4" aria-label="Review">
         <div className="border-b border-slate-200 px-6 py-5 dark:border-slate-800">
           <h2 className="text-lg font-semibold">Image review</h2>
           <p className="text-sm text-slate-500 dark:text-slate-400">Select a file to review its scores</p>
         </div>
-        <div className="m-6 flex h-64 flex-col items-center justify-center gap-2 rounded-xl border border-dashed border-slate-300 text-slate-500 dark:text-slate-400 dark:border-slate-700">
+        <div className="m-4 flex h-40 flex-col items-center justify-center gap-2 rounded-xl border border-dashed border-slate-300 text-slate-500 dark:text-slate-400 dark:border-slate-700">
           <Icon name="image" className="size-12" />
           No image selected
         </div>
@@ -75,9 +82,10 @@ export function ReviewPanel(props: ReviewPanelProps) {
   return <Panel key={id} {...props} id={id} />;
 }
 
-function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: number }) {
+function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPanelProps & { id: number }) {
   const config = useConfig();
   const { user } = useSession();
+  const modelNames = useModelNames();
   const editor = useScoreEditor(id);
   const record = editor.record as ImageRecord;
   /** A reader of a blinded study holding this image scores it there, not here. */
@@ -117,7 +125,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
     const onKey = (e: globalThis.KeyboardEvent) => {
       const t = e.target as HTMLElement | null;
       const typing = !!t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
-      const inViewer = !!t?.closest?.('.osd-host');
+      const inViewer = viewerHasKeys(t);
       if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
         e.preventDefault();
         void reviewRef.current();
@@ -137,7 +145,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
       await deleteImage(id, reason || undefined);
       setDeleted(true);
     } catch (e) {
-      window.alert(`Not deleted: ${e instanceof Error ? e.message : String(e)}`);
+      window.alert(`Not deleted. ${plainErrorText(e, 'delete')}`);
     }
   };
   const onRestore = async () => {
@@ -145,16 +153,16 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
       putRecord(await restoreImage(id), null, true);
       setDeleted(false);
     } catch (e) {
-      window.alert(`Not restored: ${e instanceof Error ? e.message : String(e)}`);
+      window.alert(`Not restored. ${plainErrorText(e, 'restore')}`);
     }
   };
 
   const group = groupOf(record);
   return (
     <aside className="flex flex-col" aria-label={`Review ${record.filename}`} data-testid="review-panel" data-record-id={id}>
-      <div className="border-b border-slate-200 px-6 py-4 dark:border-slate-800">
-        <h2 className="break-all text-xl font-semibold" data-testid="review-filename">
-          {record.filename}
+      <div className="border-b border-slate-200 px-4 py-4 sm:px-6 dark:border-slate-800">
+        <h2 className="text-xl font-semibold break-words" data-testid="review-filename">
+          {breakable(record.filename)}
         </h2>
         <dl className="mt-1 flex flex-wrap gap-x-4 gap-y-0.5 text-sm text-slate-500 dark:text-slate-400">
           <div>
@@ -184,7 +192,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
         </dl>
       </div>
 
-      <div className="flex flex-col gap-4 px-6 py-4">
+      <div className="flex flex-col gap-4 px-4 py-4 sm:px-6">
         {demo && <DemoBanner />}
         {deleted && !readOnly && (
           <div role="alert" className="flex items-center gap-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
@@ -201,9 +209,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
           </div>
         )}
 
-        <Suspense fallback={<div className="h-[38vh] min-h-64 rounded-lg bg-slate-100 dark:bg-slate-900" />}>
-          <Viewer id={id} filename={record.filename} />
-        </Suspense>
+        {withViewer && <Viewer id={id} filename={record.filename} />}
 
         {record.status === 'queued' || record.status === 'scoring' ? (
           <p className="flex items-center gap-2 text-sm text-violet-700 dark:text-violet-300" role="status">
@@ -212,7 +218,7 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
         ) : null}
         {record.status === 'failed' && (
           <p role="alert" className="rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
-            Scoring failed: {record.error ?? 'no reason given'}. You can still enter scores by hand.
+            The AI could not score this image. You can still enter the scores by hand; re-scoring can be tried from the History page.
           </p>
         )}
 
@@ -268,14 +274,14 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
 
         <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 border-t border-slate-200 pt-3 text-xs text-slate-500 dark:border-slate-800 dark:text-slate-400">
           <dt>AI model</dt>
-          <dd>
-            <code title={record.draft?.model_id}>{shortId(record.draft?.model_id)}</code>
+          <dd data-testid="draft-model">
+            <span title={record.draft?.model_id}>{record.draft ? aiLabel(record.draft.model_id, modelNames) : '–'}</span>
             {record.draft?.model_demo && ' (demo)'}
             {record.draft && ` · drafted ${formatDateTime(record.draft.created_at)}`}
           </dd>
           <dt>Last change</dt>
           <dd data-testid="last-change">
-            {record.updated_by} · {formatDateTime(record.updated_at)} · version {record.version}
+            {actorLabel(record.updated_by, modelNames)} · {formatDateTime(record.updated_at)} · version {record.version}
           </dd>
           <dt>Uploaded</dt>
           <dd>{formatDateTime(record.created_at)}</dd>
@@ -304,4 +310,14 @@ function Panel({ id, knownNote, onNext, showAudit }: ReviewPanelProps & { id: nu
       </div>
     </aside>
   );
+}
+
+/** A file name that wraps after its separators (_ - .) rather than inside a word. */
+function breakable(name: string) {
+  return name.split(/(?<=[_\-.])/).map((part, i) => (
+    <span key={i}>
+      {i > 0 && <wbr />}
+      {part}
+    </span>
+  ));
 }

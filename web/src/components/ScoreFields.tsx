@@ -141,57 +141,59 @@ export function ScoreFields({
                   </div>
                 ) : (
                   <>
-                    <div className="flex items-center justify-end gap-1">
-                      {isCorrected && <span className="mr-1">{corrected}</span>}
-                      <button
-                        type="button"
-                        tabIndex={-1}
-                        className={`${btnSecondary} size-8 px-0 py-0`}
-                        aria-label={`Decrease ${m.name}`}
-                        disabled={disabled || f.value === 0}
-                        onClick={() => choose(m, stepScore(f.value, -1, m, step))}
-                      >
-                        −
-                      </button>
-                      <input
-                        id={inputId}
-                        ref={i === 0 ? firstInputRef : undefined}
-                        type="text"
-                        inputMode="decimal"
-                        autoComplete="off"
-                        role="spinbutton"
-                        aria-valuemin={0}
-                        aria-valuemax={m.max}
-                        aria-valuenow={f.value ?? undefined}
-                        aria-invalid={f.error ? true : undefined}
-                        aria-describedby={f.error ? errId : undefined}
-                        disabled={disabled}
-                        value={f.text}
-                        onChange={(e) => onText(m, e.target.value)}
-                        onKeyDown={(e) => onKeyDown(m, f, e)}
-                        onBlur={() => {
-                          if (!f.error) onClear?.(m);
-                        }}
-                        data-testid={inputTestId}
-                        data-metric={m.name}
-                        className={`w-20 rounded-md border px-2 py-1.5 text-right tabular-nums ${
-                          f.error
-                            ? 'border-red-500 bg-red-50 dark:bg-red-950/50'
-                            : isCorrected
-                              ? 'border-amber-400 bg-white dark:border-amber-600 dark:bg-slate-900'
-                              : 'border-slate-300 bg-white dark:border-slate-700 dark:bg-slate-900'
-                        }`}
-                      />
-                      <button
-                        type="button"
-                        tabIndex={-1}
-                        className={`${btnSecondary} size-8 px-0 py-0`}
-                        aria-label={`Increase ${m.name}`}
-                        disabled={disabled || f.value === m.max}
-                        onClick={() => choose(m, stepScore(f.value, 1, m, step))}
-                      >
-                        +
-                      </button>
+                    <div className="flex flex-col items-end gap-0.5 sm:flex-row sm:items-center sm:justify-end sm:gap-1">
+                      {isCorrected && <span className="order-last sm:order-none sm:mr-1">{corrected}</span>}
+                      <div className="flex items-center gap-1">
+                        <button
+                          type="button"
+                          tabIndex={-1}
+                          className={`${btnSecondary} size-8 px-0 py-0`}
+                          aria-label={`Decrease ${m.name}`}
+                          disabled={disabled || f.value === 0}
+                          onClick={() => choose(m, stepScore(f.value, -1, m, step))}
+                        >
+                          −
+                        </button>
+                        <input
+                          id={inputId}
+                          ref={i === 0 ? firstInputRef : undefined}
+                          type="text"
+                          inputMode="decimal"
+                          autoComplete="off"
+                          role="spinbutton"
+                          aria-valuemin={0}
+                          aria-valuemax={m.max}
+                          aria-valuenow={f.value ?? undefined}
+                          aria-invalid={f.error ? true : undefined}
+                          aria-describedby={f.error ? errId : undefined}
+                          disabled={disabled}
+                          value={f.text}
+                          onChange={(e) => onText(m, e.target.value)}
+                          onKeyDown={(e) => onKeyDown(m, f, e)}
+                          onBlur={() => {
+                            if (!f.error) onClear?.(m);
+                          }}
+                          data-testid={inputTestId}
+                          data-metric={m.name}
+                          className={`w-16 sm:w-20 rounded-md border px-2 py-1.5 text-right tabular-nums ${
+                            f.error
+                              ? 'border-red-500 bg-red-50 dark:bg-red-950/50'
+                              : isCorrected
+                                ? 'border-amber-400 bg-white dark:border-amber-600 dark:bg-slate-900'
+                                : 'border-slate-300 bg-white dark:border-slate-700 dark:bg-slate-900'
+                          }`}
+                        />
+                        <button
+                          type="button"
+                          tabIndex={-1}
+                          className={`${btnSecondary} size-8 px-0 py-0`}
+                          aria-label={`Increase ${m.name}`}
+                          disabled={disabled || f.value === m.max}
+                          onClick={() => choose(m, stepScore(f.value, 1, m, step))}
+                        >
+                          +
+                        </button>
+                      </div>
                     </div>
                     {f.error && (
                       <p id={errId} role="alert" className="mt-1 text-right text-xs text-red-700 dark:text-red-400" data-testid={`${idPrefix}-error`}>

@@ -2,7 +2,7 @@
 // form and the list of runs, a running one polled every second for its progress.
 
 import { Link } from '../lib/router';
-import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { cancelTrainingRun, getTrainingRun, listTrainingRuns, startTraining } from '../api/client';
 import type { ModelEntry, TrainingRun } from '../api/types';
 import { useConfig } from '../lib/config';
@@ -107,6 +107,15 @@ export function TrainingSection({ admin, models, onModelsChanged }: { admin: boo
 
 const label = 'flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300';
 
+/** One sentence under a setting: what it does. */
+function Hint({ id, children }: { id: string; children: ReactNode }) {
+  return (
+    <span id={id} className="max-w-56 text-xs font-normal text-slate-500 dark:text-slate-400" data-testid="setting-help">
+      {children}
+    </span>
+  );
+}
+
 function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
   const [fields, setFields] = useState<TrainFields>(defaultTrainFields);
   const [error, setError] = useState<{ field: keyof TrainFields | null; text: string } | null>(null);
@@ -169,10 +178,12 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
           <option value="full">layer3, layer4 and head (original recipe)</option>
           <option value="head">head only (fast)</option>
         </select>
+        <Hint id="train-mode-help">Head only changes the last layer in seconds; the original recipe also retunes layer3 and layer4 and takes minutes per epoch.</Hint>
       </label>
       <label className={label}>
         Name of the new model (optional)
-        <input className={`${input} w-56`} value={fields.name} onChange={set('name')} placeholder="e.g. pancreas head v3" autoComplete="off" />
+        <input className={`${input} w-56`} value={fields.name} onChange={set('name')} placeholder="e.g. pancreas head v3" autoComplete="off" aria-describedby="train-name-help" />
+        <Hint id="train-name-help">How the model is listed here, and named in the header once it is active.</Hint>
       </label>
       <label className={label}>
         Seed
@@ -184,9 +195,10 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
           step={1}
           value={fields.seed}
           onChange={set('seed')}
-          aria-describedby="train-help"
+          aria-describedby="train-seed-help"
           {...invalid('seed')}
         />
+        <Hint id="train-seed-help">Fixes the random split and start: the same seed on the same images trains the same model again.</Hint>
       </label>
       <label className={label}>
         Most epochs
@@ -199,8 +211,10 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
           step={1}
           value={fields.epochs}
           onChange={set('epochs')}
+          aria-describedby="train-epochs-help"
           {...invalid('epochs')}
         />
+        <Hint id="train-epochs-help">The most passes over the training images; training stops sooner when validation stops improving.</Hint>
       </label>
       <label className={label}>
         Validation share
@@ -213,8 +227,10 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
           step={0.05}
           value={fields.valFraction}
           onChange={set('valFraction')}
+          aria-describedby="train-val-help"
           {...invalid('valFraction')}
         />
+        <Hint id="train-val-help">The share of sample groups kept aside to measure the new model and never trained on (0.2 is one in five).</Hint>
       </label>
       <button type="submit" className={btnPrimary} disabled={busy}>
         {busy && <Spinner />} {busy ? 'Starting…' : 'Start training'}

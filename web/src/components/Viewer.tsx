@@ -1,36 +1,87 @@
-// The zoomable image. OpenSeadragon is loaded on first use (dynamic import: not in the first
-// page load) and shown the server's deep-zoom tiles; if those cannot be opened it falls back to
-// the 1024 px preview. The component is keyed by record (one viewer per image).
+// The zoomable image. The server's 1024 px preview shows at once (a plain <img>, then the bottom
+// layer of the viewer) while OpenSeadragon, loaded on first use, opens the deep-zoom tiles on top
+// of it; if the tiles cannot be opened the preview stays. Full screen (F), an overview navigator,
+// rotation (R, Shift+R), keyboard panning (arrows) and zoom (+ −, 0 fits, 1 is 1:1), zoom presets.
+// The component is keyed by record (one viewer per image).
 
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type OpenSeadragon from 'openseadragon';
 import { imageUrls } from '../api/client';
-import { btnSecondary, btnSmall, Icon } from './ui';
+import { activePreset, normaliseRotation, viewerKeyAction, zoomPresets, ZOOM_STEP, type ViewerAction } from '../lib/viewer';
+import { btnSecondary, btnSmall, Icon, Spinner } from './ui';
 
 type OSDViewer = OpenSeadragon.Viewer;
+type OSDModule = typeof OpenSeadragon;
+type TiledImage = OpenSeadragon.TiledImage;
 
-export function Viewer({ id, filename }: { id: number; filename: string }) {
+/** The most the viewer zooms in: two screen pixels per image pixel. */
+const MAX_ZOOM = 2;
+
+export type ViewerState = 'loading' | 'ready' | 'preview' | 'error';
+
+const typingIn = (t: EventTarget | null) => {
+  const el = t as HTMLElement | null;
+  return !!el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' || el.isContentEditable);
+};
+
+export interface ViewerProps {
+  id: number;
+  filename: string;
+  /** Take the parent's height (the Score page) instead of half the window's. */
+  fill?: boolean;
+}
+
+/** One viewer per image: a new id starts afresh (preview first again). */
+export function Viewer(props: ViewerProps) {
+  return <ImageViewer key={props.id} {...props} />;
+}
+
+function ImageViewer({ id, filename, fill = false }: ViewerProps) {
+  const wrapper = useRef<HTMLDivElement>(null);
   const host = useRef<HTMLDivElement>(null);
   const viewer = useRef<OSDViewer | null>(null);
-  const [state, setState] = useState<'loading' | 'ready' | 'preview' | 'error'>('loading');
+  const osd = useRef<OSDModule | null>(null);
+  /** The deep-zoom layer once it is open (zoom figures refer to its pixels). */
+  const main = useRef<TiledImage | null>(null);
+  const [state, setState] = useState<ViewerState>('loading');
   const [zoom, setZoom] = useState<number | null>(null);
+  const [fitZoom, setFitZoom] = useState<number | null>(null);
+  const [atHome, setAtHome] = useState(true);
+  /** The view's centre in viewport coordinates, for tests of panning. */
+  const [center, setCenter] = useState('');
+  const [rotation, setRotation] = useState(0);
+  /** The preview <img> until the viewer has drawn its own layers. */
+  const [previewShown, setPreviewShown] = useState(true);
+  const [previewFailed, setPreviewFailed] = useState(false);
+  /** Tiles for the current view are still on their way. */
+  const [tilesLoading, setTilesLoading] = useState(true);
+  const [fullscreen, setFullscreen] = useState(false);
+  const urls = imageUrls(id);
 
   useEffect(() => {
     let cancelled = false;
     let v: OSDViewer | null = null;
-    void import('openseadragon')
-      .then((mod) => {
+    // The viewer starts after the browser has painted the preview (creating it, a WebGL context
+    // among other things, takes a while on a slow machine: the image should not wait for it).
+    const afterPaint = () => new Promise<void>((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
+    void Promise.all([import('openseadragon'), afterPaint()])
+      .then(([mod]) => {
         if (cancelled || !host.current) return;
         const OSD = mod.default;
-        const urls = imageUrls(id);
-        let fellBack = false;
+        osd.current = OSD;
+        let phase: 'preview' | 'direct' = 'preview';
         v = OSD({
           element: host.current,
-          tileSources: urls.dzi,
+          // The preview first (cached, one request), the tiles added on top of it.
+          tileSources: { type: 'image', url: urls.preview },
           showNavigationControl: false,
-          showNavigator: false,
+          showNavigator: true,
+          navigatorPosition: 'BOTTOM_RIGHT',
+          navigatorAutoFade: false,
+          navigatorSizeRatio: 0.18,
+          keyboardNavEnabled: false,
           animationTime: 0.4,
-          maxZoomPixelRatio: 2,
+          maxZoomPixelRatio: MAX_ZOOM,
           visibilityRatio: 0.5,
           minZoomImageRatio: 0.5,
           gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
@@ -38,26 +89,65 @@ export function Viewer({ id, filename }: { id: number; filename: string }) {
           preserveImageSizeOnResize: true,
         });
         viewer.current = v;
+        const item = () => main.current ?? (v && v.world.getItemCount() > 0 ? v.world.getItemAt(0) : null);
         const report = () => {
-          if (!v || v.world.getItemCount() === 0) return;
-          const item = v.world.getItemAt(0);
-          setZoom(item.viewportToImageZoom(v.viewport.getZoom(true)));
+          const it = item();
+          if (!v || !it) return;
+          setZoom(it.viewportToImageZoom(v.viewport.getZoom(true)));
+          const c = v.viewport.getCenter(true);
+          setCenter(`${c.x.toFixed(4)},${c.y.toFixed(4)}`);
+          setFitZoom(it.viewportToImageZoom(v.viewport.getHomeZoom()));
+          setAtHome(Math.abs(v.viewport.getZoom(true) / v.viewport.getHomeZoom() - 1) < 0.01 && v.viewport.getCenter(true).distanceTo(v.viewport.getHomeBounds().getCenter()) < 1e-3);
+        };
+        const addTiles = () => {
+          if (!v) return;
+          const base = v.world.getItemAt(0);
+          base?.whenFullyLoaded(() => {
+            if (!cancelled) setPreviewShown(false);
+          });
+          v.addTiledImage({
+            tileSource: urls.dzi,
+            x: 0,
+            y: 0,
+            width: base ? base.getBounds().width : 1,
+            success: (e) => {
+              if (cancelled) return;
+              main.current = (e as unknown as { item: TiledImage }).item;
+              setState('ready');
+              report();
+            },
+            error: () => {
+              if (!cancelled) setState('preview');
+            },
+          });
         };
         v.addHandler('open', () => {
-          if (cancelled) return;
-          setState(fellBack ? 'preview' : 'ready');
+          if (cancelled || !v) return;
+          if (phase === 'preview') addTiles();
+          else {
+            main.current = v.world.getItemAt(0);
+            setState('ready');
+            setPreviewShown(false);
+          }
           report();
         });
-        v.addHandler('animation', report);
-        v.addHandler('zoom', report);
         v.addHandler('open-failed', () => {
           if (cancelled || !v) return;
-          if (!fellBack) {
-            fellBack = true;
-            v.open({ tileSource: { type: 'image', url: urls.preview } });
+          if (phase === 'preview') {
+            // No preview: the tiles alone.
+            phase = 'direct';
+            v.open({ tileSource: urls.dzi });
           } else {
             setState('error');
           }
+        });
+        v.addHandler('animation', report);
+        v.addHandler('zoom', report);
+        v.addHandler('pan', report);
+        v.addHandler('rotate', report);
+        v.addHandler('resize', report);
+        v.addHandler('fully-loaded-change', (e: { fullyLoaded: boolean }) => {
+          if (!cancelled) setTilesLoading(!e.fullyLoaded);
         });
       })
       .catch(() => {
@@ -65,61 +155,197 @@ export function Viewer({ id, filename }: { id: number; filename: string }) {
       });
     return () => {
       cancelled = true;
-      v?.destroy();
+      // Taken down after the next image has been painted.
+      const old = v;
+      if (old) setTimeout(() => old.destroy(), 50);
       viewer.current = null;
+      main.current = null;
     };
-  }, [id]);
+  }, [urls.dzi, urls.preview]);
 
+  const mainItem = () => {
+    const v = viewer.current;
+    return main.current ?? (v && v.world.getItemCount() > 0 ? v.world.getItemAt(0) : null);
+  };
   const zoomBy = (factor: number) => viewer.current?.viewport.zoomBy(factor);
   const fit = () => viewer.current?.viewport.goHome();
-  const fullRes = () => {
+  const zoomToImage = (z: number) => {
     const v = viewer.current;
-    if (!v || v.world.getItemCount() === 0) return;
-    v.viewport.zoomTo(v.world.getItemAt(0).imageToViewportZoom(1));
+    const it = mainItem();
+    if (v && it) v.viewport.zoomTo(it.imageToViewportZoom(z));
   };
-  const disabled = state !== 'ready' && state !== 'preview';
+  const rotateBy = useCallback((deg: number) => {
+    const v = viewer.current;
+    if (!v) return;
+    const next = normaliseRotation(v.viewport.getRotation() + deg);
+    v.viewport.setRotation(next);
+    setRotation(next);
+  }, []);
+  const pan = (dx: number, dy: number) => {
+    const v = viewer.current;
+    const OSD = osd.current;
+    if (!v || !OSD) return;
+    const size = v.viewport.getContainerSize();
+    v.viewport.panBy(v.viewport.deltaPointsFromPixels(new OSD.Point(dx * size.x, dy * size.y)));
+  };
+
+  const toggleFullscreen = useCallback(() => setFullscreen((f) => !f), []);
+  // Full screen takes the keys (the wrapper gets focus); leaving it gives focus back.
+  useEffect(() => {
+    if (!fullscreen) return;
+    const before = document.activeElement as HTMLElement | null;
+    wrapper.current?.focus();
+    return () => before?.focus?.();
+  }, [fullscreen]);
+
+  const ready = state === 'ready' || state === 'preview';
+  const act = (a: ViewerAction) => {
+    switch (a.kind) {
+      case 'fullscreen':
+        toggleFullscreen();
+        break;
+      case 'exit-fullscreen':
+        setFullscreen(false);
+        break;
+      case 'rotate':
+        rotateBy(a.degrees);
+        break;
+      case 'pan':
+        pan(a.dx, a.dy);
+        break;
+      case 'zoom':
+        zoomBy(a.factor);
+        break;
+      case 'fit':
+        fit();
+        break;
+      case 'actual':
+        if (state === 'ready') zoomToImage(1);
+        break;
+    }
+  };
+  const actRef = useRef(act);
+  useEffect(() => {
+    actRef.current = act;
+  });
+
+  // Keys: all of them while the viewer has focus or fills the screen; F from anywhere but a field.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const inside = !!wrapper.current && (wrapper.current.contains(e.target as Node) || wrapper.current.dataset.fullscreen === 'true');
+      if (typingIn(e.target) && !inside) return;
+      const a = viewerKeyAction(e, wrapper.current?.dataset.fullscreen === 'true');
+      if (!a) return;
+      if (!inside && a.kind !== 'fullscreen') return;
+      // Buttons in the toolbar keep their own Enter and Space; arrows on them pan too.
+      e.preventDefault();
+      actRef.current(a);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
+  const presets = zoomPresets(fitZoom, MAX_ZOOM);
+  const pressed = activePreset(presets, zoom, atHome);
+  const tool = `${btnSecondary} ${btnSmall}`;
 
   return (
-    <div className="flex flex-col gap-2">
+    <div
+      ref={wrapper}
+      tabIndex={-1}
+      className={`osd-host flex flex-col gap-2 outline-none ${fullscreen ? 'fixed inset-0 z-50 bg-slate-950 p-2' : fill ? 'h-full min-h-0' : ''}`}
+      data-fullscreen={fullscreen ? 'true' : 'false'}
+      data-testid="viewer-frame"
+      role={fullscreen ? 'dialog' : undefined}
+      aria-modal={fullscreen ? true : undefined}
+      aria-label={fullscreen ? `${filename}, full screen` : undefined}
+    >
       <div
-        className="osd-host relative h-[38vh] min-h-64 overflow-hidden rounded-lg border border-slate-200 bg-slate-100 dark:border-slate-800 dark:bg-black"
+        className={`relative overflow-hidden rounded-lg border border-slate-200 bg-slate-100 dark:border-slate-800 dark:bg-black ${
+          fullscreen || fill ? 'min-h-64 flex-1' : 'h-[50vh] min-h-64'
+        }`}
         data-testid="viewer"
         data-state={state}
         data-zoom={zoom == null ? '' : zoom.toFixed(4)}
+        data-rotation={rotation}
+        data-center={center}
+        data-loading={state === 'loading' || (state === 'ready' && tilesLoading) ? 'true' : 'false'}
       >
+        {previewShown && !previewFailed && (
+          <img
+            src={urls.preview}
+            alt=""
+            className="pointer-events-none absolute inset-0 size-full object-contain"
+            data-testid="viewer-preview"
+            onError={() => setPreviewFailed(true)}
+          />
+        )}
         <div ref={host} className="absolute inset-0" role="img" aria-label={`Zoomable image of ${filename}`} />
-        {state === 'loading' && (
-          <div className="pointer-events-none absolute inset-0 flex items-center justify-center text-sm text-slate-500 dark:text-slate-400">Loading image…</div>
+        {(state === 'loading' || (state === 'ready' && tilesLoading)) && (
+          <div
+            className="pointer-events-none absolute top-2 left-2 flex items-center gap-1.5 rounded-md bg-white/85 px-2 py-1 text-xs text-slate-700 shadow-sm dark:bg-slate-900/85 dark:text-slate-200"
+            data-testid="viewer-loading"
+            role="status"
+          >
+            <Spinner /> {state === 'loading' ? 'Loading image…' : 'Loading detail…'}
+          </div>
         )}
         {state === 'error' && (
           <div className="absolute inset-0 flex items-center justify-center p-4 text-center text-sm text-red-700 dark:text-red-400">
-            The image could not be shown (the server has no tiles or preview for it).
+            The image could not be shown: the server has no tiles or preview for it yet. Reload the page in a moment.
           </div>
         )}
       </div>
-      <div className="flex flex-wrap items-center gap-1.5" role="toolbar" aria-label="Image zoom">
-        <button className={`${btnSecondary} ${btnSmall}`} onClick={() => zoomBy(1.5)} disabled={disabled} aria-label="Zoom in">
-          <Icon name="plus" className="size-3.5" /> Zoom in
+      <div className={`flex flex-wrap items-center gap-1.5 ${fullscreen ? 'text-slate-200' : ''}`} role="toolbar" aria-label="Image view">
+        <button className={tool} onClick={() => zoomBy(ZOOM_STEP)} disabled={!ready} aria-label="Zoom in" title="Zoom in (+)">
+          <Icon name="plus" className="size-3.5" />
+          <span className="hidden sm:inline">Zoom in</span>
         </button>
-        <button className={`${btnSecondary} ${btnSmall}`} onClick={() => zoomBy(1 / 1.5)} disabled={disabled} aria-label="Zoom out">
-          <Icon name="minus" className="size-3.5" /> Zoom out
+        <button className={tool} onClick={() => zoomBy(1 / ZOOM_STEP)} disabled={!ready} aria-label="Zoom out" title="Zoom out (−)">
+          <Icon name="minus" className="size-3.5" />
+          <span className="hidden sm:inline">Zoom out</span>
         </button>
-        <button className={`${btnSecondary} ${btnSmall}`} onClick={fit} disabled={disabled}>
-          Fit
+        <span className="flex flex-wrap gap-1" role="group" aria-label="Zoom presets">
+          {presets.map((p) => (
+            <button
+              key={p.label}
+              className={`${tool} ${pressed === p.label ? 'ring-2 ring-indigo-500' : ''}`}
+              onClick={() => (p.zoom == null ? fit() : zoomToImage(p.zoom))}
+              disabled={!ready || (p.zoom != null && state !== 'ready')}
+              aria-pressed={pressed === p.label}
+              title={p.title}
+            >
+              {p.label}
+            </button>
+          ))}
+        </span>
+        <button className={tool} onClick={() => rotateBy(-90)} disabled={!ready} aria-label="Rotate anticlockwise" title="Rotate 90° anticlockwise (Shift+R)">
+          <Icon name="rotateLeft" className="size-3.5" />
+        </button>
+        <button className={tool} onClick={() => rotateBy(90)} disabled={!ready} aria-label="Rotate clockwise" title="Rotate 90° clockwise (R)">
+          <Icon name="rotateRight" className="size-3.5" />
         </button>
         <button
-          className={`${btnSecondary} ${btnSmall}`}
-          onClick={fullRes}
-          disabled={disabled || state === 'preview'}
-          title="Zoom to full resolution (one image pixel per screen pixel)"
+          className={tool}
+          onClick={toggleFullscreen}
+          aria-pressed={fullscreen}
+          aria-label={fullscreen ? 'Leave full screen' : 'Full screen'}
+          title={fullscreen ? 'Leave full screen (F or Esc)' : 'Full screen (F)'}
+          data-testid="viewer-fullscreen"
         >
-          1:1
+          <Icon name={fullscreen ? 'shrink' : 'expand'} className="size-3.5" />
+          <span className="hidden sm:inline">{fullscreen ? 'Exit full screen' : 'Full screen'}</span>
         </button>
-        <span className="ml-auto text-xs text-slate-500 dark:text-slate-400" aria-live="off">
+        <span className={`ml-auto text-xs ${fullscreen ? 'text-slate-300' : 'text-slate-500 dark:text-slate-400'}`} aria-live="off" data-testid="viewer-zoom">
           {zoom != null && `${Math.round(zoom * 100)}%`}
+          {rotation !== 0 && ` · ${rotation}°`}
           {state === 'preview' && ' · preview only (no deep-zoom tiles)'}
         </span>
       </div>
+      <p className={`text-xs ${fullscreen ? 'text-slate-400' : 'hidden text-slate-500 lg:block dark:text-slate-400'}`} data-testid="viewer-keys">
+        Image keys (click the image first): arrows pan · + − zoom · 0 fit · 1 full resolution · R / Shift+R rotate · F full screen
+        {fullscreen ? ' · Esc leaves' : ''}
+      </p>
     </div>
   );
 }

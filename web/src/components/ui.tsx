@@ -54,6 +54,11 @@ const iconPaths = {
   plus: 'M12 5v14M5 12h14',
   minus: 'M5 12h14',
   image: 'M4 5h16v14H4zM4 16l5-5 4 4 3-3 4 4M15 9h.01',
+  rotateLeft: 'M4 4v5h5M4.6 9A8 8 0 1 1 4 13',
+  rotateRight: 'M20 4v5h-5M19.4 9A8 8 0 1 0 20 13',
+  expand: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
+  shrink: 'M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5',
+  retry: 'M4 4v5h5M4.6 9A8 8 0 1 1 4 13',
 } as const;
 
 export function Icon({ name, className = 'size-4' }: { name: keyof typeof iconPaths; className?: string }) {

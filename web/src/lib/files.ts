@@ -1,6 +1,8 @@
 // Which files the client sends, and collecting files from dropped folders. The server decides by
 // content; the client only refuses what certainly cannot be an image it reads.
 
+import { formatBytes } from './text';
+
 export const ACCEPTED_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'] as const;
 export const ACCEPT_ATTR = ACCEPTED_EXTENSIONS.join(',');
 
@@ -10,18 +12,7 @@ export function extensionOf(name: string): string {
   return dot > 0 ? base.slice(dot).toLowerCase() : '';
 }
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return '–';
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
+export { formatBytes };
 
 /** Why the client will not send this file, or null when it will. */
 export function rejectReason(name: string, size: number, maxBytes?: number | null): string | null {

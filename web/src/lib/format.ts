@@ -1,3 +1,5 @@
+import { plainErrorText } from './errors';
+
 export function formatDateTime(iso: string | null | undefined): string {
   if (!iso) return '–';
   const d = new Date(iso);
@@ -10,7 +12,10 @@ export function shortId(id: string | null | undefined, n = 12): string {
   return id.length > n ? id.slice(0, n) : id;
 }
 
-/** What went wrong, in words, whatever was thrown. */
+/**
+ * What went wrong and what to do, in plain words, whatever was thrown (never the raw text:
+ * lib/errors.ts).
+ */
 export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return plainErrorText(e);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api/client';
 import {
+  activeModelLabel,
   comparedToParent,
   formatFigure,
   modelErrorMessage,
@@ -112,5 +113,17 @@ describe('a trained model’s validation quality', () => {
       more: 1,
     });
     expect(modelFigures({ mae: 0.41234 })).toEqual(summariseMetrics({ mae: 0.41234 }));
+  });
+});
+
+describe('activeModelLabel', () => {
+  const now = new Date('2025-12-01T12:00:00Z');
+  it('names the model and when it became active', () => {
+    const e = { id: 'abc123def4567890', name: 'Pancreas v1', activated_at: '2025-11-29T09:00:00Z', created_at: '2025-11-01T00:00:00Z' };
+    expect(activeModelLabel(e, e.id, now)).toBe('Pancreas v1, activated 29 Nov');
+  });
+  it('falls back to the short id, and leaves out an unknown activation', () => {
+    expect(activeModelLabel(undefined, 'abc123def4567890', now)).toBe('Model abc123def456');
+    expect(activeModelLabel({ id: 'x', name: ' ', activated_at: null, created_at: '2025-11-01T00:00:00Z' }, 'x', now)).toBe('Model x');
   });
 });

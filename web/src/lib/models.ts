@@ -5,6 +5,7 @@
 import { ApiError } from '../api/client';
 import type { ModelEntry } from '../api/types';
 import { shortId } from './format';
+import { formatShortDate } from './text';
 
 export const MODEL_EXTENSIONS = ['.pth', '.safetensors'] as const;
 
@@ -169,4 +170,14 @@ export function modelErrorMessage(e: unknown, action: ModelAction): string {
     default:
       return detail;
   }
+}
+
+/**
+ * The active model as the header names it: “Pancreas v1, activated 29 Nov” (the name a person
+ * chose and when it became active), or the short id when the registry gives no name.
+ */
+export function activeModelLabel(entry: Pick<ModelEntry, 'id' | 'name' | 'activated_at' | 'created_at'> | null | undefined, id: string, now: Date = new Date()): string {
+  const name = entry?.name?.trim() || `Model ${shortId(id)}`;
+  const when = entry?.activated_at ?? null;
+  return when ? `${name}, activated ${formatShortDate(when, now)}` : name;
 }

@@ -194,7 +194,7 @@ describe('client-side refusal', () => {
     expect(rejectReason('notes.txt', 10)).toMatch(/Unsupported file type “\.txt”/);
     expect(rejectReason('README', 10)).toMatch(/No file extension/);
     expect(rejectReason('a.tif', 0)).toMatch(/empty/);
-    expect(rejectReason('a.tif', 2048, 1024)).toMatch(/over the server's limit of 1.00 KB/);
+    expect(rejectReason('a.tif', 2048, 1024)).toMatch(/over the server's limit of 1 kB/);
   });
 });
 
@@ -205,5 +205,62 @@ describe('caller-chosen keys', () => {
     expect(s.nextKey).toBe(7);
     const t = run(s, { type: 'add', files: [{ name: 'c.tif', size: 1 }] });
     expect(t.items.at(-1)?.key).toBe(7);
+  });
+});
+
+describe('the batch after a reload', () => {
+  const restored = run(initialQueue(), {
+    type: 'restore',
+    entries: [
+      { id: 7, name: 'a.tif', path: 'a.tif', size: 10, at: 1000 },
+      { id: 8, name: 'b.tif', path: 'b.tif', size: 20, at: 2000 },
+    ],
+  });
+  it('comes back as items waiting for the server’s word, then follows the records', () => {
+    expect(restored.items.map((it) => [it.recordId, it.stage, it.restored])).toEqual([
+      [7, 'scoring', true],
+      [8, 'scoring', true],
+    ]);
+    const s = run(restored, { type: 'record', record: { id: 7, status: 'scored' } }, { type: 'record', record: { id: 8, status: 'failed', error: 'x' } });
+    expect(counts(s)).toMatchObject({ done: 1, failed: 1 });
+    // No file to send again: Retry does nothing, Clear finished removes it.
+    expect(run(s, { type: 'retry', key: 2 })).toBe(s);
+    expect(run(s, { type: 'clearFinished' }).items).toEqual([]);
+  });
+  it('a record deleted meanwhile is forgotten', () => {
+    expect(run(restored, { type: 'forget', recordId: 7 }).items.map((it) => it.recordId)).toEqual([8]);
+  });
+  it('restoring twice adds nothing', () => {
+    expect(run(restored, { type: 'restore', entries: [{ id: 7, name: 'a.tif', path: 'a.tif', size: 10, at: 1000 }] })).toBe(restored);
+  });
+  it('uploading the same file again replaces the restored item', () => {
+    let s = run(restored, { type: 'add', files: [{ name: 'a.tif', size: 10 }] }, { type: 'start', key: 3 });
+    s = run(s, { type: 'uploaded', key: 3, httpStatus: 200, record: { id: 7, filename: 'a.tif', status: 'scored' }, now: 5000 });
+    expect(s.items.map((it) => [it.key, it.recordId, it.outcome, it.uploadedAt])).toEqual([
+      [2, 8, null, 2000],
+      [3, 7, 'known', 5000],
+    ]);
+  });
+});
+
+describe('keys after a restore', () => {
+  it('a caller’s key at or past nextKey is kept, so the file maps to its item', () => {
+    const restored = run(initialQueue(), { type: 'restore', entries: [{ id: 7, name: 'a.tif', path: 'a.tif', size: 1, at: 1 }] });
+    const s = run(restored, { type: 'add', files: [{ name: 'b.tif', size: 1, key: restored.nextKey }] });
+    expect(s.items.map((it) => it.key)).toEqual([1, 2]);
+    expect(startable(s, 0)).toEqual([2]);
+  });
+});
+
+describe('a deleted image uploaded again', () => {
+  it('offers its record to restore; restoring makes the item that record', () => {
+    let s = run(initialQueue(), { type: 'add', files: [{ name: 'a.tif', size: 1 }] }, { type: 'start', key: 1 });
+    s = run(s, { type: 'refused', key: 1, httpStatus: 409, code: 'deleted_duplicate', message: 'deleted', existingId: 42, now: 0 });
+    expect(s.items[0]).toMatchObject({ stage: 'failed', restoreId: 42, conflictWith: null });
+    const done = run(s, { type: 'attach', key: 1, record: { id: 42, status: 'scored' }, now: 5 });
+    expect(done.items[0]).toMatchObject({ stage: 'done', recordId: 42, outcome: 'known', restoreId: null, uploadedAt: 5, error: null });
+    // Another record's answer changes nothing; “upload as new” is a retry with keep_both.
+    expect(run(s, { type: 'attach', key: 1, record: { id: 7, status: 'scored' }, now: 5 })).toBe(s);
+    expect(run(s, { type: 'retry', key: 1, keepBoth: true }).items[0]).toMatchObject({ stage: 'pending', keepBoth: true, restoreId: null });
   });
 });

@@ -36,10 +36,16 @@ export interface QueueItem {
   error: QueueError | null;
   /** A 409 filename_conflict: a different image is stored under this name. */
   conflictWith: number | null;
+  /** A 409 deleted_duplicate: this image was deleted as this record; restoring it brings its scores back. */
+  restoreId: number | null;
   /** Retry with ?on_conflict=keep_both. */
   keepBoth: boolean;
   /** Why a file was refused before upload (stage rejected). */
   rejectReason: string | null;
+  /** When the server accepted it (ms since the epoch); kept in the batch (batch.ts) for 24 h. */
+  uploadedAt: number | null;
+  /** Rebuilt from the stored batch after a reload: the file itself is not here (no retry). */
+  restored: boolean;
 }
 
 export interface QueueState {
@@ -68,11 +74,26 @@ export interface RecordStatus {
   error?: string | null;
 }
 
+/** An upload of an earlier page (batch.ts). */
+export interface RestoredEntry {
+  id: number;
+  name: string;
+  path: string;
+  size: number;
+  at: number;
+}
+
 export type QueueAction =
   | { type: 'add'; files: NewFile[] }
   | { type: 'start'; key: number }
   | { type: 'progress'; key: number; loaded: number; total: number }
-  | { type: 'uploaded'; key: number; httpStatus: number; record: RecordStatus & { filename: string } }
+  | { type: 'uploaded'; key: number; httpStatus: number; record: RecordStatus & { filename: string }; now?: number }
+  /** The stored batch after a reload: one item per record, its state asked from the server. */
+  | { type: 'restore'; entries: RestoredEntry[] }
+  /** The record is gone from the server (deleted): drop its restored item. */
+  | { type: 'forget'; recordId: number }
+  /** The deleted record this file matched was restored: the item is that record now. */
+  | { type: 'attach'; key: number; record: RecordStatus; now: number }
   | {
       type: 'refused';
       key: number;
@@ -143,10 +164,62 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
         serverStatus: null,
         error: null,
         conflictWith: null,
+        restoreId: null,
         keepBoth: false,
         rejectReason: f.reject ?? null,
+        uploadedAt: null,
+        restored: false,
       }));
       return { ...state, items: [...state.items, ...added], nextKey };
+    }
+    case 'restore': {
+      const have = new Set(state.items.map((it) => it.recordId).filter((id) => id != null));
+      let nextKey = state.nextKey;
+      const added: QueueItem[] = [];
+      for (const e of action.entries) {
+        if (have.has(e.id)) continue;
+        have.add(e.id);
+        added.push({
+          key: nextKey++,
+          name: e.name,
+          path: e.path || e.name,
+          size: e.size,
+          // Until the server says otherwise (the record's status moves it on).
+          stage: 'scoring',
+          progress: 1,
+          attempts: 1,
+          recordId: e.id,
+          outcome: null,
+          serverStatus: null,
+          error: null,
+          conflictWith: null,
+          restoreId: null,
+          keepBoth: false,
+          rejectReason: null,
+          uploadedAt: e.at,
+          restored: true,
+        });
+      }
+      return added.length ? { ...state, items: [...added, ...state.items], nextKey } : state;
+    }
+    case 'attach':
+      return update(state, action.key, (it) => {
+        if (it.stage !== 'failed' || it.restoreId !== action.record.id) return it;
+        return {
+          ...it,
+          ...stageForRecord(action.record.status),
+          progress: 1,
+          recordId: action.record.id,
+          outcome: 'known',
+          error: null,
+          conflictWith: null,
+          restoreId: null,
+          uploadedAt: action.now,
+        };
+      });
+    case 'forget': {
+      const items = state.items.filter((it) => !(it.restored && it.recordId === action.recordId));
+      return items.length === state.items.length ? state : { ...state, items };
     }
     case 'start':
       return update(state, action.key, (it) =>
@@ -158,8 +231,8 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
         const progress = Math.min(1, Math.max(0, action.loaded / action.total));
         return progress === it.progress ? it : { ...it, progress };
       });
-    case 'uploaded':
-      return update(state, action.key, (it) => {
+    case 'uploaded': {
+      const s = update(state, action.key, (it) => {
         if (it.stage !== 'uploading') return it;
         const outcome: Outcome =
           action.httpStatus === 201 ? 'new' : action.record.filename === it.name ? 'known' : 'duplicate';
@@ -169,6 +242,7 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
           ...next,
           progress: 1,
           recordId: action.record.id,
+          uploadedAt: action.now ?? it.uploadedAt,
           outcome,
           conflictWith: null,
           error:
@@ -177,6 +251,11 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
               : null,
         };
       });
+      if (s === state) return s;
+      // The same record restored from an earlier page: this upload takes its place.
+      const items = s.items.filter((it) => !(it.restored && it.recordId === action.record.id && it.key !== action.key));
+      return items.length === s.items.length ? s : { ...s, items };
+    }
     case 'refused': {
       const target = state.items.find((it) => it.key === action.key);
       if (!target || target.stage !== 'uploading') return state;
@@ -199,6 +278,7 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
         stage: 'failed',
         error: { code: action.code, message: action.message, httpStatus: action.httpStatus },
         conflictWith: action.code === 'filename_conflict' ? (action.existingId ?? null) : null,
+        restoreId: action.code === 'deleted_duplicate' ? (action.existingId ?? null) : null,
       }));
     }
     case 'record': {
@@ -219,7 +299,7 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
     }
     case 'retry':
       return update(state, action.key, (it) => {
-        if (it.stage !== 'failed' && it.stage !== 'cancelled') return it;
+        if ((it.stage !== 'failed' && it.stage !== 'cancelled') || it.restored) return it;
         return {
           ...it,
           stage: 'pending',
@@ -229,6 +309,7 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
           outcome: null,
           serverStatus: null,
           conflictWith: null,
+          restoreId: null,
           keepBoth: action.keepBoth ?? it.keepBoth,
         };
       });
@@ -242,7 +323,8 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
       };
     }
     case 'clearFinished': {
-      const items = state.items.filter((it) => it.stage !== 'done' && it.stage !== 'cancelled' && it.stage !== 'rejected');
+      // A restored item that failed cannot be retried here (its file is not here): it goes too.
+      const items = state.items.filter((it) => it.stage !== 'done' && it.stage !== 'cancelled' && it.stage !== 'rejected' && !(it.restored && it.stage === 'failed'));
       return items.length === state.items.length ? state : { ...state, items };
     }
     case 'setConcurrency':

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Interval, Stat } from '../api/types';
-import { baYRange, fixed, footnoteNumbers, formatInterval, formatStat, heatAlpha, statValue } from './stats';
+import { baYRange, fixed, footnoteNumbers, formatInterval, formatStat, heatAlpha, iccBand, kappaBand, plainReading, statValue } from './stats';
 
 describe('formatStat', () => {
   it('prints a value with fixed decimals, never "-0.00"', () => {
@@ -58,5 +58,36 @@ describe('footnotes and shading', () => {
     expect(hi).toBeGreaterThan(1.7);
     const [lo2, hi2] = baYRange([], [null], 1);
     expect(hi2 - lo2).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('plain readings', () => {
+  it('kappa on the Landis–Koch bands', () => {
+    expect([-0.1, 0, 0.17, 0.2, 0.21, 0.4, 0.41, 0.6, 0.61, 0.8, 0.81, 1].map(kappaBand)).toEqual([
+      'poor',
+      'slight',
+      'slight',
+      'slight',
+      'fair',
+      'fair',
+      'moderate',
+      'moderate',
+      'substantial',
+      'substantial',
+      'almost perfect',
+      'almost perfect',
+    ]);
+    // Read as shown: 0.204 shows as 0.20, slight.
+    expect(kappaBand(0.204)).toBe('slight');
+    expect(kappaBand(null)).toBeNull();
+    expect(kappaBand(Number.NaN)).toBeNull();
+  });
+  it('ICC on the Koo–Li bands', () => {
+    expect([0.1, 0.49, 0.5, 0.74, 0.75, 0.9, 0.91, 1].map(iccBand)).toEqual(['poor', 'poor', 'moderate', 'moderate', 'good', 'good', 'excellent', 'excellent']);
+  });
+  it('as words beside a statistic; nothing when not defined', () => {
+    expect(plainReading('kappa', { value: 0.17 })).toBe('slight agreement');
+    expect(plainReading('icc', { value: 0.93, ci95: [0.8, 0.97] })).toBe('excellent reliability');
+    expect(plainReading('icc', { not_defined: 'too few images' })).toBeNull();
   });
 });

@@ -74,3 +74,45 @@ export function baYRange(diffs: number[], lines: (number | null)[], minSpan = 1)
   const pad = span * 0.12;
   return [lo - pad, hi + pad];
 }
+
+// ---- Plain readings of agreement figures ----
+
+/**
+ * Cohen's kappa (here the quadratic-weighted kappa) in words, on Landis & Koch's (1977) bands:
+ * below 0 poor, up to 0.20 slight, 0.21–0.40 fair, 0.41–0.60 moderate, 0.61–0.80 substantial,
+ * 0.81–1 almost perfect. Values are read at two decimals, as shown.
+ */
+export function kappaBand(v: number | null | undefined): string | null {
+  if (v == null || !Number.isFinite(v)) return null;
+  const x = Number(v.toFixed(2));
+  if (x < 0) return 'poor';
+  if (x <= 0.2) return 'slight';
+  if (x <= 0.4) return 'fair';
+  if (x <= 0.6) return 'moderate';
+  if (x <= 0.8) return 'substantial';
+  return 'almost perfect';
+}
+
+/**
+ * An intraclass correlation in words, on Koo & Li's (2016) bands: below 0.5 poor, 0.5–0.75
+ * moderate, 0.75–0.9 good, above 0.9 excellent. Values are read at two decimals, as shown.
+ */
+export function iccBand(v: number | null | undefined): string | null {
+  if (v == null || !Number.isFinite(v)) return null;
+  const x = Number(v.toFixed(2));
+  if (x < 0.5) return 'poor';
+  if (x < 0.75) return 'moderate';
+  if (x <= 0.9) return 'good';
+  return 'excellent';
+}
+
+/** The plain reading shown beside a statistic: “slight agreement”, “good reliability”. */
+export function plainReading(kind: 'kappa' | 'icc', s: Stat | Interval | null | undefined): string | null {
+  const v = statValue(s);
+  if (kind === 'kappa') {
+    const b = kappaBand(v);
+    return b && `${b} agreement`;
+  }
+  const b = iccBand(v);
+  return b && `${b} reliability`;
+}

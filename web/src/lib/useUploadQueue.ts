@@ -1,10 +1,11 @@
 // Runs the queue state machine (queue.ts): starts uploads when it says so, reports progress and
 // answers back, and feeds it record changes from the shared record cache (server events).
 
-import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
-import { uploadFile } from '../api/client';
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
+import { ApiError, getImage, listImages, restoreImage, uploadFile } from '../api/client';
+import { batchOfItems, browserStorage, loadBatch, saveBatch, type BatchEntry } from './batch';
 import { catchUp, onRecord, putRecord } from './records';
-import { initialQueue, isBusy, queueReducer, startable, type QueueState } from './queue';
+import { initialQueue, queueReducer, startable, type QueueState } from './queue';
 import { rejectReason, type PickedFile } from './files';
 
 const CONCURRENCY_KEY = 'histoscore.concurrency';
@@ -21,6 +22,8 @@ export interface UploadQueue {
   state: QueueState;
   addFiles: (files: PickedFile[]) => void;
   retry: (key: number, keepBoth?: boolean) => void;
+  /** Restores the deleted record a refused upload matched (its scores and corrections come back). */
+  restoreDeleted: (key: number) => Promise<void>;
   cancel: (key: number) => void;
   cancelPending: () => void;
   clearFinished: () => void;
@@ -28,7 +31,11 @@ export interface UploadQueue {
 }
 
 export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
-  const [state, dispatch] = useReducer(queueReducer, undefined, () => initialQueue(savedConcurrency()));
+  // The batch of earlier pages (this browser's uploads of the last 24 h) comes back at once.
+  const [restored] = useState(() => loadBatch(browserStorage(), Date.now()));
+  const [state, dispatch] = useReducer(queueReducer, undefined, () =>
+    queueReducer(initialQueue(savedConcurrency()), { type: 'restore', entries: restored }),
+  );
   const files = useRef(new Map<number, File>());
   const active = useRef(new Map<number, () => void>());
 
@@ -49,7 +56,7 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
         active.current.delete(key);
         if (res.ok) {
           putRecord(res.record, res.etag);
-          dispatch({ type: 'uploaded', key, httpStatus: res.httpStatus, record: res.record });
+          dispatch({ type: 'uploaded', key, httpStatus: res.httpStatus, record: res.record, now: Date.now() });
           catchUp(res.record);
         } else {
           const b = res.error.body;
@@ -78,8 +85,22 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
   // Server-side status changes (from events or refetches) move items along.
   useEffect(() => onRecord((record) => dispatch({ type: 'record', record })), []);
 
-  // Leaving the page drops the files not yet sent: ask first.
-  const busy = isBusy(state);
+  // The restored records' state, from the server: one list request for the last day's uploads,
+  // then one request per record it did not cover; a record deleted meanwhile leaves the batch.
+  useEffect(() => {
+    if (restored.length === 0) return;
+    const ac = new AbortController();
+    void refreshRestored(restored, ac.signal, (recordId) => dispatch({ type: 'forget', recordId }));
+    return () => ac.abort();
+  }, [restored]);
+
+  // The batch is kept for the next page: every uploaded item, for 24 h.
+  useEffect(() => {
+    saveBatch(browserStorage(), batchOfItems(state.items, Date.now()));
+  }, [state.items]);
+
+  // Leaving the page drops the files not yet sent: ask first (those sent come back with the batch).
+  const busy = state.items.some((it) => it.stage === 'pending' || it.stage === 'uploading');
   useEffect(() => {
     if (!busy) return;
     const warn = (e: BeforeUnloadEvent) => e.preventDefault();
@@ -95,7 +116,8 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
     };
   }, []);
 
-  const nextKey = useRef(1);
+  // Keys go on after the restored items' (the reducer keeps the caller's key when it is new).
+  const nextKey = useRef(state.nextKey);
   const addFiles = useCallback(
     (picked: PickedFile[]) => {
       const withKeys = picked.map((p) => ({ ...p, key: nextKey.current++ }));
@@ -115,6 +137,17 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
   );
 
   const retry = useCallback((key: number, keepBoth?: boolean) => dispatch({ type: 'retry', key, keepBoth }), []);
+  const stateRef = useRef(state);
+  useEffect(() => {
+    stateRef.current = state;
+  });
+  const restoreDeleted = useCallback(async (key: number) => {
+    const id = stateRef.current.items.find((it) => it.key === key)?.restoreId;
+    if (id == null) return;
+    const record = await restoreImage(id);
+    putRecord(record, null, true);
+    dispatch({ type: 'attach', key, record, now: Date.now() });
+  }, []);
   const cancel = useCallback((key: number) => {
     const abort = active.current.get(key);
     if (abort) abort();
@@ -132,7 +165,38 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
   }, []);
 
   return useMemo(
-    () => ({ state, addFiles, retry, cancel, cancelPending, clearFinished, setConcurrency }),
-    [state, addFiles, retry, cancel, cancelPending, clearFinished, setConcurrency],
+    () => ({ state, addFiles, retry, restoreDeleted, cancel, cancelPending, clearFinished, setConcurrency }),
+    [state, addFiles, retry, restoreDeleted, cancel, cancelPending, clearFinished, setConcurrency],
   );
+}
+
+/** ISO 8601 without milliseconds (what the history filter takes). */
+const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+async function refreshRestored(entries: readonly BatchEntry[], signal: AbortSignal, forget: (id: number) => void): Promise<void> {
+  const missing = new Set(entries.map((e) => e.id));
+  const oldest = Math.min(...entries.map((e) => e.at));
+  try {
+    const list = await listImages({ created_from: isoSeconds(oldest - 60_000), sort: 'id', dir: 'asc', limit: 1000 }, signal);
+    for (const r of list.items) {
+      if (!missing.has(r.id)) continue;
+      missing.delete(r.id);
+      putRecord(r);
+    }
+  } catch {
+    if (signal.aborted) return;
+    // One by one below.
+  }
+  // Uploads that matched an older record, and anything the list left out: a few at a time.
+  const rest = [...missing];
+  const worker = async () => {
+    for (let id = rest.shift(); id != null && !signal.aborted; id = rest.shift()) {
+      try {
+        putRecord(await getImage(id));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) forget(id);
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
 }

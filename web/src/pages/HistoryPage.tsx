@@ -9,6 +9,7 @@ import { errorMessage } from '../lib/format';
 import { onImageEvent, onResync } from '../lib/events';
 import { readFilters, toParams, writeFilters, type Filters } from '../lib/history';
 import { getEntry } from '../lib/records';
+import { prefetchImage } from '../lib/prefetch';
 import { navigate, useLocation } from '../lib/router';
 import { isAdmin } from '../lib/roles';
 import { useSession } from '../lib/session';
@@ -54,24 +55,36 @@ export function HistoryPage() {
 
   const items = data?.items ?? [];
 
-  const onNext = (fromId: number) => {
+  /** The next unreviewed record on this page after `fromId` (wrapping round). */
+  const nextAfter = (fromId: number) => {
     const start = items.findIndex((r) => r.id === fromId);
     for (let k = 1; k <= items.length; k++) {
       const r = items[(start + k) % items.length];
       if (!r || r.id === fromId) continue;
       const e = getEntry(r.id);
       const current = e && e.record.version > r.version ? e.record : r;
-      if (current.review_status !== 'reviewed') {
-        update({ open: r.id }, false);
-        return true;
-      }
+      if (current.review_status !== 'reviewed') return r.id;
     }
-    return false;
+    return null;
   };
+  const onNext = (fromId: number) => {
+    const next = nextAfter(fromId);
+    if (next == null) return false;
+    update({ open: next }, false);
+    return true;
+  };
+  // Fetch the record “Mark reviewed & next” would open, so that it shows at once.
+  const upcoming = filters.open != null ? nextAfter(filters.open) : null;
+  useEffect(() => {
+    if (upcoming != null) prefetchImage(upcoming);
+  }, [upcoming]);
 
   return (
-    <div className={`grid h-full ${filters.open ? 'grid-cols-[minmax(0,1fr)_minmax(26rem,32rem)] xl:grid-cols-[minmax(0,1fr)_36rem] 2xl:grid-cols-[minmax(0,1fr)_44rem]' : 'grid-cols-1'}`}>
-      <div className="flex min-h-0 flex-col gap-4 overflow-y-auto p-6">
+    <div
+      className={`grid h-full grid-cols-1 ${filters.open ? 'lg:grid-cols-[minmax(0,1fr)_minmax(24rem,30rem)] xl:grid-cols-[minmax(0,1fr)_34rem] 2xl:grid-cols-[minmax(0,1fr)_40rem]' : ''}`}
+    >
+      {/* Below 1024 px the open record takes the whole width; Close goes back to the list. */}
+      <div className={`min-h-0 min-w-0 flex-col gap-4 overflow-y-auto p-3 sm:p-6 ${filters.open ? 'hidden lg:flex' : 'flex'}`}>
         <div className="flex flex-wrap items-end justify-between gap-3">
           <div>
             <h1 className="text-xl font-semibold">History</h1>
@@ -88,8 +101,8 @@ export function HistoryPage() {
 
         {error !== undefined && (
           <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-            The records could not be loaded: {errorMessage(error)}{' '}
-            <button className="underline" onClick={refetch}>
+            The records could not be loaded. {errorMessage(error)}{' '}
+            <button className={`${btnSecondary} ${btnSmall}`} onClick={refetch}>
               Try again
             </button>
           </p>
@@ -100,7 +113,7 @@ export function HistoryPage() {
         <GroupSummary list={data ?? null} />
       </div>
       {filters.open && (
-        <div className="min-h-0 overflow-y-auto border-l border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900/60">
+        <div className="min-h-0 min-w-0 overflow-y-auto border-slate-200 bg-white lg:border-l dark:border-slate-800 dark:bg-slate-900/60">
           <div className="flex justify-end px-4 pt-3">
             <button className={`${btnSecondary} ${btnSmall}`} onClick={() => update({ open: null }, false)} aria-label="Close the review panel">
               ✕ Close

@@ -1,4 +1,4 @@
-import { useCallback, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { activateModel, importModel, listModels, modelUrls, rollbackModel } from '../api/client';
 import type { ModelEntry } from '../api/types';
 import { DialogForm } from '../components/DialogForm';
@@ -8,6 +8,7 @@ import { useConfig, useReloadConfig } from '../lib/config';
 import { formatDateTime, shortId } from '../lib/format';
 import { modelErrorMessage, modelFigures, modelFileProblem, modelLabel, modelTitle, MODEL_EXTENSIONS } from '../lib/models';
 import { isAdmin } from '../lib/roles';
+import { primeModels } from '../lib/modelRegistry';
 import { useSession } from '../lib/session';
 import { useQuery } from '../lib/useQuery';
 
@@ -21,10 +22,14 @@ export function ModelsPage() {
   const { user } = useSession();
   const admin = isAdmin(user.role);
   const reloadConfig = useReloadConfig();
-  const { schema } = useConfig();
+  const { schema, model: running } = useConfig();
   const metricNames = schema.metrics.map((m) => m.name);
   const { data: models, error: loadError, refetch: reloadModels, setData: setModels } = useQuery('models', listModels);
   const [message, setMessage] = useState<Message | null>(null);
+  // The names the header and the history show come from this list too.
+  useEffect(() => {
+    if (models) primeModels(running.id, models);
+  }, [models, running.id]);
   const [activating, setActivating] = useState<ModelEntry | null>(null);
   const [rollingBack, setRollingBack] = useState(false);
 
@@ -76,6 +81,12 @@ export function ModelsPage() {
             Every model Histoscore can score with. The active one scores new uploads; each AI draft keeps the model that made it.
             {admin ? ' Importing or training a model never activates it.' : ' Administrators import, train and activate models.'}
           </p>
+          {running.engine && (
+            <p className="text-sm text-slate-500 dark:text-slate-400" data-testid="model-engine">
+              Engine: <strong className="font-medium text-slate-700 dark:text-slate-200">{engineName(running.engine)}</strong> — the software that runs the
+              network on this server{running.engine === 'tract' ? ' (the slower built-in one: ONNX Runtime was not found beside the server)' : ''}.
+            </p>
+          )}
         </div>
         {admin && (
           <button
@@ -149,7 +160,7 @@ export function ModelsPage() {
             <code>--model FILE</code>.
           </p>
         ) : (
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
             <table className="w-full text-sm" data-testid="models-table">
               <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
                 <tr>
@@ -366,7 +377,10 @@ function ImportForm({ onImported, onStart }: { onImported: (entry: ModelEntry, c
       </label>
       <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
         Name (optional)
-        <input className={`${input} w-56`} value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. pancreas v2" autoComplete="off" />
+        <input className={`${input} w-56`} value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. pancreas v2" autoComplete="off" aria-describedby="import-name-help" />
+        <span id="import-name-help" className="max-w-56 text-xs font-normal text-slate-500 dark:text-slate-400" data-testid="setting-help">
+          How the model is listed here, and named in the header once it is active (e.g. “Pancreas v1”).
+        </span>
       </label>
       <button type="submit" className={btnPrimary} disabled={busy}>
         {busy ? <Spinner /> : <Icon name="upload" />} {busy ? 'Importing…' : 'Import model'}
@@ -412,8 +426,18 @@ function ActivateDialog({
     >
       <label className="flex flex-col gap-1 text-sm font-medium">
         Reason (optional)
-        <input className={input} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. validated on the 2024 cohort" />
+        <input className={input} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. validated on the 2024 cohort" aria-describedby="activate-reason-help" />
+        <span id="activate-reason-help" className="text-xs font-normal text-slate-500 dark:text-slate-400">
+          Kept in the model history, so that others later see why the scoring changed.
+        </span>
       </label>
     </DialogForm>
   );
+}
+
+/** The inference engine by the name people know it by. */
+function engineName(engine: string): string {
+  if (engine === 'ort') return 'ONNX Runtime';
+  if (engine === 'tract') return 'tract';
+  return engine;
 }

@@ -3,6 +3,7 @@ import { createStudy, listGroups, listUsers } from '../api/client';
 import { groupOf, type NewStudy } from '../api/types';
 import { btnPrimary, btnSecondary, card, input, Spinner } from '../components/ui';
 import { errorMessage } from '../lib/format';
+import { plainErrorText } from '../lib/errors';
 import { canScore, isAdmin, ROLE_LABELS } from '../lib/roles';
 import { Link, navigate } from '../lib/router';
 import { studyHref } from '../lib/routes';
@@ -69,7 +70,7 @@ export function NewStudyPage() {
       navigate(studyHref(study.id));
     } catch (err) {
       setBusy(false);
-      setError(`The study was not created: ${err instanceof Error ? err.message : String(err)}`);
+      setError(`The study was not created. ${plainErrorText(err, 'save')}`);
     }
   };
 

@@ -33,7 +33,7 @@ export function StudiesPage() {
       </div>
       {error !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The studies could not be loaded: {errorMessage(error)}{' '}
+          The studies could not be loaded. {errorMessage(error)}{' '}
           <button className="underline" onClick={refetch}>
             Try again
           </button>

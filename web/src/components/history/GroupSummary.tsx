@@ -13,7 +13,7 @@ export function GroupSummary({ list }: { list: ImageList | null }) {
       {groups.length === 0 ? (
         <p className="px-4 py-4 text-sm text-slate-500 dark:text-slate-400">No groups.</p>
       ) : (
-        <div className="overflow-x-auto">
+        <div className="relative overflow-x-auto">
           <table className="w-full text-sm">
             <thead className="text-left text-xs uppercase tracking-wide text-slate-500 dark:text-slate-400">
               <tr>

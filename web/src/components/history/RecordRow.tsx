@@ -3,6 +3,9 @@ import { groupOf, type ImageRecord } from '../../api/types';
 import { useConfig } from '../../lib/config';
 import { formatUncertainty, UNCERTAINTY_HELP } from '../../lib/drafts';
 import { formatDateTime } from '../../lib/format';
+import { actorLabel } from '../../lib/audit';
+import { middleTruncate } from '../../lib/text';
+import { COL } from './columns';
 import { formatScore, totalScore } from '../../lib/scores';
 import { Badge } from '../ui';
 
@@ -10,21 +13,22 @@ import { Badge } from '../ui';
 export function RecordRow({
   r,
   selected,
-  compact,
   onOpen,
   checked,
   onCheck,
   showSpread,
+  modelNames,
 }: {
   r: ImageRecord;
   selected: boolean;
-  compact: boolean;
   onOpen: () => void;
   /** null: no selection column (not an administrator). */
   checked: boolean | null;
   onCheck: (on: boolean) => void;
   /** Show each AI draft's ± beside the values (ordered by uncertainty). */
   showSpread: boolean;
+  /** Model names by id: an AI change reads “AI (Pancreas v1)”. */
+  modelNames: ReadonlyMap<string, string>;
 }) {
   const { schema } = useConfig();
   const total = totalScore(r.scores, schema);
@@ -48,13 +52,20 @@ export function RecordRow({
           />
         </td>
       )}
-      {!compact && (
-        <td className="px-3 py-1.5">
-          <img src={imageUrls(r.id).thumbnail} alt="" loading="lazy" className="size-9 rounded bg-slate-200 object-cover dark:bg-slate-800" onError={(e) => (e.currentTarget.style.visibility = 'hidden')} />
-        </td>
-      )}
-      <td className="px-3 py-1.5 tabular-nums text-slate-500 dark:text-slate-400">{r.id}</td>
-      <td className={`${compact ? 'max-w-48' : 'max-w-72'} px-3 py-1.5`}>
+      <td className="w-12 px-2 py-1.5">
+        <img
+          src={imageUrls(r.id).thumbnail}
+          alt=""
+          loading="lazy"
+          width={36}
+          height={36}
+          className="size-9 max-w-none shrink-0 rounded bg-slate-200 object-cover dark:bg-slate-800"
+          onError={(e) => (e.currentTarget.style.visibility = 'hidden')}
+          data-testid="row-thumb"
+        />
+      </td>
+      <td className={`${COL.id} px-3 py-1.5 tabular-nums text-slate-500 dark:text-slate-400`}>{r.id}</td>
+      <td className="w-[15rem] min-w-[15rem] px-3 py-1.5">
         <button
           type="button"
           className="block max-w-full truncate text-left font-medium text-indigo-700 hover:underline dark:text-indigo-300"
@@ -63,33 +74,40 @@ export function RecordRow({
             onOpen();
           }}
           title={r.filename}
+          data-testid="row-filename"
         >
-          {r.filename}
+          {middleTruncate(r.filename, 28)}
         </button>
-        {compact && r.status !== 'scored' && (
-          <Badge tone={r.status === 'failed' ? 'red' : 'violet'} title={r.error ?? undefined}>
-            {r.status}
+        {r.flags && Object.keys(r.flags).length > 0 && (
+          <Badge tone="amber" title={Object.entries(r.flags).map(([m, why]) => `${m}: ${why}`).join('\n')}>
+            <span data-testid="row-needs-review">needs review</span>
           </Badge>
         )}
-      </td>
-      <td className="px-3 py-1.5 whitespace-nowrap">{r.serial ?? '–'}</td>
-      {!compact && <td className="px-3 py-1.5 whitespace-nowrap">{groupOf(r) || '–'}</td>}
-      {!compact && (
-        <td className="px-3 py-1.5">
-          <Badge tone={r.status === 'scored' ? 'green' : r.status === 'failed' ? 'red' : 'violet'} title={r.error ?? undefined}>
-            {r.status}
+        {r.sha256 === '' && (
+          <Badge tone="slate" title="Imported with its scores only: upload the file under the same name to add its pixels and an AI draft">
+            no image file yet
           </Badge>
-        </td>
-      )}
+        )}
+        {r.status !== 'scored' && (
+          <span className={COL.statusInline}>
+            <Badge tone={r.status === 'failed' ? 'red' : 'violet'} title={r.status === 'failed' ? 'The AI could not score this image' : undefined}>
+              {r.status}
+            </Badge>
+          </span>
+        )}
+      </td>
+      <td className={`${COL.serial} px-3 py-1.5 whitespace-nowrap`}>{r.serial ?? '–'}</td>
+      <td className={`${COL.group} px-3 py-1.5 whitespace-nowrap`}>{groupOf(r) || '–'}</td>
+      <td className={`${COL.status} px-3 py-1.5`}>
+        <Badge tone={r.status === 'scored' ? 'green' : r.status === 'failed' ? 'red' : 'violet'} title={r.status === 'failed' ? 'The AI could not score this image' : undefined}>
+          {r.status}
+        </Badge>
+      </td>
       <td className="px-3 py-1.5">
         {r.review_status === 'reviewed' ? (
-          compact ? (
-            <span className="text-green-700 dark:text-green-400" title="reviewed">
-              ✓<span className="sr-only"> reviewed</span>
-            </span>
-          ) : (
-            <Badge tone="green">✓ reviewed</Badge>
-          )
+          <span className="text-green-700 dark:text-green-400" title="reviewed">
+            ✓<span className="sr-only"> reviewed</span>
+          </span>
         ) : (
           <span className="text-slate-500 dark:text-slate-400" title="not reviewed">
             –
@@ -102,8 +120,10 @@ export function RecordRow({
         const corrected = v != null && ai != null && Math.abs(v - ai) > 1e-9;
         const spread = showSpread ? formatUncertainty(r.draft?.uncertainty?.[m.name]) : '';
         return (
-          <td key={m.name} className="px-2 py-1.5 text-right tabular-nums whitespace-nowrap" data-metric={m.name}>
-            <span className={corrected ? 'font-semibold text-amber-800 dark:text-amber-300' : ''}>{formatScore(v, schema.step)}</span>
+          <td key={m.name} className={`${COL.metric} px-2 py-1.5 text-right tabular-nums whitespace-nowrap`} data-metric={m.name} title={r.flags?.[m.name]}>
+            <span className={r.flags?.[m.name] ? 'font-semibold text-red-700 dark:text-red-400' : corrected ? 'font-semibold text-amber-800 dark:text-amber-300' : ''}>
+              {formatScore(v, schema.step)}
+            </span>
             {corrected && <span className="ml-1 text-xs text-slate-600 dark:text-slate-400">({formatScore(ai, schema.step)})</span>}
             {spread && (
               <span className="block text-xs text-slate-600 dark:text-slate-400" title={`AI draft: ${UNCERTAINTY_HELP}`} data-testid="row-uncertainty">
@@ -114,12 +134,13 @@ export function RecordRow({
         );
       })}
       <td className="px-3 py-1.5 text-right font-semibold tabular-nums">{formatScore(total, schema.step)}</td>
-      {!compact && (
-        <td className="px-3 py-1.5 whitespace-nowrap text-slate-500 dark:text-slate-400">
-          {formatDateTime(r.updated_at)} <span className="text-xs">· {r.updated_by}</span>
-        </td>
-      )}
-      {!compact && <td className="px-3 py-1.5 whitespace-nowrap text-slate-500 dark:text-slate-400">{formatDateTime(r.created_at)}</td>}
+      <td className={`${COL.changed} px-3 py-1.5 whitespace-nowrap text-slate-500 dark:text-slate-400`}>
+        {formatDateTime(r.updated_at)}{' '}
+        <span className="text-xs" data-testid="row-changed-by">
+          · {actorLabel(r.updated_by, modelNames)}
+        </span>
+      </td>
+      <td className={`${COL.uploaded} px-3 py-1.5 whitespace-nowrap text-slate-500 dark:text-slate-400`}>{formatDateTime(r.created_at)}</td>
     </tr>
   );
 }

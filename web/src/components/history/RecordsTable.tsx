@@ -3,7 +3,9 @@ import type { ImageRecord } from '../../api/types';
 import { useConfig } from '../../lib/config';
 import type { Filters, SortKey, UpdateFilters } from '../../lib/history';
 import { getEntry, useRecordsVersion } from '../../lib/records';
+import { useModelNames } from '../../lib/modelRegistry';
 import { card, Spinner } from '../ui';
+import { COL } from './columns';
 import { Pagination } from './Pagination';
 import { RecordRow } from './RecordRow';
 import { RescoreBar } from './RescoreBar';
@@ -29,6 +31,7 @@ export function RecordsTable({
   selectable: boolean;
 }) {
   const config = useConfig();
+  const modelNames = useModelNames();
   const [selected, setSelected] = useState<ReadonlySet<number>>(() => new Set());
   useRecordsVersion(); // rows follow edits made in the side panel
 
@@ -59,9 +62,6 @@ export function RecordsTable({
       return n;
     });
 
-  // With the review panel open, fewer columns (group and upload time are in the panel).
-  const compact = filters.open != null;
-
   return (
     <section className={card} aria-labelledby="records-title">
       <div className="flex flex-wrap items-center gap-3 border-b border-slate-200 px-4 py-3 dark:border-slate-800">
@@ -76,7 +76,7 @@ export function RecordsTable({
         <Pagination filters={filters} total={total} page={page} pages={pages} update={update} />
       </div>
       {selectable && <RescoreBar selected={selected} offPage={selected.size - selectedOnPage} onClear={() => setSelected(new Set())} />}
-      <div className="overflow-x-auto">
+      <div className="@container relative overflow-x-auto">
         <table className="w-full text-sm" data-testid="history-table">
           <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
             <tr>
@@ -85,27 +85,25 @@ export function RecordsTable({
                   <PageCheckbox checked={onPage.length > 0 && selectedOnPage === onPage.length} mixed={selectedOnPage > 0 && selectedOnPage < onPage.length} disabled={onPage.length === 0} onChange={togglePage} />
                 </th>
               )}
-              {!compact && (
-                <th scope="col" className="px-3 py-2">
-                  <span className="sr-only">Thumbnail</span>
-                </th>
-              )}
-              <SortHeader k="id" label="ID" filters={filters} onSort={sortBy} />
+              <th scope="col" className="w-12 px-2 py-2">
+                <span className="sr-only">Thumbnail</span>
+              </th>
+              <SortHeader k="id" label="ID" filters={filters} onSort={sortBy} className={COL.id} />
               <SortHeader k="filename" label="File" filters={filters} onSort={sortBy} />
-              <SortHeader k="serial" label="Serial" filters={filters} onSort={sortBy} />
-              {!compact && <SortHeader k="group" label="Group" filters={filters} onSort={sortBy} />}
-              {!compact && <SortHeader k="status" label="Status" filters={filters} onSort={sortBy} />}
-              <SortHeader k="review_status" label={compact ? '✓' : 'Reviewed'} filters={filters} onSort={sortBy} />
+              <SortHeader k="serial" label="Serial" filters={filters} onSort={sortBy} className={COL.serial} />
+              <SortHeader k="group" label="Group" filters={filters} onSort={sortBy} className={COL.group} />
+              <SortHeader k="status" label="Status" filters={filters} onSort={sortBy} className={COL.status} />
+              <SortHeader k="review_status" label="✓" title="Reviewed" filters={filters} onSort={sortBy} />
               {config.schema.metrics.map((m) => (
-                <th key={m.name} scope="col" className={`${compact ? 'max-w-24' : 'max-w-28'} px-2 py-2 text-right leading-tight`} title={`${m.name}: current (AI draft when corrected)`}>
+                <th key={m.name} scope="col" className={`${COL.metric} max-w-28 px-2 py-2 text-right leading-tight tracking-normal normal-case`} title={`${m.name}: current (AI draft when corrected)`}>
                   {m.name}
                 </th>
               ))}
               <th scope="col" className="px-3 py-2 text-right">
                 Total
               </th>
-              {!compact && <SortHeader k="updated_at" label="Last change" filters={filters} onSort={sortBy} />}
-              {!compact && <SortHeader k="created_at" label="Uploaded" filters={filters} onSort={sortBy} />}
+              <SortHeader k="updated_at" label="Last change" filters={filters} onSort={sortBy} className={COL.changed} />
+              <SortHeader k="created_at" label="Uploaded" filters={filters} onSort={sortBy} className={COL.uploaded} />
             </tr>
           </thead>
           <tbody>
@@ -116,7 +114,7 @@ export function RecordsTable({
                 <RecordRow
                   key={r.id}
                   r={r}
-                  compact={compact}
+                  modelNames={modelNames}
                   selected={filters.open === r.id}
                   onOpen={() => update({ open: r.id }, false)}
                   checked={selectable ? selected.has(r.id) : null}
@@ -142,12 +140,33 @@ export function RecordsTable({
   );
 }
 
-function SortHeader({ k, label, filters, onSort }: { k: SortKey; label: string; filters: Filters; onSort: (k: SortKey) => void }) {
+function SortHeader({
+  k,
+  label,
+  title,
+  filters,
+  onSort,
+  className = '',
+}: {
+  k: SortKey;
+  label: string;
+  title?: string;
+  filters: Filters;
+  onSort: (k: SortKey) => void;
+  className?: string;
+}) {
   const active = filters.sort === k;
   return (
-    <th scope="col" className="px-3 py-2" aria-sort={active ? (filters.dir === 'asc' ? 'ascending' : 'descending') : 'none'}>
-      <button type="button" className="inline-flex items-center gap-1 uppercase hover:text-slate-900 dark:hover:text-white" onClick={() => onSort(k)}>
-        {label}
+    <th scope="col" className={`${className} px-3 py-2`} aria-sort={active ? (filters.dir === 'asc' ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" className="inline-flex items-center gap-1 uppercase hover:text-slate-900 dark:hover:text-white" onClick={() => onSort(k)} title={title}>
+        {title ? (
+          <>
+            <span aria-hidden>{label}</span>
+            <span className="sr-only">{title}</span>
+          </>
+        ) : (
+          label
+        )}
         <span aria-hidden className={active ? '' : 'opacity-30'}>
           {active && filters.dir === 'asc' ? '▲' : '▼'}
         </span>

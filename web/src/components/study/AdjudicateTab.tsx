@@ -1,8 +1,9 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, listStudyImages, putFinal } from '../../api/client';
+import { listStudyImages, putFinal } from '../../api/client';
 import type { Scores, Study, StudyImage } from '../../api/types';
 import { useConfig } from '../../lib/config';
 import { errorMessage } from '../../lib/format';
+import { plainErrorText } from '../../lib/errors';
 import { formatScore, totalScore } from '../../lib/scores';
 import { collectScores, disagreeingMetrics, formatDuration, latestScores, scoresDiffer, scoresToTexts } from '../../lib/study';
 import { useQuery } from '../../lib/useQuery';
@@ -44,7 +45,7 @@ export function AdjudicateTab({ study }: { study: Study }) {
       </div>
       {error !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The images could not be loaded: {errorMessage(error)}{' '}
+          The images could not be loaded. {errorMessage(error)}{' '}
           <button className="underline" onClick={refetch}>
             Try again
           </button>
@@ -120,8 +121,7 @@ function ImageAdjudication({ study, img, onSaved }: { study: Study; img: StudyIm
       setEditing(false);
       setNotice('Final score saved.');
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      setError(err instanceof ApiError && err.status === 409 ? `Not saved: ${msg}. Refresh to see the current score, then try again.` : `Not saved: ${msg}`);
+      setError(`Not saved. ${plainErrorText(err, 'save')}`);
     } finally {
       setSaving(false);
     }
@@ -150,7 +150,7 @@ function ImageAdjudication({ study, img, onSaved }: { study: Study; img: StudyIm
           </button>
         )}
       </div>
-      <div className="overflow-x-auto px-4 py-3">
+      <div className="relative overflow-x-auto px-4 py-3">
         {editing ? (
           <form onSubmit={(e) => void save(e)} noValidate className="flex flex-col gap-3" aria-label={`Final score of ${img.filename}`}>
             <ScoreFields

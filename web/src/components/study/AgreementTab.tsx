@@ -3,7 +3,7 @@ import { getAgreement, studyUrls } from '../../api/client';
 import type { AgreementPair, MetricAgreement, ShiftRow, Study } from '../../api/types';
 import { errorMessage } from '../../lib/format';
 import { formatScore } from '../../lib/scores';
-import { fixed, footnoteNumbers, formatInterval, formatStat, heatAlpha, statValue, type Shown } from '../../lib/stats';
+import { fixed, footnoteNumbers, formatInterval, formatStat, heatAlpha, plainReading, statValue, type Shown } from '../../lib/stats';
 import { raterLabel } from '../../lib/study';
 import { useQuery } from '../../lib/useQuery';
 import { btnSecondary, btnSmall, card, Icon, input, Spinner } from '../ui';
@@ -36,7 +36,7 @@ export function AgreementTab({ study }: { study: Study }) {
       </div>
       {error !== undefined && (
         <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          The agreement could not be computed: {errorMessage(error)}{' '}
+          The agreement could not be computed. {errorMessage(error)}{' '}
           <button className="underline" onClick={refetch}>
             Try again
           </button>
@@ -80,7 +80,7 @@ function MetricSection({ m, index, blinded }: { m: MetricAgreement; index: numbe
         </span>
       </h2>
       <div className="flex flex-col gap-5 p-4">
-        <div className="overflow-x-auto">
+        <div className="relative overflow-x-auto">
           <table className="w-full text-sm" data-testid="pairs-table">
             <caption className="sr-only">Agreement of each pair of raters on {m.metric}</caption>
             <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
@@ -121,9 +121,9 @@ function MetricSection({ m, index, blinded }: { m: MetricAgreement; index: numbe
                     </th>
                     <td className="px-3 py-1.5 text-right tabular-nums">{p.n}</td>
                     <StatCell shown={formatStat(p.mae)} notes={notes} prefix={prefix} />
-                    <StatCell shown={formatStat(p.qwk)} notes={notes} prefix={prefix} />
-                    <StatCell shown={formatInterval(p.icc2_1)} notes={notes} prefix={prefix} />
-                    <StatCell shown={formatInterval(p.icc3_1)} notes={notes} prefix={prefix} />
+                    <StatCell shown={formatStat(p.qwk)} notes={notes} prefix={prefix} reading={plainReading('kappa', p.qwk)} />
+                    <StatCell shown={formatInterval(p.icc2_1)} notes={notes} prefix={prefix} reading={plainReading('icc', p.icc2_1)} />
+                    <StatCell shown={formatInterval(p.icc3_1)} notes={notes} prefix={prefix} reading={plainReading('icc', p.icc3_1)} />
                     <StatCell shown={formatStat(ba?.mean_diff)} notes={notes} prefix={prefix} />
                     <StatCell shown={limits(ba?.loa_low, ba?.loa_high)} notes={notes} prefix={prefix} />
                   </tr>
@@ -142,8 +142,13 @@ function MetricSection({ m, index, blinded }: { m: MetricAgreement; index: numbe
 
         <p className="text-sm" data-testid="readers-icc">
           <span className="font-medium">All readers together</span> (n = {m.icc_readers?.n ?? 0} images): ICC(2,1){' '}
-          <InlineStat shown={formatInterval(m.icc_readers?.icc2_1)} notes={notes} prefix={prefix} /> · ICC(3,1){' '}
-          <InlineStat shown={formatInterval(m.icc_readers?.icc3_1)} notes={notes} prefix={prefix} />
+          <InlineStat shown={formatInterval(m.icc_readers?.icc2_1)} notes={notes} prefix={prefix} reading={plainReading('icc', m.icc_readers?.icc2_1)} /> · ICC(3,1){' '}
+          <InlineStat shown={formatInterval(m.icc_readers?.icc3_1)} notes={notes} prefix={prefix} reading={plainReading('icc', m.icc_readers?.icc3_1)} />
+        </p>
+        <p className="text-xs text-slate-500 dark:text-slate-400" data-testid="reading-bands">
+          How to read them: QWK (a weighted kappa) on Landis &amp; Koch’s bands — below 0 poor, to 0.20 slight, to 0.40 fair, to 0.60 moderate, to 0.80
+          substantial, above almost perfect agreement; ICC on Koo &amp; Li’s bands — below 0.50 poor, to 0.75 moderate, to 0.90 good, above excellent
+          reliability.
         </p>
 
         {blinded && <ShiftTable rows={shift} notes={notes} prefix={prefix} metric={m.metric} />}
@@ -202,21 +207,37 @@ function NotDefined({ reason, notes, prefix }: { reason: string; notes: Map<stri
   );
 }
 
-function StatCell({ shown, notes, prefix }: { shown: Shown; notes: Map<string, number>; prefix: string }) {
+function StatCell({ shown, notes, prefix, reading }: { shown: Shown; notes: Map<string, number>; prefix: string; reading?: string | null }) {
   return (
     <td className="px-3 py-1.5 text-right tabular-nums whitespace-nowrap">
       {shown.reason ? <NotDefined reason={shown.reason} notes={notes} prefix={prefix} /> : shown.text}
+      {reading && !shown.reason && (
+        <span className="block text-xs text-slate-500 dark:text-slate-400" data-testid="plain-reading">
+          {reading}
+        </span>
+      )}
     </td>
   );
 }
 
-function InlineStat({ shown, notes, prefix }: { shown: Shown; notes: Map<string, number>; prefix: string }) {
-  return shown.reason ? <NotDefined reason={shown.reason} notes={notes} prefix={prefix} /> : <strong className="tabular-nums">{shown.text}</strong>;
+function InlineStat({ shown, notes, prefix, reading }: { shown: Shown; notes: Map<string, number>; prefix: string; reading?: string | null }) {
+  if (shown.reason) return <NotDefined reason={shown.reason} notes={notes} prefix={prefix} />;
+  return (
+    <>
+      <strong className="tabular-nums">{shown.text}</strong>
+      {reading && (
+        <span className="text-slate-500 dark:text-slate-400" data-testid="plain-reading">
+          {' '}
+          ({reading})
+        </span>
+      )}
+    </>
+  );
 }
 
 function ShiftTable({ rows, notes, prefix, metric }: { rows: ShiftRow[]; notes: Map<string, number>; prefix: string; metric: string }) {
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <h3 className="mb-1 font-semibold">Shift after the reveal</h3>
       <p className="mb-2 text-xs text-slate-500 dark:text-slate-400">How the readers’ revised scores moved relative to their blind scores once they saw the AI draft.</p>
       <table className="w-full text-sm" data-testid="shift-table">
@@ -337,7 +358,7 @@ export function ConfusionMatrix({ pair, grid, step }: { pair: AgreementPair; gri
   const a = raterLabel(pair.a);
   const b = raterLabel(pair.b);
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table className="border-collapse text-xs tabular-nums" data-testid="confusion-matrix">
         <caption className="mb-1 text-left text-xs text-slate-500 dark:text-slate-400">
           Rows: {a}’s score; columns: {b}’s score. The diagonal is exact agreement.

@@ -3,6 +3,7 @@ import { ApiError, getRead, listStudyImages, submitRead } from '../../api/client
 import type { Read, Study } from '../../api/types';
 import { useConfig } from '../../lib/config';
 import { errorMessage, shortId } from '../../lib/format';
+import { plainErrorText } from '../../lib/errors';
 import { navigate } from '../../lib/router';
 import { studyHref } from '../../lib/routes';
 import { formatScore, totalScore } from '../../lib/scores';
@@ -240,9 +241,8 @@ function ReadForm({ study, imageId, nextId, onOpen, onSaved, read, onRead }: Pan
       );
       onSaved();
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      if (e instanceof ApiError && e.status === 403) setSaveError(`Not saved: ${msg}. Only this study's readers score its images.`);
-      else setSaveError(`Not saved: ${msg}`);
+      if (e instanceof ApiError && e.status === 403) setSaveError("Not saved: only this study's readers score its images. Ask an administrator to add you as a reader.");
+      else setSaveError(`Not saved. ${plainErrorText(e, 'save')}`);
     } finally {
       setSaving(false);
     }
