@@ -4,6 +4,7 @@ import type { AppConfig, SessionMode, SessionUser } from './api/types';
 import { ConfigContext, ConfigReloadContext } from './lib/config';
 import { startEvents, stopEvents, useLiveState } from './lib/events';
 import { clearRecords } from './lib/records';
+import { clearSlideFields } from './lib/slideFields';
 import { Link, useLocation } from './lib/router';
 import { matchRoute, PAGE_TITLES, type Route } from './lib/routes';
 import { canScore, effectiveUser, isAdmin, LOCAL_USER, ROLE_HELP, ROLE_LABELS } from './lib/roles';
@@ -62,6 +63,7 @@ export function App() {
   const endSession = useCallback((notice: string | null) => {
     stopEvents();
     clearRecords();
+    clearSlideFields();
     setCsrfToken(null);
     setPhase({ kind: 'login', notice });
   }, []);

@@ -7,6 +7,7 @@ pub mod export;
 pub mod fuzzing;
 pub mod schema;
 pub mod serial;
+pub mod slide;
 
 pub use agreement::{BlandAltman, IccRow, IccTable, Interval, KappaWeights, PairAgreement, Stat};
 pub use schema::{Metric, Schema, SchemaError, Scores};

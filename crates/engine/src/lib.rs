@@ -8,6 +8,7 @@ pub mod fuzzing;
 pub mod onnx;
 pub mod ort_backend;
 pub mod scorer;
+pub mod slide;
 pub mod train;
 pub mod weights;
 pub mod worker;

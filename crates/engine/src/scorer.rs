@@ -55,6 +55,8 @@ pub enum ScoreError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Engine(#[from] SubmitError),
+    #[error(transparent)]
+    Slide(#[from] histoscore_imaging::slide::SlideError),
 }
 
 /// A decoded, preprocessed image waiting for the network.

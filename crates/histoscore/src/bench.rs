@@ -185,7 +185,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let (queue, thread) = model.start(EngineKind::Auto, threads, 16, 8)?;
     let started = Instant::now();
-    let out = score_files(&scorer, &files, &queue, threads, None);
+    let out = score_files(
+        &scorer,
+        &files,
+        &queue,
+        threads,
+        &crate::score::SlideOutputs::default(),
+        None,
+    );
     let secs = started.elapsed().as_secs_f64();
     drop(queue);
     thread.join();

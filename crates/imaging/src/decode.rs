@@ -90,7 +90,7 @@ pub enum ImageError {
     Corrupt(String),
     #[error("unsupported image: {0}")]
     Unsupported(String),
-    #[error("whole-slide image: not supported yet ({0}); export a field of view (e.g. a TIFF or PNG region) and score that")]
+    #[error("whole-slide image ({0}): it is read as a slide (through OpenSlide), not as a microscope image")]
     WholeSlide(String),
     #[error("image too large: {width}×{height}×{samples} samples exceeds the pixel budget of {budget}; raise --max-pixels if this is a real field image")]
     TooLarge {

@@ -5,12 +5,14 @@
 //!   bounded memory and clear refusals.
 //! - [`resample`]: Pillow's separable fixed-point resampling (bicubic, bilinear), byte-exact.
 //! - [`preprocess`]: the original's transform chain up to the normalised input tensor.
+//! - [`slide`]: whole-slide images through OpenSlide (loaded at run time), tissue and fields.
 
 pub mod decode;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod preprocess;
 pub mod resample;
+pub mod slide;
 
 pub use decode::{decode_bytes, decode_file, DecodeOptions, DecodedImage, ImageError};
 pub use preprocess::{preprocess, Preprocessed, INPUT_SIZE};

@@ -20,6 +20,7 @@ mod registry_routes;
 mod routes;
 pub mod scratch;
 pub mod security;
+mod slides;
 mod studies;
 mod training;
 mod upload;

@@ -9,10 +9,14 @@ use crate::extract::Path;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use histoscore_app::blobs::LocalCopy;
 use histoscore_imaging::resample::{resize_rgb, Filter};
+use histoscore_imaging::slide::Slide;
 use histoscore_imaging::DecodedImage;
+use histoscore_store::ImageRecord;
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crate::{ApiError, AppState};
 use histoscore_app::blobs::{original_key, preview_key};
@@ -62,9 +66,68 @@ fn resized(rgb: &[u8], w: u32, h: u32, max: u32) -> (Vec<u8>, u32, u32) {
 /// The thumbnail and preview JPEGs of a decoded image (already 8-bit RGB, so 16-bit, gray,
 /// RGBA and palette files come out in the right colours).
 pub fn make_previews(img: &DecodedImage) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let (p, pw, ph) = resized(&img.rgb, img.width, img.height, PREVIEW_MAX);
+    previews_of(&img.rgb, img.width, img.height)
+}
+
+fn previews_of(rgb: &[u8], width: u32, height: u32) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let (p, pw, ph) = resized(rgb, width, height, PREVIEW_MAX);
     let (t, tw, th) = resized(&p, pw, ph, THUMB_MAX);
     Ok((encode_jpeg(&t, tw, th)?, encode_jpeg(&p, pw, ph)?))
+}
+
+/// The thumbnail and preview of a slide, from its overview (its smallest level; label and
+/// macro images are never read).
+pub fn slide_previews(slide: &Slide) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let ov = slide
+        .overview(u64::from(PREVIEW_MAX))
+        .map_err(|e| e.to_string())?;
+    previews_of(&ov.rgb, ov.width as u32, ov.height as u32)
+}
+
+/// A slide open in this process, with the local copy it is read from.
+pub struct OpenedSlide {
+    pub slide: Slide,
+    _copy: LocalCopy,
+}
+
+/// Slides this process keeps open for tiles (most recently used last).
+static OPEN_SLIDES: Mutex<Vec<(String, Arc<OpenedSlide>)>> = Mutex::new(Vec::new());
+const OPEN_SLIDES_MAX: usize = 8;
+
+/// The stored slide `sha`, opened once and kept open for the next tiles.
+pub async fn open_slide(s: &AppState, sha: &str) -> Result<Arc<OpenedSlide>, ApiError> {
+    {
+        let mut open = OPEN_SLIDES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = open.iter().position(|(k, _)| k == sha) {
+            let hit = open.remove(i);
+            let slide = hit.1.clone();
+            open.push(hit);
+            return Ok(slide);
+        }
+    }
+    let copy = s
+        .blobs
+        .local_copy(&original_key(sha))
+        .await
+        .map_err(ApiError::internal)?;
+    let path = copy.path.clone();
+    let slide = tokio::task::spawn_blocking(move || Slide::open(&path))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable_slide",
+                e.to_string(),
+            )
+        })?;
+    let opened = Arc::new(OpenedSlide { slide, _copy: copy });
+    let mut open = OPEN_SLIDES.lock().unwrap_or_else(|e| e.into_inner());
+    open.push((sha.to_string(), opened.clone()));
+    while open.len() > OPEN_SLIDES_MAX {
+        open.remove(0);
+    }
+    Ok(opened)
 }
 
 fn jpeg_response(bytes: Vec<u8>, etag: &str) -> Response {
@@ -97,7 +160,8 @@ async fn decode_original(s: &AppState, sha: &str) -> Result<DecodedImage, ApiErr
         .map_err(ApiError::internal)
 }
 
-async fn live_sha(s: &AppState, id: i64) -> Result<String, ApiError> {
+/// A record that is not deleted and has its file.
+async fn live_record(s: &AppState, id: i64) -> Result<ImageRecord, ApiError> {
     let r = s.store.get_image(id).await?;
     if r.is_deleted() {
         return Err(ApiError::not_found(id));
@@ -113,21 +177,30 @@ async fn live_sha(s: &AppState, id: i64) -> Result<String, ApiError> {
             ),
         ));
     }
-    Ok(r.sha256)
+    Ok(r)
 }
 
 async fn preview(s: &AppState, id: i64, name: &str) -> Result<Response, ApiError> {
-    let sha = live_sha(s, id).await?;
+    let r = live_record(s, id).await?;
+    let sha = r.sha256.clone();
     let key = preview_key(&sha, name);
     if let Some(b) = s.blobs.get_bytes(&key).await.map_err(ApiError::internal)? {
         return Ok(jpeg_response(b, &format!("{sha}-{name}")));
     }
     // Made lazily for images stored before previews existed, or if a preview was lost.
-    let img = decode_original(s, &sha).await?;
-    let (thumb, prev) = tokio::task::spawn_blocking(move || make_previews(&img))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let (thumb, prev) = if r.is_slide() {
+        let opened = open_slide(s, &sha).await?;
+        tokio::task::spawn_blocking(move || slide_previews(&opened.slide))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?
+    } else {
+        let img = decode_original(s, &sha).await?;
+        tokio::task::spawn_blocking(move || make_previews(&img))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?
+    };
     let bytes = if name == "thumb.jpg" {
         thumb.clone()
     } else {
@@ -229,13 +302,74 @@ pub async fn tile(
         .and_then(|t| t.split_once('_'))
         .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
         .ok_or_else(no_tile)?;
-    let sha = live_sha(&s, id).await?;
+    let r = live_record(&s, id).await?;
+    let sha = r.sha256.clone();
+    if r.is_slide() {
+        return slide_tile(&s, &sha, level, col, row)
+            .await?
+            .ok_or_else(no_tile);
+    }
     let dir = ensure_pyramid(&s, &sha).await?;
     let path = dir.join(level.to_string()).join(format!("{col}_{row}.jpg"));
     match tokio::fs::read(&path).await {
         Ok(b) => Ok(jpeg_response(b, &format!("{sha}-{level}-{col}-{row}"))),
         Err(_) => Err(no_tile()),
     }
+}
+
+/// One deep-zoom tile of a slide, read from the nearest level of the slide's own pyramid
+/// (never a full decode) and cached under the data folder.
+async fn slide_tile(
+    s: &AppState,
+    sha: &str,
+    level: u32,
+    col: u32,
+    row: u32,
+) -> Result<Option<Response>, ApiError> {
+    let etag = format!("{sha}-{level}-{col}-{row}");
+    let path = s
+        .data_dir
+        .join("cache")
+        .join("tiles")
+        .join(sha)
+        .join(level.to_string())
+        .join(format!("{col}_{row}.jpg"));
+    if let Ok(b) = tokio::fs::read(&path).await {
+        return Ok(Some(jpeg_response(b, &etag)));
+    }
+    let opened = open_slide(s, sha).await?;
+    let tmp = s.scratch.path(&format!("tile-{}", crate::unique()));
+    let target = path.clone();
+    let jpg = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, String> {
+        let Some((tw, th, rgb)) = opened
+            .slide
+            .dzi_tile(
+                level,
+                u64::from(col),
+                u64::from(row),
+                u64::from(TILE_SIZE),
+                u64::from(TILE_OVERLAP),
+            )
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let jpg = encode_jpeg(&rgb, tw, th)?;
+        // Written beside, then renamed into place: a reader never sees half a tile.
+        if let Some(dir) = target.parent() {
+            let kept = std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&tmp, &jpg))
+                .and_then(|_| std::fs::rename(&tmp, &target));
+            if kept.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(Some(jpg))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable_tile", e))?;
+    Ok(jpg.map(|j| jpeg_response(j, &etag)))
 }
 
 /// The directory holding every tile of this image, cutting them first if needed. One image's

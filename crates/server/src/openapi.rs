@@ -20,6 +20,7 @@ use utoipa::OpenApi;
     )),
     tags(
         (name = "images", description = "Upload, review and correct"),
+        (name = "slides", description = "Whole-slide images: the fields they were scored on (JSON, CSV, GeoJSON)"),
         (name = "export", description = "Everything, for spreadsheets and scripts"),
         (name = "service", description = "Health and configuration"),
         (name = "accounts", description = "Login, sessions and user management"),

@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Access;
 use crate::{
-    accounts, compat, events, export, images, media, registry_routes, studies, training, upload,
+    accounts, compat, events, export, images, media, registry_routes, slides, studies, training,
+    upload,
 };
 use crate::{ApiDoc, AppState};
 
@@ -142,6 +143,10 @@ pub(crate) fn table() -> Table {
     .add(Stream, everyone, routes!(media::preview_large))
     .add(Stream, everyone, routes!(media::dzi))
     .add(Stream, everyone, routes!(media::tile))
+    // Whole-slide images: their fields.
+    .add(Quick, everyone, routes!(slides::fields))
+    .add(Stream, everyone, routes!(slides::fields_csv))
+    .add(Stream, everyone, routes!(slides::fields_geojson_route))
     .add(Stream, everyone, routes!(events::events))
     // Downloads.
     .add(Stream, everyone, routes!(export::export_csv))

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use histoscore_app::blobs::original_key;
+use histoscore_imaging::slide::{classify, slide_refusal, FileKind, Slide};
 use histoscore_store::{ImageRecord, NewImage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -374,6 +375,19 @@ async fn decide(
             .with(json!({"existing_id": gone.id, "deleted_at": gone.deleted_at})));
         }
     }
+    // A whole-slide image takes the slide path: opened with OpenSlide, its previews cut from
+    // its smallest level, scored field by field by its job.
+    let (path, opts) = (tmp.to_path_buf(), s.scorer.decode.clone());
+    let kind = tokio::task::spawn_blocking(move || classify(&path, &opts))
+        .await
+        .map_err(ApiError::internal)?;
+    if let FileKind::Slide { .. } = kind {
+        let new = accept_slide(s, tmp, filename, sha, size).await?;
+        return Ok(Outcome::New(match waiting {
+            Some(r) => s.store.attach_file(r.id, &new, actor).await?,
+            None => s.store.insert_image(&new, actor).await?,
+        }));
+    }
     // Decode once, fully, before accepting: anything the engine refuses leaves nothing
     // behind. The decoded pixels then give the network's input and the previews, after the
     // answer (see `prepare_in_background`).
@@ -392,7 +406,7 @@ async fn decide(
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unsupported_image",
-                format!("{e}"),
+                format!("{}", slide_refusal(e)),
             )
         })?;
     let (width, height, format) = (img.width, img.height, img.format.clone());
@@ -416,11 +430,57 @@ async fn decide(
         height: Some(height.into()),
         format: Some(format),
         storage_key: Some(original_key(sha)),
+        slide: None,
     };
     Ok(Outcome::New(match waiting {
         Some(r) => s.store.attach_file(r.id, &new, actor).await?,
         None => s.store.insert_image(&new, actor).await?,
     }))
+}
+
+/// Checks a whole-slide image (it opens and its overview can be read), stores it and its
+/// previews, and gives the record to insert. Nothing is stored when the slide is refused.
+async fn accept_slide(
+    s: &AppState,
+    tmp: &std::path::Path,
+    filename: &str,
+    sha: &str,
+    size: u64,
+) -> Result<NewImage, ApiError> {
+    let _permit = s
+        .decode_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
+    let path = tmp.to_path_buf();
+    let (meta, previews) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let slide = Slide::open(&path).map_err(|e| e.to_string())?;
+        let previews = crate::media::slide_previews(&slide)?;
+        Ok((slide.meta.clone(), previews))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_image", e))?;
+    s.blobs
+        .put_file(&original_key(sha), tmp)
+        .await
+        .map_err(ApiError::internal)?;
+    crate::media::store_previews(s, sha, previews.0, previews.1).await;
+    let info = s.scorer.serials.parse(filename);
+    Ok(NewImage {
+        filename: filename.to_string(),
+        serial: Some(info.serial),
+        group_name: Some(info.group),
+        image_number: info.image_number.and_then(|n| n.parse().ok()),
+        sha256: sha.to_string(),
+        size_bytes: size as i64,
+        width: Some(meta.width() as i64),
+        height: Some(meta.height() as i64),
+        format: Some(format!("{} slide", meta.vendor)),
+        storage_key: Some(original_key(sha)),
+        slide: Some(serde_json::to_value(&meta).map_err(ApiError::internal)?),
+    })
 }
 
 /// After the upload is answered: the network's input for the scoring worker, then the

@@ -218,9 +218,9 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO images (filename, serial, group_name, image_number, sha256, size_bytes, \
              width, height, format, status, review_status, version, created_at, updated_at, \
-             updated_by, storage_key, search_text) \
+             updated_by, storage_key, search_text, kind, slide) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 'unreviewed', 1, $10, $10, \
-             $11, $12, $13) RETURNING id",
+             $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(&new.filename)
         .bind(&new.serial)
@@ -235,6 +235,8 @@ impl Store {
         .bind(actor)
         .bind(&new.storage_key)
         .bind(search_text(new))
+        .bind(new.kind())
+        .bind(new.slide.as_ref().map(|v| v.to_string()))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;
@@ -722,7 +724,7 @@ impl Store {
             return Ok((Vec::new(), mark.unwrap_or_default()));
         };
         let rows = sqlx::query(
-            "SELECT id, status, version, updated_at, deleted_at FROM images \
+            "SELECT id, status, version, updated_at, deleted_at, progress FROM images \
              WHERE updated_at > $1 ORDER BY updated_at, id LIMIT $2",
         )
         .bind(after)
@@ -738,6 +740,9 @@ impl Store {
                 status: r.try_get::<String, _>("status")?.parse().map_err(corrupt)?,
                 version: r.try_get("version")?,
                 deleted: r.try_get::<Option<String>, _>("deleted_at")?.is_some(),
+                progress: r
+                    .try_get::<Option<String>, _>("progress")?
+                    .and_then(|p| serde_json::from_str(&p).ok()),
             });
             mark = updated_at;
         }

@@ -260,7 +260,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE images SET sha256 = $1, size_bytes = $2, width = $3, height = $4, \
              format = $5, storage_key = $6, status = 'queued', error = NULL, \
-             version = version + 1, updated_at = $7, updated_by = $8 \
+             version = version + 1, updated_at = $7, updated_by = $8, kind = $10, slide = $11 \
              WHERE id = $9 AND sha256 = '' AND storage_key IS NULL AND deleted_at IS NULL \
              RETURNING id",
         )
@@ -273,6 +273,8 @@ impl Store {
         .bind(&at)
         .bind(actor)
         .bind(id)
+        .bind(file.kind())
+        .bind(file.slide.as_ref().map(|v| v.to_string()))
         .fetch_optional(&mut *tx)
         .await?;
         if done.is_none() {

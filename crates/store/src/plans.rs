@@ -53,9 +53,16 @@ impl Store {
         Ok(plans)
     }
 
-    /// Updates the planner's statistics (`ANALYZE`), as a database in use has them.
+    /// Brings the database to the state one in use is in: the planner's statistics
+    /// (`ANALYZE`), and on PostgreSQL what autovacuum keeps up (`VACUUM`: the visibility map
+    /// for index-only scans, GIN indexes' pending entries merged, so that the planner does not
+    /// weigh a trigram search by a freshly filled pending list).
     pub async fn analyze(&self) -> Result<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        let sql = match self.backend {
+            Backend::Postgres => "VACUUM ANALYZE",
+            Backend::Sqlite => "ANALYZE",
+        };
+        sqlx::query(sql).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -235,6 +235,21 @@ pub struct NewImage {
     pub format: Option<String>,
     /// Where the blob store keeps the bytes.
     pub storage_key: Option<String>,
+    /// A whole-slide image's metadata (vendor, levels, microns per pixel…); `None` for an
+    /// ordinary image. Its presence makes the record a slide.
+    #[serde(default)]
+    pub slide: Option<serde_json::Value>,
+}
+
+impl NewImage {
+    /// "slide" or "image".
+    pub fn kind(&self) -> &'static str {
+        if self.slide.is_some() {
+            "slide"
+        } else {
+            "image"
+        }
+    }
 }
 
 /// The AI's draft for one image, as the worker hands it in.
@@ -304,6 +319,17 @@ pub struct ImageRecord {
     /// range: "needs review"). A metric's entry goes when a person sets that metric.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub flags: BTreeMap<String, String>,
+    /// "image" (a microscope field) or "slide" (a whole-slide image, scored field by field).
+    #[serde(default = "image_kind")]
+    pub kind: String,
+    /// A slide's metadata: vendor, levels (width, height, downsample), microns per pixel
+    /// (`mpp_x`, `mpp_y`), objective power, warnings. Absent for images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub slide: Option<serde_json::Value>,
+    /// A slide being scored: fields scored so far and fields to score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
     /// The most recent AI draft, if the image has been scored.
     pub draft: Option<Draft>,
     /// Current scores of reader "local", phase "final", keyed by metric name in **alphabetical
@@ -317,7 +343,15 @@ pub struct ImageRecord {
     pub locked_by_study: Option<i64>,
 }
 
+fn image_kind() -> String {
+    "image".into()
+}
+
 impl ImageRecord {
+    pub fn is_slide(&self) -> bool {
+        self.kind == "slide"
+    }
+
     /// The current scores in schema order; metrics the schema does not know are appended
     /// after the schema's metrics, alphabetically. Metrics without a score are left out.
     pub fn scores_in_schema_order(&self, schema: &Schema) -> Scores {
@@ -464,4 +498,14 @@ pub struct Change {
     pub status: ImageStatus,
     pub version: i64,
     pub deleted: bool,
+    /// A slide being scored: fields done and to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// How far a slide's scoring has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Progress {
+    pub done: i64,
+    pub total: i64,
 }

@@ -33,6 +33,15 @@ pub(crate) fn image_from_row(r: &AnyRow) -> Result<ImageRecord> {
             .transpose()
             .map_err(|e| corrupt(StoreError::invalid("flags", e.to_string())))?
             .unwrap_or_default(),
+        kind: r.try_get("kind")?,
+        slide: r
+            .try_get::<Option<String>, _>("slide")?
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .map_err(|e| corrupt(StoreError::invalid("slide", e.to_string())))?,
+        progress: r
+            .try_get::<Option<String>, _>("progress")?
+            .and_then(|p| serde_json::from_str(&p).ok()),
         draft: None,
         scores: BTreeMap::new(),
         locked_by_study: None,

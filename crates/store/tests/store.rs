@@ -29,6 +29,7 @@ on_both_backends!(
     group_summary_means,
     export_pages_through_everything,
     data_survives_reopen,
+    slide_fields_are_kept_per_model_with_progress,
 );
 
 const LEASE: Duration = Duration::from_secs(300);
@@ -49,6 +50,7 @@ fn new_image(name: &str, group: Option<&str>, n: u64) -> NewImage {
         height: Some(480),
         format: Some("tiff".into()),
         storage_key: Some(format!("blobs/{}", sha(n))),
+        slide: None,
     }
 }
 
@@ -1099,4 +1101,82 @@ async fn data_survives_reopen(db: TestDb) {
     assert_eq!(reopened.audit_for_image(img.id).await.unwrap(), audit);
     assert!(reopened.integrity_check().await.unwrap().is_empty());
     reopened.close().await;
+}
+
+async fn slide_fields_are_kept_per_model_with_progress(db: TestDb) {
+    use histoscore_domain::slide::FieldRow;
+    let store = db.store;
+    let meta = serde_json::json!({"vendor": "aperio", "levels": [], "mpp_x": 0.5});
+    let new = NewImage {
+        slide: Some(meta.clone()),
+        ..new_image("slide.svs", Some("S-1"), 1)
+    };
+    let rec = store.insert_image(&new, "tester").await.unwrap();
+    assert_eq!(rec.kind, "slide");
+    assert_eq!(rec.slide, Some(meta));
+    let plain = store
+        .insert_image(&new_image("plain.tif", None, 2), "tester")
+        .await
+        .unwrap();
+    assert_eq!(plain.kind, "image");
+    assert_eq!(plain.slide, None);
+
+    let (_, mark) = store.changes_since(None, 10).await.unwrap();
+    let schema = Schema::default();
+    let field = |index: i64, v: f64, roi: bool| FieldRow {
+        index,
+        x: -10 + index * 100,
+        y: 5,
+        width: 200,
+        height: 100,
+        tissue_share: 0.5,
+        scores: Some(schema.metrics.iter().map(|m| (m.name.clone(), v)).collect()),
+        raw: Some(vec![0.25; 4]),
+        error: None,
+        roi,
+    };
+    let p = |done, total| Some(Progress { done, total });
+    store
+        .put_slide_field(rec.id, "m1", &field(1, 1.0, false), "ai", p(1, 3))
+        .await
+        .unwrap();
+    store
+        .put_slide_field(rec.id, "m1", &field(0, 2.0, false), "ai", p(2, 3))
+        .await
+        .unwrap();
+    store
+        .put_slide_field(rec.id, "m1", &field(0, 1.5, true), "dr.a", None)
+        .await
+        .unwrap();
+    store
+        .put_slide_field(rec.id, "m2", &field(0, 3.0, false), "ai", None)
+        .await
+        .unwrap();
+    // The same field again replaces it.
+    store
+        .put_slide_field(rec.id, "m1", &field(1, 0.5, false), "ai", p(3, 3))
+        .await
+        .unwrap();
+    let got = store.slide_fields(rec.id, "m1").await.unwrap();
+    let keys: Vec<(bool, i64)> = got.iter().map(|f| (f.roi, f.index)).collect();
+    assert_eq!(keys, vec![(false, 0), (false, 1), (true, 0)]);
+    assert_eq!(got[1], field(1, 0.5, false));
+    assert_eq!(got[0].x, -10);
+    assert_eq!(store.slide_fields(rec.id, "m2").await.unwrap().len(), 1);
+
+    // Progress is on the record and in the change feed browsers follow.
+    let now = store.get_image(rec.id).await.unwrap();
+    assert_eq!(now.progress, Some(Progress { done: 3, total: 3 }));
+    assert_eq!(now.version, rec.version, "progress is not an edit");
+    let (changes, _) = store.changes_since(Some(&mark), 10).await.unwrap();
+    assert!(changes
+        .iter()
+        .any(|c| c.id == rec.id && c.progress.is_some()));
+
+    // Starting over forgets the grid fields of that model only; drawn regions stay.
+    store.clear_slide_fields(rec.id, "m1").await.unwrap();
+    let left = store.slide_fields(rec.id, "m1").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].roi);
+    assert_eq!(store.slide_fields(rec.id, "m2").await.unwrap().len(), 1);
 }

@@ -28,6 +28,7 @@ import type {
   UserAccount,
   UserPatch,
 } from './types';
+import type { SlideFields } from './slides';
 
 // ---- Session state shared by every request ----
 
@@ -202,6 +203,17 @@ export const imageUrls = (id: number) => ({
   thumbnail: `/api/images/${id}/thumbnail.jpg`,
   preview: `/api/images/${id}/preview.jpg`,
   dzi: `/api/images/${id}/tiles.dzi`,
+});
+
+/** A slide's scored fields (404 `not_a_slide` for an image, 403 `blinded_read` before one's blind score). */
+export async function getSlideFields(id: number, signal?: AbortSignal): Promise<SlideFields> {
+  return (await request<SlideFields>(`/api/images/${id}/fields`, { signal })).data;
+}
+
+/** A slide's fields as downloads: a table, and GeoJSON for QuPath (File → Import objects). */
+export const slideUrls = (id: number) => ({
+  csv: `/api/images/${id}/fields.csv`,
+  geojson: `/api/images/${id}/fields.geojson`,
 });
 
 export type UploadResult =

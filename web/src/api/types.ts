@@ -55,6 +55,8 @@ export interface ImageEvent {
   status?: string;
   version?: number;
   deleted?: boolean;
+  /** A slide being scored: fields done and to do (sent as fields are scored; the version stays). */
+  progress?: { done: number; total: number } | null;
 }
 
 // ---- Accounts, studies and agreement (docs/readers.md) ----

@@ -1,6 +1,6 @@
 import { useRef, useState, type DragEvent } from 'react';
 import { Icon } from './ui';
-import { ACCEPT_ATTR, filesFromDataTransfer, filesFromInput, formatBytes, type PickedFile } from '../lib/files';
+import { filesFromDataTransfer, filesFromInput, formatBytes, IMAGE_EXTENSIONS, ACCEPT_ATTR, SLIDE_EXTENSIONS, type PickedFile } from '../lib/files';
 
 export function DropZone({
   onFiles,
@@ -79,7 +79,7 @@ export function DropZone({
         <span aria-hidden className="text-amber-600">
           ⚠{' '}
         </span>
-        TIFF, PNG or JPEG ({ACCEPT_ATTR.replaceAll(',', ' ')})
+        TIFF, PNG or JPEG ({IMAGE_EXTENSIONS.join(' ')}) or whole slides ({SLIDE_EXTENSIONS.join(' ')})
         {maxUploadBytes ? `, up to ${formatBytes(maxUploadBytes)} each` : ''}; other files are listed as rejected. Uploaded one at a time
         unless you raise the parallel uploads.
       </p>

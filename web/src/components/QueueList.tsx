@@ -1,11 +1,12 @@
 import { imageUrls } from '../api/client';
 import { useConfig } from '../lib/config';
-import { formatBytes } from '../lib/files';
+import { formatBytes, isSlideFileName } from '../lib/files';
 import { plainErrorFrom, plainErrorText } from '../lib/errors';
 import { middleTruncate } from '../lib/text';
 import { counts, MAX_CONCURRENCY, type QueueItem } from '../lib/queue';
 import { useRecord } from '../lib/records';
 import { formatScore, totalScore } from '../lib/scores';
+import { fieldProgressText, isSlide, progressOf, progressPercent } from '../lib/slides';
 import type { UploadQueue } from '../lib/useUploadQueue';
 import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, card, Icon, Spinner, type Tone } from './ui';
 import { memo, useEffect, useState } from 'react';
@@ -131,9 +132,13 @@ const QueueRow = memo(function QueueRow({
   const pct = Math.round(item.progress * 100);
   const total = record && record.status === 'scored' ? totalScore(record.scores, config.schema) : null;
   const selectable = item.recordId != null;
+  const slide = record ? isSlide(record) : isSlideFileName(item.name);
+  // A slide counts its fields while they are scored (record and events).
+  const fields = item.stage === 'scoring' && record ? progressOf(record) : null;
+  const fieldsText = fields && record ? fieldProgressText(record.status, fields) : null;
   let badge = label;
   if (item.stage === 'uploading') badge = `Uploading ${pct}%`;
-  if (item.stage === 'scoring') badge = item.serverStatus === 'queued' ? 'Queued for scoring' : 'Scoring…';
+  if (item.stage === 'scoring') badge = fieldsText ?? (item.serverStatus === 'queued' ? 'Queued for scoring' : 'Scoring…');
   if (item.stage === 'pending' && item.error) badge = 'Waiting (server busy)';
 
   const main = (
@@ -144,8 +149,13 @@ const QueueRow = memo(function QueueRow({
           <span className="min-w-0 truncate font-medium" title={item.path}>
             {middleTruncate(item.name, 34)}
           </span>
+          {slide && (
+            <Badge tone="slate" title="A whole-slide image: scored field by field">
+              <span data-testid="slide-badge">slide</span>
+            </Badge>
+          )}
           <Badge tone={tone}>
-            {(item.stage === 'uploading' || item.stage === 'scoring') && <Spinner />}
+            {(item.stage === 'uploading' || (item.stage === 'scoring' && !fieldsText)) && <Spinner />}
             <span data-testid="stage">{badge}</span>
           </Badge>
           {item.outcome === 'known' && <Badge tone="blue">Already scored — saved scores</Badge>}
@@ -171,6 +181,20 @@ const QueueRow = memo(function QueueRow({
             aria-valuenow={pct}
           >
             <div className="h-full bg-blue-500 transition-[width]" style={{ width: `${pct}%` }} />
+          </div>
+        )}
+        {fields && fieldsText && (
+          <div
+            className="mt-1.5 h-1.5 w-full max-w-md overflow-hidden rounded-full bg-slate-200 dark:bg-slate-800"
+            role="progressbar"
+            aria-label={`Fields of ${item.name} scored`}
+            aria-valuemin={0}
+            aria-valuemax={fields.total}
+            aria-valuenow={fields.done}
+            aria-valuetext={fieldsText}
+            data-testid="field-progress"
+          >
+            <div className="h-full bg-violet-500 transition-[width]" style={{ width: `${progressPercent(fields)}%` }} />
           </div>
         )}
         {item.stage === 'rejected' && (

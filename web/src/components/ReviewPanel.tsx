@@ -21,6 +21,8 @@ import { plainErrorText } from '../lib/errors';
 import { useModelNames } from '../lib/modelRegistry';
 import { viewerHasKeys } from '../lib/viewer';
 import { Viewer } from './Viewer';
+import { SlideFacts, SlideFieldScores, SlideProgress } from './SlidePanel';
+import { isSlide, progressOf } from '../lib/slides';
 
 
 export const SHORTCUT_HELP =
@@ -97,6 +99,9 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
   const firstInput = useRef<HTMLInputElement>(null);
   const demo = config.model.demo || record.draft?.model_demo === true;
   const editable = record.status === 'scored' || record.status === 'failed';
+  const slide = isSlide(record);
+  /** A slide being scored counts its fields instead of a spinner. */
+  const counting = slide && (record.status === 'queued' || record.status === 'scoring') && progressOf(record) != null;
 
   const reviewAndNext = async () => {
     if (!editable || readOnly) return;
@@ -184,12 +189,13 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
           <div>
             <dt className="sr-only">Size</dt>
             <dd className="inline">
-              {record.width && record.height ? `${record.width}×${record.height} px · ` : ''}
+              {record.width && record.height && !slide ? `${record.width}×${record.height} px · ` : ''}
               {record.format ? `${record.format} · ` : ''}
               {formatBytes(record.size_bytes)}
             </dd>
           </div>
         </dl>
+        {slide && <SlideFacts record={record} />}
       </div>
 
       <div className="flex flex-col gap-4 px-4 py-4 sm:px-6">
@@ -211,7 +217,9 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
 
         {withViewer && <Viewer id={id} filename={record.filename} />}
 
-        {record.status === 'queued' || record.status === 'scoring' ? (
+        {counting ? (
+          <SlideProgress record={record} />
+        ) : record.status === 'queued' || record.status === 'scoring' ? (
           <p className="flex items-center gap-2 text-sm text-violet-700 dark:text-violet-300" role="status">
             <Spinner /> {record.status === 'queued' ? 'Waiting to be scored…' : 'Scoring…'} The AI draft appears here when it is ready.
           </p>
@@ -222,7 +230,9 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
           </p>
         )}
 
-        <ReviewScores editor={editor} record={record} editable={editable} readOnly={readOnly} firstInput={firstInput} />
+        <ReviewScores editor={editor} record={record} editable={editable} readOnly={readOnly} firstInput={firstInput} slide={slide} />
+
+        {slide && <SlideFieldScores record={record} />}
 
         {lockedBy !== null ? (
           <p className="rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950/60 dark:text-amber-100" data-testid="blinded-read-note">

@@ -7,6 +7,7 @@ import { useConfig } from '../lib/config';
 import { formatUncertainty, UNCERTAINTY_HELP } from '../lib/drafts';
 import { formatDateTime } from '../lib/format';
 import { formatScore, parseScoreInput, scoreField } from '../lib/scores';
+import { SLIDE_SPREAD_HELP } from '../lib/slides';
 import type { SaveStatus, ScoreEditor } from '../lib/useScoreEditor';
 import { ScoreFields, type ScoreColumn } from './ScoreFields';
 import { Badge, btn, btnPrimary, btnSecondary, btnSmall, Spinner } from './ui';
@@ -17,12 +18,15 @@ export function ReviewScores({
   editable,
   readOnly,
   firstInput,
+  slide = false,
 }: {
   editor: ScoreEditor;
   record: ImageRecord;
   editable: boolean;
   readOnly: boolean;
   firstInput: Ref<HTMLInputElement>;
+  /** A whole slide: the draft's ± is the spread of its field scores. */
+  slide?: boolean;
 }) {
   const { schema } = useConfig();
   /** What is typed and not yet left; the fields show the saved scores otherwise. */
@@ -38,7 +42,7 @@ export function ReviewScores({
     note: (m) => {
       const spread = draft?.rounded[m] == null ? '' : formatUncertainty(draft.uncertainty?.[m]);
       return spread ? (
-        <span className="ml-1 text-xs" title={UNCERTAINTY_HELP} data-testid="ai-uncertainty">
+        <span className="ml-1 text-xs" title={slide ? SLIDE_SPREAD_HELP : UNCERTAINTY_HELP} data-testid="ai-uncertainty">
           {spread}
         </span>
       ) : null;
@@ -96,7 +100,9 @@ export function ReviewScores({
       />
       {hasSpread && (
         <p className="mt-1 text-xs text-slate-500 dark:text-slate-400" data-testid="uncertainty-note">
-          ± beside an AI draft: the {UNCERTAINTY_HELP} (standard deviation, in score units).
+          {slide
+            ? `± beside an AI draft: the ${SLIDE_SPREAD_HELP}, in score units.`
+            : `± beside an AI draft: the ${UNCERTAINTY_HELP} (standard deviation, in score units).`}
         </p>
       )}
     </section>

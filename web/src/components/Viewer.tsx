@@ -3,11 +3,20 @@
 // of it; if the tiles cannot be opened the preview stays. Full screen (F), an overview navigator,
 // rotation (R, Shift+R), keyboard panning (arrows) and zoom (+ −, 0 fits, 1 is 1:1), zoom presets.
 // The component is keyed by record (one viewer per image).
+//
+// A whole slide also gets a scale bar in µm (when the slide gives its resolution) and a heatmap
+// of one metric's field scores over the image, with its legend and the hovered field's scores.
 
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { createPortal } from 'react-dom';
 import type OpenSeadragon from 'openseadragon';
 import { imageUrls } from '../api/client';
+import { useConfig } from '../lib/config';
+import { useRecord } from '../lib/records';
+import { useSlideFields } from '../lib/slideFields';
+import { chooseScaleBar, fieldCounts, slideOf } from '../lib/slides';
 import { activePreset, normaliseRotation, viewerKeyAction, zoomPresets, ZOOM_STEP, type ViewerAction } from '../lib/viewer';
+import { FieldTooltip, HeatmapLayer, HeatmapLegend, ScaleBarView } from './SlideOverlay';
 import { btnSecondary, btnSmall, Icon, Spinner } from './ui';
 
 type OSDViewer = OpenSeadragon.Viewer;
@@ -56,7 +65,24 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   /** Tiles for the current view are still on their way. */
   const [tilesLoading, setTilesLoading] = useState(true);
   const [fullscreen, setFullscreen] = useState(false);
+  /** Screen pixels per viewport unit (the image's width is one unit), for the scale bar. */
+  const [pxPerUnit, setPxPerUnit] = useState<number | null>(null);
   const urls = imageUrls(id);
+
+  // A whole slide: its resolution, and its fields for the heatmap.
+  const { schema } = useConfig();
+  const record = useRecord(id)?.record;
+  const meta = slideOf(record);
+  const level0W = record?.width ?? meta?.levels[0]?.width ?? null;
+  const level0H = record?.height ?? meta?.levels[0]?.height ?? null;
+  const fieldsQuery = useSlideFields(meta ? record : null);
+  const fields = fieldsQuery.data?.fields ?? null;
+  const [heatMetric, setHeatMetric] = useState('');
+  const [opacity, setOpacity] = useState(0.55);
+  const [hover, setHover] = useState<{ field: number; x: number; y: number; width: number; height: number } | null>(null);
+  const stage = useRef<HTMLDivElement>(null);
+  /** The heatmap's element, placed over the image by OpenSeadragon. */
+  const [overlayHost] = useState(() => document.createElement('div'));
 
   useEffect(() => {
     let cancelled = false;
@@ -93,6 +119,7 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
         const report = () => {
           const it = item();
           if (!v || !it) return;
+          setPxPerUnit(v.viewport.deltaPixelsFromPointsNoRotate(new OSD.Point(1, 0), true).x);
           setZoom(it.viewportToImageZoom(v.viewport.getZoom(true)));
           const c = v.viewport.getCenter(true);
           setCenter(`${c.x.toFixed(4)},${c.y.toFixed(4)}`);
@@ -234,6 +261,8 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
     const onKey = (e: KeyboardEvent) => {
       const inside = !!wrapper.current && (wrapper.current.contains(e.target as Node) || wrapper.current.dataset.fullscreen === 'true');
       if (typingIn(e.target) && !inside) return;
+      // The heatmap's choice and opacity keep their own keys (arrows, letters); Esc still leaves.
+      if (typingIn(e.target) && e.key !== 'Escape') return;
       const a = viewerKeyAction(e, wrapper.current?.dataset.fullscreen === 'true');
       if (!a) return;
       if (!inside && a.kind !== 'fullscreen') return;
@@ -244,6 +273,29 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, []);
+
+  // The heatmap: one metric's field scores over the image, while it is chosen.
+  const heatMax = schema.metrics.find((m) => m.name === heatMetric)?.max ?? null;
+  const showHeat = ready && heatMax != null && !!fields && fields.length > 0 && !!level0W && !!level0H;
+  useEffect(() => {
+    const v = viewer.current;
+    const OSD = osd.current;
+    if (!showHeat || !v || !OSD || !level0W || !level0H) return;
+    v.addOverlay({ element: overlayHost, location: new OSD.Rect(0, 0, 1, level0H / level0W) });
+    return () => {
+      v.removeOverlay(overlayHost);
+    };
+  }, [showHeat, overlayHost, level0W, level0H]);
+  const onHover = useCallback((field: number | null, clientX: number, clientY: number) => {
+    const box = stage.current?.getBoundingClientRect();
+    setHover(field == null || !box ? null : { field, x: clientX - box.left, y: clientY - box.top, width: box.width, height: box.height });
+  }, [setHover]);
+  const hovered = showHeat && hover && fields ? fields[hover.field] : undefined;
+  const unreadable = useMemo(() => (fields ? fieldCounts(fields).unreadable > 0 : false), [fields]);
+
+  // The scale bar: µm across the screen's horizontal (the slide's y after a quarter turn).
+  const umPerPx = meta ? (rotation % 180 === 0 ? meta.mpp_x : (meta.mpp_y ?? meta.mpp_x)) : null;
+  const scaleBar = ready && level0W ? chooseScaleBar(umPerPx, pxPerUnit != null ? pxPerUnit / level0W : null) : null;
 
   const presets = zoomPresets(fitZoom, MAX_ZOOM);
   const pressed = activePreset(presets, zoom, atHome);
@@ -261,6 +313,7 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
       aria-label={fullscreen ? `${filename}, full screen` : undefined}
     >
       <div
+        ref={stage}
         className={`relative overflow-hidden rounded-lg border border-slate-200 bg-slate-100 dark:border-slate-800 dark:bg-black ${
           fullscreen || fill ? 'min-h-64 flex-1' : 'h-[50vh] min-h-64'
         }`}
@@ -290,6 +343,20 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
             <Spinner /> {state === 'loading' ? 'Loading image…' : 'Loading detail…'}
           </div>
         )}
+        {scaleBar && <ScaleBarView bar={scaleBar} />}
+        {showHeat && heatMax != null && <HeatmapLegend metric={heatMetric} max={heatMax} unreadable={unreadable} />}
+        {hovered && hover && (
+          <FieldTooltip field={hovered} schema={schema} x={hover.x} y={hover.y} frameWidth={hover.width} frameHeight={hover.height} />
+        )}
+        {showHeat &&
+          fields &&
+          level0W &&
+          level0H &&
+          heatMax != null &&
+          createPortal(
+            <HeatmapLayer imageId={id} fields={fields} width={level0W} height={level0H} metric={heatMetric} max={heatMax} opacity={opacity} onHover={onHover} />,
+            overlayHost,
+          )}
         {state === 'error' && (
           <div className="absolute inset-0 flex items-center justify-center p-4 text-center text-sm text-red-700 dark:text-red-400">
             The image could not be shown: the server has no tiles or preview for it yet. Reload the page in a moment.
@@ -336,6 +403,47 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
           <Icon name={fullscreen ? 'shrink' : 'expand'} className="size-3.5" />
           <span className="hidden sm:inline">{fullscreen ? 'Exit full screen' : 'Full screen'}</span>
         </button>
+        {fields && fields.length > 0 && (
+          <span className="flex flex-wrap items-center gap-1.5 text-xs" role="group" aria-label="Heatmap of the field scores">
+            <label className="flex items-center gap-1">
+              Heatmap
+              <select
+                className="rounded-md border border-slate-300 bg-white px-1.5 py-1 text-xs text-slate-800 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+                value={heatMetric}
+                onChange={(e) => {
+                  setHeatMetric(e.target.value);
+                  setHover(null);
+                }}
+                disabled={!ready}
+                data-testid="heatmap-metric"
+                title="Colour each field by its score for one metric"
+              >
+                <option value="">Off</option>
+                {schema.metrics.map((m) => (
+                  <option key={m.name} value={m.name}>
+                    {m.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+            {heatMetric !== '' && (
+              <label className="flex items-center gap-1" title="How strongly the heatmap covers the image">
+                Opacity
+                <input
+                  type="range"
+                  min={0.1}
+                  max={1}
+                  step={0.05}
+                  value={opacity}
+                  onChange={(e) => setOpacity(Number(e.target.value))}
+                  className="w-20 accent-indigo-600"
+                  aria-valuetext={`${Math.round(opacity * 100)} %`}
+                  data-testid="heatmap-opacity"
+                />
+              </label>
+            )}
+          </span>
+        )}
         <span className={`ml-auto text-xs ${fullscreen ? 'text-slate-300' : 'text-slate-500 dark:text-slate-400'}`} aria-live="off" data-testid="viewer-zoom">
           {zoom != null && `${Math.round(zoom * 100)}%`}
           {rotation !== 0 && ` · ${rotation}°`}

@@ -26,6 +26,14 @@ describe('plainError', () => {
     expect(`${p.what} ${p.todo}`).not.toMatch(/HTTP|TiffError/);
     expect(plainError(api(422, 'unsupported_image', 'the file is empty')).what).toBe('The file is empty.');
   });
+  it('a slide the server cannot read says why, in its words', () => {
+    const p = plainError(api(422, 'unsupported_image', 'the slide cannot be opened: bad header; the file is probably truncated or corrupt, copy or export it again'), 'upload');
+    expect(p.what).toBe('The slide cannot be opened: bad header; the file is probably truncated or corrupt, copy or export it again.');
+    expect(p.todo).toMatch(/QuPath/);
+    const missing = plainError(api(422, 'unsupported_image', 'whole-slide image (aperio): reading slides needs OpenSlide, which is not available: libopenslide.so.1: cannot open'));
+    expect(missing.what).toMatch(/cannot read slides/);
+    expect(missing.todo).toMatch(/install OpenSlide/);
+  });
   it('busy keeps the server’s plain reason', () => {
     const p = plainError(api(503, 'busy', 'the scoring queue is full; try again shortly'));
     expect(p.what).toBe('The server is busy (the scoring queue is full; try again shortly).');

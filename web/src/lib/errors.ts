@@ -80,9 +80,23 @@ export function plainErrorFrom(f: ErrorFacts, context: ErrorContext = 'load'): P
         action: 'restore',
       };
     case 'unsupported_image':
+      if (/\bopenslide\b[^.]*\bnot (available|installed)\b/i.test(f.detail)) {
+        return {
+          what: 'This is a whole slide, and this server cannot read slides (OpenSlide is missing).',
+          todo: 'Ask the administrator of the server to install OpenSlide, then upload it again.',
+          action: 'none',
+        };
+      }
+      if (detail && /\bslide\b/i.test(detail)) {
+        return {
+          what: sentence(detail),
+          todo: 'Check that the slide opens in the scanner’s viewer or in QuPath, then upload it again.',
+          action: 'none',
+        };
+      }
       return {
         what: detail === 'the file is empty' ? 'The file is empty.' : 'The server could not read this file as an image.',
-        todo: 'Check that it is a TIFF, PNG or JPEG microscope image that opens on this computer, then upload it again.',
+        todo: 'Check that it is a TIFF, PNG or JPEG microscope image, or a whole slide (such as .svs or .ndpi), that opens on this computer, then upload it again.',
         action: 'none',
       };
     case 'too_large':

@@ -3,8 +3,17 @@
 
 import { formatBytes } from './text';
 
-export const ACCEPTED_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'] as const;
+/** Microscope images (a pyramidal .tif / .tiff may also turn out to be a whole slide). */
+export const IMAGE_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'] as const;
+/** Whole-slide images: Aperio, Hamamatsu, Leica, MIRAX, Ventana, BigTIFF. */
+export const SLIDE_EXTENSIONS = ['.svs', '.ndpi', '.scn', '.mrxs', '.bif', '.vms', '.btf'] as const;
+export const ACCEPTED_EXTENSIONS = [...IMAGE_EXTENSIONS, ...SLIDE_EXTENSIONS] as const;
 export const ACCEPT_ATTR = ACCEPTED_EXTENSIONS.join(',');
+
+/** The file is certainly a whole-slide image by its name (a .tif may be either). */
+export function isSlideFileName(name: string): boolean {
+  return (SLIDE_EXTENSIONS as readonly string[]).includes(extensionOf(name));
+}
 
 export function extensionOf(name: string): string {
   const base = name.slice(name.lastIndexOf('/') + 1);
@@ -18,9 +27,8 @@ export { formatBytes };
 export function rejectReason(name: string, size: number, maxBytes?: number | null): string | null {
   const ext = extensionOf(name);
   if (!(ACCEPTED_EXTENSIONS as readonly string[]).includes(ext)) {
-    return ext
-      ? `Unsupported file type “${ext}”: only ${ACCEPTED_EXTENSIONS.join(' ')} images are accepted.`
-      : `No file extension: only ${ACCEPTED_EXTENSIONS.join(' ')} images are accepted.`;
+    const accepted = `only ${IMAGE_EXTENSIONS.join(' ')} images and ${SLIDE_EXTENSIONS.join(' ')} slides are accepted.`;
+    return ext ? `Unsupported file type “${ext}”: ${accepted}` : `No file extension: ${accepted}`;
   }
   if (size === 0) return 'The file is empty.';
   if (maxBytes != null && maxBytes > 0 && size > maxBytes) {

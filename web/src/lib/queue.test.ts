@@ -9,7 +9,7 @@ import {
   type QueueAction,
   type QueueState,
 } from './queue';
-import { rejectReason } from './files';
+import { isSlideFileName, rejectReason } from './files';
 
 const run = (s: QueueState, ...actions: QueueAction[]) => actions.reduce(queueReducer, s);
 const stageOf = (s: QueueState, key: number) => s.items.find((it) => it.key === key)?.stage;
@@ -189,6 +189,12 @@ describe('cancel and clear', () => {
 describe('client-side refusal', () => {
   it('accepts the image extensions in any case', () => {
     for (const n of ['a.tif', 'b.TIFF', 'c.png', 'd.JPG', 'e.jpeg']) expect(rejectReason(n, 10)).toBeNull();
+  });
+  it('accepts whole slides of the common scanners', () => {
+    for (const n of ['CMU-1.svs', 'b.NDPI', 'c.scn', 'd.mrxs', 'e.bif', 'f.vms', 'g.btf']) expect(rejectReason(n, 10)).toBeNull();
+    expect(isSlideFileName('CMU-1.SVS')).toBe(true);
+    expect(isSlideFileName('field.tif')).toBe(false);
+    expect(rejectReason('notes.txt', 10)).toMatch(/\.svs .*slides are accepted/);
   });
   it('explains unsupported, missing extensions, empty and too-large files', () => {
     expect(rejectReason('notes.txt', 10)).toMatch(/Unsupported file type “\.txt”/);

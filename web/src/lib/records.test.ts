@@ -43,6 +43,29 @@ describe('record cache', () => {
   });
 });
 
+describe('a slide being scored', () => {
+  const progressOf = (id: number) => (getEntry(id)?.record as unknown as { progress?: { done: number; total: number } }).progress;
+
+  it('counts its fields from events, without asking the server again', () => {
+    const fetchMock = vi.fn();
+    vi.stubGlobal('fetch', fetchMock);
+    putRecord({ ...rec(20, 2, 'scoring'), kind: 'slide', progress: { done: 0, total: 40 } } as unknown as ImageRecord);
+    handleImageEvent({ id: 20, status: 'scoring', version: 2, progress: { done: 12, total: 40 } });
+    expect(progressOf(20)).toEqual({ done: 12, total: 40 });
+    expect(fetchMock).not.toHaveBeenCalled();
+  });
+
+  it('does not count back when an older answer of the same version arrives', () => {
+    putRecord({ ...rec(21, 2, 'scoring'), progress: { done: 30, total: 40 } } as unknown as ImageRecord);
+    putRecord({ ...rec(21, 2, 'scoring'), progress: { done: 25, total: 40 } } as unknown as ImageRecord);
+    expect(progressOf(21)).toEqual({ done: 30, total: 40 });
+    // A new version (scored) is taken as it is.
+    putRecord({ ...rec(21, 3, 'scored'), progress: { done: 40, total: 40 } } as unknown as ImageRecord);
+    expect(getEntry(21)?.record.status).toBe('scored');
+    expect(progressOf(21)).toEqual({ done: 40, total: 40 });
+  });
+});
+
 describe('logout', () => {
   it('forgets every record, so the next user sees only what the server gives them', () => {
     putRecord(rec(9, 1, 'scored'));

@@ -3,7 +3,9 @@
 
 import { useSyncExternalStore } from 'react';
 import { ApiError, etagOf, getImage } from '../api/client';
+import type { FieldProgress } from '../api/slides';
 import type { ImageEvent, ImageRecord } from '../api/types';
+import { validProgress } from './slides';
 
 export interface RecordEntry {
   record: ImageRecord;
@@ -26,7 +28,34 @@ export function putRecord(record: ImageRecord, etag?: string | null, force = fal
   const old = entries.get(record.id);
   if (!force && old && old.record.version > record.version) return;
   if (old && old.record === record) return;
-  entries.set(record.id, { record, etag: etagOf(record, etag) });
+  const stored = !force && old && old.record.version === record.version ? keepProgress(old.record, record) : record;
+  entries.set(record.id, { record: stored, etag: etagOf(stored, etag) });
+  emit(stored);
+}
+
+type WithProgress = ImageRecord & { progress?: FieldProgress | null };
+
+/**
+ * A slide's progress moves on without a new version (events carry it): a GET answered before
+ * the latest event must not take the count back.
+ */
+function keepProgress(old: ImageRecord, next: ImageRecord): ImageRecord {
+  const a = validProgress((old as WithProgress).progress);
+  const b = validProgress((next as WithProgress).progress);
+  if (!a || (b && (b.total !== a.total || b.done >= a.done))) return next;
+  return { ...next, progress: a } as ImageRecord;
+}
+
+/** A progress event for a record we show: its count changes in place (no refetch). */
+function applyProgress(ev: ImageEvent): void {
+  const p = validProgress(ev.progress);
+  const known = entries.get(ev.id);
+  if (!p || !known) return;
+  const cur = validProgress((known.record as WithProgress).progress);
+  if (cur && cur.done === p.done && cur.total === p.total) return;
+  const status = ev.status === 'queued' || ev.status === 'scoring' ? ev.status : known.record.status;
+  const record = { ...known.record, status, progress: p } as ImageRecord;
+  entries.set(ev.id, { record, etag: known.etag });
   emit(record);
 }
 
@@ -108,7 +137,11 @@ export function refreshRecord(id: number): Promise<ImageRecord | null> {
 export function handleImageEvent(ev: ImageEvent): void {
   if (typeof ev.version === 'number') announced.set(ev.id, Math.max(announced.get(ev.id) ?? 0, ev.version));
   const known = entries.get(ev.id);
-  if (known && typeof ev.version === 'number' && known.record.version >= ev.version) return;
+  if (known && typeof ev.version === 'number' && known.record.version >= ev.version) {
+    // The same version: only a slide's progress can have moved.
+    if (known.record.version === ev.version) applyProgress(ev);
+    return;
+  }
   if (known) void refreshRecord(ev.id);
 }
 

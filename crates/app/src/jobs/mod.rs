@@ -7,6 +7,7 @@
 //! drafts), [`train::TrainModel`] (a training run).
 
 pub mod score;
+mod slide;
 pub mod train;
 
 use std::future::Future;

@@ -29,15 +29,31 @@ impl Job for ScoreImage {
         })
     }
 
-    /// Scoring takes seconds: it is finished even when the process is stopping.
+    /// An image takes seconds: it is finished even when the process is stopping. A slide
+    /// stops between fields and goes back to the queue, to be finished by another worker.
     async fn run(
         self,
         app: &App,
         row: &JobRow,
         worker_id: &str,
-        _stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> Result<Ran> {
-        match self.draft(app).await {
+        let result: Result<Option<NewDraft>> = async {
+            let record = app.store.get_image(self.image_id).await?;
+            if record.is_slide() {
+                super::slide::slide_draft(app, row, &record, self.model_id.as_deref(), stop).await
+            } else {
+                self.draft(app, record).await.map(Some)
+            }
+        }
+        .await;
+        let result = match result {
+            // The process is stopping: another worker goes on from the recorded fields.
+            Ok(None) => return Ok(Ran::Interrupted),
+            Ok(Some(d)) => Ok(d),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(draft) => {
                 app.observer.scored(true);
                 app.store.complete_job(row.id, worker_id, &draft).await?;
@@ -55,9 +71,8 @@ impl Job for ScoreImage {
 }
 
 impl ScoreImage {
-    async fn draft(&self, app: &App) -> Result<NewDraft> {
+    async fn draft(&self, app: &App, record: histoscore_store::ImageRecord) -> Result<NewDraft> {
         let engine = app.engine_for(self.model_id.as_deref()).await?;
-        let record = app.store.get_image(self.image_id).await?;
         let scorer = app.scorer.clone();
         let queue = engine.queue.clone();
         let filename = record.filename.clone();

@@ -7,6 +7,7 @@ import { actorLabel } from '../../lib/audit';
 import { middleTruncate } from '../../lib/text';
 import { COL } from './columns';
 import { formatScore, totalScore } from '../../lib/scores';
+import { isSlide, SLIDE_SPREAD_HELP } from '../../lib/slides';
 import { Badge } from '../ui';
 
 /** One record in the history table; a click opens it in the review panel. */
@@ -32,6 +33,7 @@ export function RecordRow({
 }) {
   const { schema } = useConfig();
   const total = totalScore(r.scores, schema);
+  const slide = isSlide(r);
   return (
     <tr
       className={`cursor-pointer border-t border-slate-100 hover:bg-slate-50 dark:border-slate-800 dark:hover:bg-slate-800/50 ${selected ? 'bg-indigo-50 dark:bg-indigo-950/40' : ''}`}
@@ -78,6 +80,11 @@ export function RecordRow({
         >
           {middleTruncate(r.filename, 28)}
         </button>
+        {slide && (
+          <Badge tone="slate" title="A whole-slide image: scored field by field">
+            <span data-testid="row-slide">slide</span>
+          </Badge>
+        )}
         {r.flags && Object.keys(r.flags).length > 0 && (
           <Badge tone="amber" title={Object.entries(r.flags).map(([m, why]) => `${m}: ${why}`).join('\n')}>
             <span data-testid="row-needs-review">needs review</span>
@@ -126,7 +133,7 @@ export function RecordRow({
             </span>
             {corrected && <span className="ml-1 text-xs text-slate-600 dark:text-slate-400">({formatScore(ai, schema.step)})</span>}
             {spread && (
-              <span className="block text-xs text-slate-600 dark:text-slate-400" title={`AI draft: ${UNCERTAINTY_HELP}`} data-testid="row-uncertainty">
+              <span className="block text-xs text-slate-600 dark:text-slate-400" title={`AI draft: ${slide ? SLIDE_SPREAD_HELP : UNCERTAINTY_HELP}`} data-testid="row-uncertainty">
                 {spread}
               </span>
             )}

