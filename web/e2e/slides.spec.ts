@@ -1,8 +1,11 @@
 // A whole-slide image against the global single-user server: an Aperio slide from the shared
 // corpus is uploaded, scored field by field (the queue counts the fields), opened: its facts
 // (scanner, µm per pixel), the scale bar and how it follows the zoom, the heatmap of one metric
-// with its legend and a hovered field's scores, the field scores beside the draft, the CSV and
-// GeoJSON downloads, a correction saved as for any image, and the "slide" badge in History.
+// with its legend and a hovered field's scores, the field scores beside the draft, a region of
+// interest drawn with the mouse (too small first, Esc, then one over the middle of the image),
+// scored, outlined and listed, its scores made the slide's as an audited correction, the CSV and
+// GeoJSON downloads (the region among the fields), a correction saved as for any image, and the
+// "slide" badge in History.
 //
 // This file runs after review.spec.ts on the same server (files run in name order, one worker):
 // review.spec.ts counts its own records, so the slide comes after it.
@@ -38,9 +41,29 @@ interface SlideRecord {
   filename: string;
   kind: string;
   status: string;
+  version: number;
+  width: number;
+  height: number;
   scores: Record<string, number>;
   slide?: { vendor: string; mpp_x: number | null };
   progress?: { done: number; total: number };
+}
+
+interface FieldRow {
+  index: number;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  scores: Record<string, number> | null;
+  roi?: boolean;
+  created_by?: string | null;
+}
+
+interface AuditEntry {
+  action: string;
+  field: string | null;
+  reason: string | null;
 }
 
 test('a whole slide: fields counted while scored, facts, scale bar, heatmap, field scores, downloads, a correction', async ({ page }) => {
@@ -140,11 +163,135 @@ test('a whole slide: fields counted while scored, facts, scale bar, heatmap, fie
   await expect(viewer.getByTestId('heatmap')).toHaveCount(0);
   await expect(legend).toHaveCount(0);
 
+  // A region of interest. "Draw region" turns dragging into drawing; Esc cancels.
+  let regionPosts = 0;
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith(`/api/images/${rec.id}/roi`)) regionPosts++;
+  });
+  const draw = page.getByRole('button', { name: 'Draw region' });
+  const roiMessage = viewer.getByTestId('roi-message');
+  await expect(draw).toBeEnabled();
+  await draw.click();
+  await expect(draw).toHaveAttribute('aria-pressed', 'true');
+  await expect(roiMessage).toContainText('Esc cancels');
+  await page.keyboard.press('Escape');
+  await expect(draw).toHaveAttribute('aria-pressed', 'false');
+  await expect(viewer.getByTestId('roi-draw-layer')).toHaveCount(0);
+  await draw.click();
+  await expect(viewer.getByTestId('roi-draw-layer')).toBeVisible();
+  const box = await viewer.boundingBox();
+  expect(box).not.toBeNull();
+  const { x: bx, y: by, width: bw, height: bh } = box as { x: number; y: number; width: number; height: number };
+  const cx = bx + bw / 2;
+  const cy = by + bh / 2;
+  const centerBefore = await viewer.getAttribute('data-center');
+  // Too small (a few screen pixels at Fit are a few dozen of the slide's): said in words, not sent.
+  await page.mouse.move(cx, cy);
+  await page.mouse.down();
+  await page.mouse.move(cx + 4, cy + 4, { steps: 2 });
+  await page.mouse.up();
+  await expect(roiMessage).toHaveText('Draw a larger region: at least 64 × 64 pixels of the slide.');
+  await expect(roiMessage).toHaveAttribute('role', 'alert');
+  await expect(draw).toHaveAttribute('aria-pressed', 'true');
+  // A square over the middle of the image; the image does not pan meanwhile.
+  const d = Math.min(bw, bh) * 0.15;
+  const posted = page.waitForResponse((r) => r.url().endsWith(`/api/images/${rec.id}/roi`) && r.request().method() === 'POST', { timeout: 60_000 });
+  await page.mouse.move(cx - d, cy - d);
+  await page.mouse.down();
+  await page.mouse.move(cx + d, cy + d, { steps: 8 });
+  await expect(viewer.getByTestId('roi-draft')).toHaveAttribute('data-ok', 'true');
+  await page.mouse.up();
+  const answer = await posted;
+  expect(answer.status()).toBe(201);
+  const sent = answer.request().postDataJSON() as { x: number; y: number; width: number; height: number };
+  for (const v of Object.values(sent)) expect(Number.isInteger(v)).toBe(true);
+  expect(sent.width).toBeGreaterThanOrEqual(64);
+  expect(sent.height).toBeGreaterThanOrEqual(64);
+  expect(sent.x).toBeGreaterThanOrEqual(0);
+  expect(sent.y).toBeGreaterThanOrEqual(0);
+  expect(sent.x + sent.width).toBeLessThanOrEqual(rec.width);
+  expect(sent.y + sent.height).toBeLessThanOrEqual(rec.height);
+  // Around the slide's centre (the image is centred at Fit).
+  expect(Math.abs(sent.x + sent.width / 2 - rec.width / 2)).toBeLessThan(rec.width * 0.1);
+  expect(Math.abs(sent.y + sent.height / 2 - rec.height / 2)).toBeLessThan(rec.height * 0.1);
+  const region = (await answer.json()) as FieldRow;
+  expect(region).toMatchObject({ ...sent, roi: true, index: 1 });
+  const label = `ROI ${region.index}`;
+  const roiScores = region.scores as Record<string, number>;
+  expect(Object.keys(roiScores).sort()).toEqual(schema.metrics.map((m) => m.name).sort());
+  expect(regionPosts).toBe(1);
+  await expect(viewer).toHaveAttribute('data-center', centerBefore ?? '');
+  await expect(draw).toHaveAttribute('aria-pressed', 'false');
+  await expect(roiMessage).toContainText(`${label} scored: `);
+
+  // Outlined and numbered on the image; hovering it shows its scores and who drew it.
+  const outline = viewer.locator(`[data-testid=roi-outline][data-label="${label}"]`);
+  await expect(outline).toHaveCount(1);
+  await expect(outline.getByTestId('roi-label')).toHaveText(label);
+  await outline.getByTestId('roi-hit').hover();
+  await expect(tip).toBeVisible();
+  await expect(tip).toContainText(`${label} · drawn by you`);
+  await expect(tip).toContainText(`${metric.name}: ${fmt(roiScores[metric.name] as number)}`);
+
+  // Listed in the panel with its scores.
+  const roiItem = fieldScores.locator(`[data-testid=roi-item][data-label="${label}"]`);
+  const decimals = Math.max(1, (String(schema.step).split('.')[1] ?? '').length);
+  await expect(roiItem.getByTestId('roi-text')).toHaveText(
+    `${label} (you): ${schema.metrics.map((m) => `${m.name} ${(roiScores[m.name] as number).toFixed(decimals)}`).join(', ')}`,
+  );
+
+  // Its scores become the slide's, as a correction. When they are the slide's already, one metric
+  // is moved a step first (so that there is a change to see).
+  const current = async () => ((await (await page.request.get(`/api/images/${rec.id}`)).json()) as SlideRecord).scores;
+  const same = (a: Record<string, number>) => schema.metrics.every((m) => a[m.name] === roiScores[m.name]);
+  if (same(await current())) {
+    const first = panel.getByTestId('score-input').first();
+    const v = Number(await first.inputValue());
+    await first.focus();
+    await page.keyboard.press(v + schema.step <= metric.max ? 'ArrowUp' : 'ArrowDown');
+    await expect.poll(async () => same(await current())).toBe(false);
+    await expect(panel.getByTestId('save-status')).toHaveText('Saved ✓');
+  }
+  const beforeUse = await current();
+  const changed = schema.metrics.filter((m) => beforeUse[m.name] !== roiScores[m.name]).map((m) => m.name);
+  expect(changed.length).toBeGreaterThan(0);
+  await roiItem.getByRole('button', { name: "Use as the slide's scores" }).click();
+  await expect.poll(async () => same(await current())).toBe(true);
+  await expect(panel.getByTestId('save-status')).toHaveText('Saved ✓');
+  await expect(roiItem.getByTestId('roi-current')).toBeVisible();
+  await expect(roiItem.getByRole('button', { name: "Use as the slide's scores" })).toHaveCount(0);
+  const inputs = panel.getByTestId('score-input');
+  for (const [i, m] of schema.metrics.entries()) await expect(inputs.nth(i)).toHaveValue(fmt(roiScores[m.name] as number));
+  // In the correction history, with the reason; in the server's audit log, one entry per change.
+  const audit = panel.getByTestId('audit');
+  await audit.locator('summary').click();
+  const reasoned = audit.getByTestId('audit-sentence').filter({ hasText: `: scores of ${label}` });
+  await expect(reasoned).toHaveCount(changed.length);
+  const sentenceRe = new RegExp(`^(.+) changed from [0-9.]+ to ([0-9.]+) by you: scores of ${label}$`);
+  const toValues: Record<string, number> = {};
+  for (const text of await reasoned.allInnerTexts()) {
+    const match = sentenceRe.exec(text.trim());
+    expect(match, text).not.toBeNull();
+    toValues[(match as RegExpExecArray)[1] as string] = Number((match as RegExpExecArray)[2]);
+  }
+  expect(toValues).toEqual(Object.fromEntries(changed.map((m) => [m, roiScores[m]])));
+  const entries = ((await (await page.request.get(`/api/images/${rec.id}/audit`)).json()) as { entries: AuditEntry[] }).entries;
+  expect(
+    entries
+      .filter((e) => e.reason === `scores of ${label}`)
+      .map((e) => e.field)
+      .sort(),
+  ).toEqual([...changed].sort());
+
   // The downloads answer: a row per field, and GeoJSON for QuPath with a feature per field.
   const fields = await page.request.get(`/api/images/${rec.id}/fields`);
   expect(fields.ok()).toBeTruthy();
-  const n = ((await fields.json()) as { fields: unknown[] }).fields.length;
-  expect(n).toBeGreaterThan(0);
+  const listed = ((await fields.json()) as { fields: FieldRow[] }).fields;
+  const n = listed.length;
+  expect(n).toBeGreaterThan(1);
+  // The region after the grid's fields.
+  expect(listed.at(-1)).toEqual(region);
+  expect(listed.filter((f) => f.roi)).toHaveLength(1);
   const csvHref = (await fieldScores.getByRole('link', { name: 'Fields (CSV)' }).getAttribute('href')) as string;
   const csv = await page.request.get(csvHref);
   expect(csv.status()).toBe(200);
@@ -152,6 +299,7 @@ test('a whole slide: fields counted while scored, facts, scale bar, heatmap, fie
   expect(lines[0]).toMatch(/^field,kind,x,y,width,height,tissue_share,/);
   expect(lines[0]).toContain(metric.name);
   expect(lines.length - 1).toBe(n);
+  expect(lines.filter((l) => l.startsWith(`${region.index},roi,${region.x},${region.y},${region.width},${region.height},`))).toHaveLength(1);
   const geoHref = (await fieldScores.getByRole('link', { name: 'Fields for QuPath (GeoJSON)' }).getAttribute('href')) as string;
   const geo = await page.request.get(geoHref);
   expect(geo.status()).toBe(200);

@@ -18,6 +18,7 @@ pub mod import;
 pub mod jobs;
 pub mod passwords;
 pub mod registry;
+pub mod slides;
 pub mod training;
 
 use std::path::PathBuf;

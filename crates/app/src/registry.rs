@@ -180,6 +180,7 @@ pub async fn import_file(
         training: None,
         metrics: None,
         source: ModelSource::Import,
+        field_um: None,
     };
     Ok(store.register_model(&new, actor).await?)
 }

@@ -588,6 +588,8 @@ pub async fn train_model(
         storage_key: key,
         schema: schema.clone(),
         parent_id: parent_entry.as_ref().map(|e| e.id.clone()),
+        // A model trained from another scores the same fields.
+        field_um: parent_entry.as_ref().and_then(|e| e.field_um),
         training: Some(serde_json::json!({
             "mode": if req.head_only { "head" } else { "fine-tune" },
             "layers": layers,

@@ -110,6 +110,9 @@ pub struct FieldRow {
     /// Drawn by a reviewer (a region of interest), not laid by the grid.
     #[serde(default)]
     pub roi: bool,
+    /// Who recorded it: "ai" for the grid's fields, the reviewer for a region of interest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// The header of the per-field CSV (`fields.csv`), the metrics' columns in schema order.
@@ -261,6 +264,7 @@ mod tests {
                 raw: None,
                 error: None,
                 roi: false,
+                created_by: None,
             },
             FieldRow {
                 index: 1,
@@ -273,6 +277,7 @@ mod tests {
                 raw: None,
                 error: Some("unreadable: bad tile".into()),
                 roi: false,
+                created_by: None,
             },
         ];
         let g = fields_geojson(&schema, &fields);

@@ -51,6 +51,15 @@ pub fn plan(slide: &Slide, opts: &FieldOptions) -> Result<SlidePlan, SlideError>
                 .to_string(),
         );
     }
+    if let [only] = fields.as_slice() {
+        if only.tissue_share < opts.min_tissue {
+            warnings.push(format!(
+                "the slide is smaller than one field and only {:.0} % of it is tissue: its \
+                 scores rest on little tissue",
+                only.tissue_share * 100.0
+            ));
+        }
+    }
     if fields.is_empty() {
         warnings.push(format!(
             "no field has {:.0} % tissue or more: nothing to score",

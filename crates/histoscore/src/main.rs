@@ -116,6 +116,10 @@ pub enum ModelCommand {
         /// A name to show in lists (default: the file name).
         #[arg(long, env = "HISTOSCORE_MODEL_NAME")]
         name: Option<String>,
+        /// The area one field covers when this model scores a whole-slide image, in µm
+        /// (WIDTHxHEIGHT; default: 2040x1388, the original's 4080 × 2776 px at 0.5 µm/px).
+        #[arg(long, value_name = "WxH", value_parser = score::parse_field_um, env = "HISTOSCORE_FIELD_UM")]
+        field_um: Option<(f64, f64)>,
         #[command(flatten)]
         schema: SchemaArg,
         #[command(flatten)]

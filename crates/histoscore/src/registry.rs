@@ -15,14 +15,19 @@ pub fn registry(cmd: crate::ModelCommand) -> Result<bool> {
             M::Import {
                 file,
                 name,
+                field_um,
                 schema,
                 data,
             } => {
                 let schema = schema.load()?;
                 let store = data.open().await?;
                 let blobs = LocalBlobs::new(data.data_dir.join("blobs"))?;
-                let (entry, new) =
+                let (mut entry, new) =
                     import_file(&store, &blobs, &file, name.as_deref(), &schema, "cli").await?;
+                if let Some((w, h)) = field_um {
+                    entry = store.set_model_field_um(&entry.id, Some([w, h])).await?;
+                    println!("fields on slides: {w} × {h} µm");
+                }
                 if new {
                     println!("registered model {} ({}); not active", entry.id, entry.name);
                 } else {

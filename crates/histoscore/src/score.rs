@@ -416,6 +416,7 @@ fn score_slide(
             raw: fs.raw.clone(),
             error: fs.error.clone(),
             roi: false,
+            created_by: None,
         })
         .collect();
     let mut warnings = scored.warnings.clone();

@@ -281,3 +281,30 @@ pub async fn drafts(
     }
     Ok(Json(s.store.drafts_for_image(id).await?))
 }
+
+/// The area one field covers when a model scores a slide.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct FieldBody {
+    /// Width and height in µm, e.g. `[2040, 1388]`; `null` for the default assumption
+    /// (2040 × 1388 µm: the original's 4080 × 2776 px images at 0.5 µm/px).
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub field_um: Option<[f64; 2]>,
+}
+
+/// Set the physical field size a model scores slides with (admins). Slides scored afterwards
+/// use it; existing drafts are unchanged (re-score them to apply it).
+#[utoipa::path(put, path = "/api/models/{id}/field", tag = "models",
+    params(("id" = String, Path, description = "Model id")), request_body = FieldBody,
+    responses((status = 200, body = ModelEntry), (status = 404, body = crate::ErrorBody),
+              (status = 422, body = crate::ErrorBody)))]
+pub async fn set_field(
+    State(s): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    crate::extract::Json(body): crate::extract::Json<FieldBody>,
+) -> Result<Json<ModelEntry>, ApiError> {
+    s.store.model(&id).await.map_err(not_found)?;
+    let entry = s.store.set_model_field_um(&id, body.field_um).await?;
+    tracing::info!(by = %caller.name, model = %id, field_um = ?body.field_um, "model field size set");
+    Ok(Json(entry))
+}

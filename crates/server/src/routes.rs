@@ -145,6 +145,7 @@ pub(crate) fn table() -> Table {
     .add(Stream, everyone, routes!(media::tile))
     // Whole-slide images: their fields.
     .add(Quick, everyone, routes!(slides::fields))
+    .add(Quick, everyone, routes!(slides::roi))
     .add(Stream, everyone, routes!(slides::fields_csv))
     .add(Stream, everyone, routes!(slides::fields_geojson_route))
     .add(Stream, everyone, routes!(events::events))
@@ -199,6 +200,7 @@ pub(crate) fn table() -> Table {
     )
     .add(Quick, admins_change, routes!(registry_routes::get))
     .add(Quick, admins_change, routes!(registry_routes::activate))
+    .add(Quick, admins_change, routes!(registry_routes::set_field))
     .add(Quick, admins_change, routes!(registry_routes::rollback))
     .add(Quick, Only(Admin), routes!(registry_routes::rescore))
     .add(Stream, admins_change, routes!(registry_routes::safetensors))

@@ -219,3 +219,21 @@ pub async fn fields_geojson_route(
     )
         .into_response())
 }
+
+/// `POST /api/images/{id}/roi`
+#[utoipa::path(post, path = "/api/images/{id}/roi", tag = "slides",
+    params(("id" = i64, Path, description = "Image id (a slide)")),
+    request_body = histoscore_app::slides::Region,
+    responses((status = 201, body = FieldRow, description = "The region scored as a field with the model that drafted the slide, kept as a region of interest of the caller's"),
+               (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody),
+               (status = 422, body = crate::ErrorBody, description = "The region is too small, outside the slide or too large to read")))]
+pub async fn roi(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    crate::extract::Json(region): crate::extract::Json<histoscore_app::slides::Region>,
+) -> Result<Response, ApiError> {
+    let r = visible_slide(&s, &caller, id).await?;
+    let field = histoscore_app::slides::score_region(&s.app, &r, region, &caller.name).await?;
+    Ok((StatusCode::CREATED, Json(field)).into_response())
+}

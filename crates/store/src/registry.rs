@@ -36,6 +36,8 @@ pub struct NewModel {
     pub training: Option<serde_json::Value>,
     pub metrics: Option<serde_json::Value>,
     pub source: ModelSource,
+    /// The area one field covers on a slide, µm (width, height); `None`: the default.
+    pub field_um: Option<[f64; 2]>,
 }
 
 /// A registered model.
@@ -56,6 +58,11 @@ pub struct ModelEntry {
     #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// The area one field covers when this model scores a slide, in µm (width, height);
+    /// `null` means the default assumption, 2040 × 1388 µm (the original's 4080 × 2776 px
+    /// images at 0.5 µm/px).
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub field_um: Option<[f64; 2]>,
     #[serde(skip)]
     pub storage_key: String,
     pub active: bool,
@@ -66,6 +73,7 @@ pub struct ModelEntry {
 
 const MODEL_COLS: &str = "m.id, m.name, m.sha256, m.format, m.storage_key, m.schema_json, \
      m.parent_id, m.training_json, m.metrics_json, m.source, m.created_at, m.created_by, \
+     m.field_width_um, m.field_height_um, \
      (SELECT MAX(a.at) FROM model_activations a WHERE a.model_id = m.id) AS activated_at";
 
 pub(crate) fn json_col(r: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
@@ -93,6 +101,13 @@ fn model_from_row(r: &AnyRow, active: Option<&str>) -> Result<ModelEntry> {
         training: json_col(r, "training_json")?,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         created_by: r.try_get("created_by")?,
+        field_um: match (
+            r.try_get::<Option<f64>, _>("field_width_um")?,
+            r.try_get::<Option<f64>, _>("field_height_um")?,
+        ) {
+            (Some(w), Some(h)) => Some([w, h]),
+            _ => None,
+        },
         storage_key: r.try_get("storage_key")?,
         activated_at: r
             .try_get::<Option<String>, _>("activated_at")?
@@ -113,8 +128,9 @@ impl Store {
         let (_write, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO models (id, name, sha256, format, storage_key, schema_json, parent_id, \
-             training_json, metrics_json, source, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             training_json, metrics_json, source, created_at, created_by, field_width_um, \
+             field_height_um) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&new.id)
@@ -129,10 +145,44 @@ impl Store {
         .bind(new.source.as_str())
         .bind(now())
         .bind(actor)
+        .bind(new.field_um.map(|f| f[0]))
+        .bind(new.field_um.map(|f| f[1]))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok((self.model(&new.id).await?, true))
+    }
+
+    /// Sets the area one field of this model covers on a slide (µm; `None`: the default).
+    pub async fn set_model_field_um(
+        &self,
+        id: &str,
+        field_um: Option<[f64; 2]>,
+    ) -> Result<ModelEntry> {
+        if let Some([w, h]) = field_um {
+            if !(w.is_finite()
+                && h.is_finite()
+                && w > 0.0
+                && h > 0.0
+                && w <= 100_000.0
+                && h <= 100_000.0)
+            {
+                return Err(StoreError::invalid(
+                    "field_um",
+                    "give the field's width and height in µm, each above 0 and at most 100 000",
+                ));
+            }
+        }
+        self.model(id).await?;
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE models SET field_width_um = $1, field_height_um = $2 WHERE id = $3")
+            .bind(field_um.map(|f| f[0]))
+            .bind(field_um.map(|f| f[1]))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.model(id).await
     }
 
     /// The active model's id, if any model was ever activated.

@@ -8,7 +8,8 @@ use sqlx::Row;
 
 use crate::{now, Result, Store, StoreError};
 
-const FIELD_COLS: &str = "field_index, roi, x, y, width, height, tissue_share, raw, scores, error";
+const FIELD_COLS: &str =
+    "field_index, roi, x, y, width, height, tissue_share, raw, scores, error, created_by";
 
 fn field_from_row(r: &AnyRow) -> Result<FieldRow> {
     let json = |col: &str| -> Result<Option<String>> { Ok(r.try_get(col)?) };
@@ -31,6 +32,7 @@ fn field_from_row(r: &AnyRow) -> Result<FieldRow> {
             .transpose()
             .map_err(bad("scores"))?,
         error: r.try_get("error")?,
+        created_by: r.try_get("created_by")?,
     })
 }
 

@@ -1134,6 +1134,7 @@ async fn slide_fields_are_kept_per_model_with_progress(db: TestDb) {
         raw: Some(vec![0.25; 4]),
         error: None,
         roi,
+        created_by: Some(if roi { "dr.a" } else { "ai" }.to_string()),
     };
     let p = |done, total| Some(Progress { done, total });
     store

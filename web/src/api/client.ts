@@ -28,7 +28,7 @@ import type {
   UserAccount,
   UserPatch,
 } from './types';
-import type { SlideFields } from './slides';
+import type { FieldRow, Region, SlideFields } from './slides';
 
 // ---- Session state shared by every request ----
 
@@ -208,6 +208,22 @@ export const imageUrls = (id: number) => ({
 /** A slide's scored fields (404 `not_a_slide` for an image, 403 `blinded_read` before one's blind score). */
 export async function getSlideFields(id: number, signal?: AbortSignal): Promise<SlideFields> {
   return (await request<SlideFields>(`/api/images/${id}/fields`, { signal })).data;
+}
+
+/**
+ * Scores a region of interest of a slide with the model that drafted it and keeps it with the
+ * slide's fields → 201 with the region as a field (`roi: true`). 422 when it is too small (under
+ * 64 × 64 level-0 pixels), outside the slide or too large to read; 403 `blinded_read` before
+ * one's blind score in a study.
+ */
+export async function postRegion(id: number, region: Region): Promise<FieldRow> {
+  return (
+    await request<FieldRow>(`/api/images/${id}/roi`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(region),
+    })
+  ).data;
 }
 
 /** A slide's fields as downloads: a table, and GeoJSON for QuPath (File → Import objects). */

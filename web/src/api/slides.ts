@@ -1,15 +1,21 @@
 // Whole-slide images (Aperio .svs, Hamamatsu .ndpi, …): what the server adds to a record of a
-// slide, and its scored fields (`GET /api/images/{id}/fields`).
+// slide (`ImageRecord.kind`, `.slide`, `.progress`), its scored fields (`GET
+// /api/images/{id}/fields`) and regions of interest (`POST /api/images/{id}/roi`).
 //
-// Defined here by hand while docs/openapi.json does not describe them yet. Where the generated
-// document is looser than what the UI relies on (the slide's metadata and a field's scores are
-// free-form objects there), these narrowed types stay: each field is a place where the server's
-// annotations could say more.
+// As in types.ts: the generated types (docs/openapi.json → schema.gen.d.ts) wherever they are
+// exact; narrowed, with a comment, only where the document is looser than what the UI relies on.
+// Each narrowing is a place where the server's annotations could say more.
 
-import type { ImageRecord } from './types';
+import type { components } from './schema.gen';
+import type { With } from './types';
 
-/** `T` with the fields of `F` in place of its own. */
-type With<T, F> = Omit<T, keyof F> & F;
+type Schemas = components['schemas'];
+
+/** How far a slide's scoring has come: fields scored so far, fields to score. */
+export type Progress = Schemas['Progress'];
+
+/** Per metric: the slide's draft and the distribution of its field scores (score units). */
+export type Distribution = Schemas['Distribution'];
 
 /** One level of the slide's pyramid: its size and how much smaller than level 0 it is. */
 export interface SlideLevel {
@@ -18,7 +24,10 @@ export interface SlideLevel {
   downsample: number;
 }
 
-/** A slide's metadata, as the server read it from the file. */
+/**
+ * A slide's metadata, as the server read it from the file. Narrowed: the document says
+ * `ImageRecord.slide` is a free-form object (lib/slides.ts `slideOf` reads it into this shape).
+ */
 export interface SlideMeta {
   /** OpenSlide's vendor name: "aperio", "hamamatsu", "mirax", "leica", "philips", "ventana", "generic-tiff", … */
   vendor: string;
@@ -32,61 +41,23 @@ export interface SlideMeta {
   warnings: string[];
 }
 
-/** How far a slide's scoring has come: fields scored so far, fields to score. */
-export interface FieldProgress {
-  done: number;
-  total: number;
-}
-
-export type RecordKind = 'image' | 'slide';
-
-/** A record with what the server says about slides (absent from servers before slides). */
-export type SlideAwareRecord = With<
-  ImageRecord,
+/**
+ * One field of a slide (a rectangle in level-0 pixels and the scores the AI gave it), or a
+ * region of interest a reviewer drew (`roi: true`, numbered 1, 2, … after the grid's fields).
+ */
+export type FieldRow = With<
+  Schemas['FieldRow'],
   {
-    kind?: RecordKind | string;
-    slide?: SlideMeta | null;
-    progress?: FieldProgress | null;
+    // Narrowed: the document says a free-form object; it is a number per metric name.
+    scores?: Record<string, number> | null;
   }
 >;
 
-/** One field of a slide: a rectangle in level-0 pixels and the scores the AI gave it. */
-export interface FieldRow {
-  /** Reading order on the slide (0-based), or the region's number. */
-  index: number;
-  /** Top left in level-0 pixels; may be negative (a field padded past the slide's edge). */
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-  /** Share of the field's part inside the slide that is tissue, 0–1. */
-  tissue_share: number;
-  /** Scores by metric; null when the field could not be read. */
-  scores: Record<string, number> | null;
-  raw: number[] | null;
-  /** Why the field has no scores ("unreadable: …"). */
-  error: string | null;
-  /** Drawn by a reviewer (a region of interest), not laid by the grid. */
-  roi: boolean;
-}
+/** `GET /api/images/{id}/fields`: the grid's fields, then the regions of interest. */
+export type SlideFields = With<Schemas['SlideFields'], { fields: FieldRow[] }>;
 
-/** Per metric: the slide's draft and the distribution of its field scores (score units). */
-export interface FieldDistribution {
-  metric: string;
-  draft: number;
-  p10: number;
-  p50: number;
-  p90: number;
-}
-
-/** `GET /api/images/{id}/fields`. */
-export interface SlideFields {
-  image_id: number;
-  model_id: string | null;
-  /** Level-0 size of the slide. */
-  width: number | null;
-  height: number | null;
-  fields: FieldRow[];
-  /** Empty until a field has been scored. */
-  distribution: FieldDistribution[];
-}
+/**
+ * `POST /api/images/{id}/roi`'s body: a rectangle in level-0 pixels, integers, at least 64 × 64,
+ * inside the slide.
+ */
+export type Region = Schemas['Region'];

@@ -8,7 +8,7 @@ import type { components } from './schema.gen';
 type Schemas = components['schemas'];
 
 /** `T` with the fields of `F` in place of its own. */
-type With<T, F> = Omit<T, keyof F> & F;
+export type With<T, F> = Omit<T, keyof F> & F;
 
 export type ImageStatus = Schemas['ImageStatus'];
 export type ReviewStatus = Schemas['ReviewStatus'];
@@ -56,7 +56,7 @@ export interface ImageEvent {
   version?: number;
   deleted?: boolean;
   /** A slide being scored: fields done and to do (sent as fields are scored; the version stays). */
-  progress?: { done: number; total: number } | null;
+  progress?: Schemas['Progress'] | null;
 }
 
 // ---- Accounts, studies and agreement (docs/readers.md) ----

@@ -232,7 +232,7 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
 
         <ReviewScores editor={editor} record={record} editable={editable} readOnly={readOnly} firstInput={firstInput} slide={slide} />
 
-        {slide && <SlideFieldScores record={record} />}
+        {slide && <SlideFieldScores record={record} editor={readOnly ? undefined : editor} editable={editable} />}
 
         {lockedBy !== null ? (
           <p className="rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950/60 dark:text-amber-100" data-testid="blinded-read-note">

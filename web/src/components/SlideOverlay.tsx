@@ -1,11 +1,12 @@
-// What the viewer draws over a whole slide: the heatmap of one metric's field scores (an SVG in
-// level-0 pixels that OpenSeadragon places over the image), its legend, the hovered field's
-// scores, and the scale bar. Positions and colours come from lib/slides.ts.
+// What the viewer draws over a whole slide: the heatmap of one metric's field scores and the
+// regions of interest (SVGs in level-0 pixels that OpenSeadragon places over the image), the
+// heatmap's legend, the hovered field's or region's scores, and the scale bar. Positions and
+// colours come from lib/slides.ts.
 
 import { memo, useMemo, type PointerEvent } from 'react';
 import type { FieldRow } from '../api/slides';
 import type { Schema } from '../api/types';
-import { fieldCells, fieldSummary, legendGradient, legendTicks, scoreColour, type ScaleBar } from '../lib/slides';
+import { fieldCells, fieldSummary, legendGradient, legendTicks, roiLabel, scoreColour, screenTopLeft, type Rect, type ScaleBar } from '../lib/slides';
 
 /** The hatching of fields that could not be read (also in the legend). */
 const HATCH_CSS = 'repeating-linear-gradient(45deg, rgb(148 163 184) 0 3px, rgb(71 85 105) 3px 5px)';
@@ -20,30 +21,38 @@ export interface HeatmapProps {
   metric: string;
   max: number;
   opacity: number;
-  /** The field under the pointer (an index into `fields`), null when it leaves them. */
-  onHover: (field: number | null, clientX: number, clientY: number) => void;
+  /** The field under the pointer, null when it leaves them. */
+  onHover: (field: FieldRow | null, clientX: number, clientY: number) => void;
 }
 
-/** The fields as coloured cells; unreadable ones hatched. Re-drawn only when its inputs change. */
+/** The pointer's field: the `data-field` (an index into `fields`) of the element under it. */
+function fieldUnder(e: PointerEvent<SVGSVGElement>, fields: readonly FieldRow[]): FieldRow | null {
+  const v = (e.target as Element).getAttribute?.('data-field');
+  return v == null ? null : (fields[Number(v)] ?? null);
+}
+
+/** Stacked in the overlay's element (the heatmap under the regions). */
+const LAYER_STYLE = { position: 'absolute', top: 0, left: 0, display: 'block', pointerEvents: 'none', overflow: 'visible' } as const;
+
+/**
+ * The grid's fields as coloured cells; unreadable ones hatched. Regions of interest are drawn by
+ * RegionLayer. Re-drawn only when its inputs change.
+ */
 export const HeatmapLayer = memo(function HeatmapLayer({ imageId, fields, width, height, metric, max, opacity, onHover }: HeatmapProps) {
-  const cells = useMemo(() => fieldCells(fields, width, height), [fields, width, height]);
+  const cells = useMemo(() => fieldCells(fields, width, height).filter((c) => fields[c.field]?.roi !== true), [fields, width, height]);
   // Hatching a sixth of a cell wide, whatever the zoom.
   const hatch = Math.max(4, (cells[0]?.width ?? width / 20) / 6);
   const hatchId = `heatmap-hatch-${imageId}`;
-  const fieldOf = (e: PointerEvent<SVGSVGElement>): number | null => {
-    const v = (e.target as Element).getAttribute?.('data-field');
-    return v == null ? null : Number(v);
-  };
   return (
     <svg
       viewBox={`0 0 ${width} ${height}`}
       preserveAspectRatio="none"
       width="100%"
       height="100%"
-      style={{ display: 'block', pointerEvents: 'none', overflow: 'visible' }}
+      style={LAYER_STYLE}
       data-testid="heatmap"
       data-metric={metric}
-      onPointerMove={(e) => onHover(fieldOf(e), e.clientX, e.clientY)}
+      onPointerMove={(e) => onHover(fieldUnder(e, fields), e.clientX, e.clientY)}
       onPointerLeave={(e) => onHover(null, e.clientX, e.clientY)}
     >
       <defs>
@@ -65,8 +74,6 @@ export const HeatmapLayer = memo(function HeatmapLayer({ imageId, fields, width,
               width={c.width}
               height={c.height}
               fill={fill}
-              stroke={f.roi ? 'white' : undefined}
-              strokeWidth={f.roi ? hatch / 2 : undefined}
               style={{ pointerEvents: 'all' }}
               data-field={c.field}
               data-index={f.index}
@@ -76,6 +83,105 @@ export const HeatmapLayer = memo(function HeatmapLayer({ imageId, fields, width,
           );
         })}
       </g>
+    </svg>
+  );
+});
+
+/** The outline of regions of interest: amber on a dark edge, seen on pale and dark tissue alike. */
+const ROI_STROKE = 'rgb(251 191 36)';
+const ROI_EDGE = 'rgb(15 23 42 / 0.75)';
+
+export interface RegionProps {
+  /** The regions of interest to draw (fields with `roi: true`). */
+  regions: readonly FieldRow[];
+  /** Level-0 size of the slide. */
+  width: number;
+  height: number;
+  /** Screen pixels per level-0 pixel: labels and lines keep their size on the screen. */
+  scale: number;
+  /** The view's rotation (degrees clockwise): labels stay upright, at the top left on the screen. */
+  rotation: number;
+  /** The rectangle being dragged (level-0 pixels, clamped to the slide), and whether it is large enough. */
+  draft: Rect | null;
+  draftOk: boolean;
+  /** The region sent and not yet answered. */
+  pending: Rect | null;
+  onHover: (field: FieldRow | null, clientX: number, clientY: number) => void;
+}
+
+/**
+ * Regions of interest as outlined rectangles numbered "ROI 1", "ROI 2" (the heatmap's cells are
+ * filled, regions are not), the rectangle being drawn (dashed) and the one being scored.
+ */
+export const RegionLayer = memo(function RegionLayer({ regions, width, height, scale, rotation, draft, draftOk, pending, onHover }: RegionProps) {
+  const px = (n: number) => n / scale;
+  const label = (r: Rect, text: string, testId?: string) => {
+    const at = screenTopLeft(r, rotation);
+    return (
+      <text
+        transform={`translate(${at.x} ${at.y}) rotate(${-rotation})`}
+        x={px(4)}
+        y={px(15)}
+        fontSize={px(12)}
+        fontWeight={600}
+        fontFamily="ui-sans-serif, system-ui, sans-serif"
+        fill="white"
+        stroke={ROI_EDGE}
+        strokeWidth={px(3)}
+        paintOrder="stroke"
+        style={{ pointerEvents: 'none' }}
+        data-testid={testId}
+      >
+        {text}
+      </text>
+    );
+  };
+  const outline = (r: Rect, colour: string, dashed: boolean) => (
+    <>
+      <rect x={r.x} y={r.y} width={r.width} height={r.height} fill="none" stroke={ROI_EDGE} strokeWidth={4} vectorEffect="non-scaling-stroke" />
+      <rect
+        x={r.x}
+        y={r.y}
+        width={r.width}
+        height={r.height}
+        fill="none"
+        stroke={colour}
+        strokeWidth={2}
+        strokeDasharray={dashed ? '6 4' : undefined}
+        vectorEffect="non-scaling-stroke"
+      />
+    </>
+  );
+  return (
+    <svg
+      viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
+      width="100%"
+      height="100%"
+      style={LAYER_STYLE}
+      data-testid="roi-layer"
+      onPointerMove={(e) => onHover(fieldUnder(e, regions), e.clientX, e.clientY)}
+      onPointerLeave={(e) => onHover(null, e.clientX, e.clientY)}
+    >
+      {regions.map((f, i) => (
+        <g key={f.index} data-testid="roi-outline" data-index={f.index} data-label={roiLabel(f)}>
+          {outline(f, ROI_STROKE, false)}
+          {/* The whole rectangle answers the pointer (its scores on hover); nothing is painted. */}
+          <rect x={f.x} y={f.y} width={f.width} height={f.height} fill="none" style={{ pointerEvents: 'all' }} data-field={i} data-testid="roi-hit" />
+          {label(f, roiLabel(f), 'roi-label')}
+        </g>
+      ))}
+      {pending && (
+        <g data-testid="roi-pending">
+          {outline(pending, ROI_STROKE, true)}
+          {label(pending, 'Scoring…')}
+        </g>
+      )}
+      {draft && (
+        <g data-testid="roi-draft" data-ok={draftOk ? 'true' : 'false'}>
+          {outline(draft, draftOk ? 'white' : 'rgb(248 113 113)', true)}
+        </g>
+      )}
     </svg>
   );
 });

@@ -1,8 +1,12 @@
 // A whole slide in the review panel: what the file says about it (scanner, size, resolution,
 // objective, pyramid, warnings), how far its fields are scored, and what its fields add up to
-// (per metric the range of the field scores, the downloads of every field).
+// (per metric the range of the field scores, the regions of interest drawn in the viewer, the
+// downloads of every field). A region's scores can become the slide's: a correction like any
+// other (the review panel's score editor: If-Match, audited with the reason "scores of ROI 1").
 
+import { useState } from 'react';
 import { slideUrls } from '../api/client';
+import type { FieldRow } from '../api/slides';
 import type { ImageRecord } from '../api/types';
 import { useConfig } from '../lib/config';
 import { plainErrorText } from '../lib/errors';
@@ -14,10 +18,17 @@ import {
   fieldProgressText,
   progressOf,
   progressPercent,
+  regionsOf,
+  roiChanges,
+  roiLabel,
+  roiReason,
+  roiScores,
+  roiText,
   slideFacts,
   slideOf,
   warningSentence,
 } from '../lib/slides';
+import type { ScoreEditor } from '../lib/useScoreEditor';
 import { btnSecondary, btnSmall, Icon, Spinner } from './ui';
 
 /** The slide's facts, under the file name. */
@@ -78,8 +89,12 @@ export function SlideProgress({ record }: { record: ImageRecord }) {
   );
 }
 
-/** What the fields add up to, beside the slide's draft: per metric their range, and the downloads. */
-export function SlideFieldScores({ record }: { record: ImageRecord }) {
+/**
+ * What the fields add up to, beside the slide's draft: per metric their range, the regions of
+ * interest, and the downloads. With an editor (someone who may change the scores), each region
+ * offers its scores as the slide's.
+ */
+export function SlideFieldScores({ record, editor, editable = false }: { record: ImageRecord; editor?: ScoreEditor; editable?: boolean }) {
   const { schema } = useConfig();
   const q = useSlideFields(record);
   const data = q.data;
@@ -103,6 +118,7 @@ export function SlideFieldScores({ record }: { record: ImageRecord }) {
     );
   }
   const counts = fieldCounts(data.fields);
+  const regions = regionsOf(data.fields);
   const byMetric = new Map(data.distribution.map((d) => [d.metric, d]));
   const urls = slideUrls(record.id);
   const link = 'inline-flex items-center gap-1 font-medium text-indigo-700 underline hover:text-indigo-500 dark:text-indigo-300';
@@ -130,6 +146,16 @@ export function SlideFieldScores({ record }: { record: ImageRecord }) {
           })}
         </ul>
       )}
+      {regions.length > 0 && (
+        <div className="flex flex-col gap-1" data-testid="roi-list">
+          <h4 className="text-sm font-semibold">Regions of interest</h4>
+          <ul className="flex flex-col gap-1.5 text-sm">
+            {regions.map((f) => (
+              <RegionItem key={f.index} region={f} record={record} editor={editable ? editor : undefined} />
+            ))}
+          </ul>
+        </div>
+      )}
       {data.fields.length > 0 && (
         <p className="flex flex-wrap items-center gap-x-4 gap-y-1 text-sm">
           <a className={link} href={urls.csv} download data-testid="fields-csv">
@@ -141,5 +167,50 @@ export function SlideFieldScores({ record }: { record: ImageRecord }) {
         </p>
       )}
     </section>
+  );
+}
+
+/** One region of interest: its label, who drew it, its scores, and the button that makes them the slide's. */
+function RegionItem({ region, record, editor }: { region: FieldRow; record: ImageRecord; editor?: ScoreEditor }) {
+  const { schema } = useConfig();
+  const [busy, setBusy] = useState(false);
+  const scores = roiScores(region, schema);
+  // What the slide's scores are now: the saved ones with the edits on their way.
+  const current = { ...record.scores, ...editor?.local };
+  const changes = scores ? roiChanges(scores, current) : [];
+  const use = async () => {
+    if (!editor || !scores) return;
+    setBusy(true);
+    try {
+      await editor.applyScores(scores, roiReason(region));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <li className="flex flex-wrap items-center gap-x-3 gap-y-1" data-testid="roi-item" data-index={region.index} data-label={roiLabel(region)}>
+      <span className="tabular-nums text-slate-700 dark:text-slate-200" data-testid="roi-text">
+        {roiText(region, schema)}
+      </span>
+      {editor && scores && changes.length > 0 && (
+        <button
+          type="button"
+          className={`${btnSecondary} ${btnSmall}`}
+          onClick={() => void use()}
+          disabled={busy}
+          aria-label={`Use as the slide's scores: ${roiLabel(region)}`}
+          title={`Sets ${changes.join(', ')} to the region's scores, as a correction (kept in the correction history)`}
+          data-testid="roi-use"
+        >
+          {busy ? <Spinner /> : null}
+          Use as the slide's scores
+        </button>
+      )}
+      {scores && changes.length === 0 && (
+        <span className="text-xs text-green-700 dark:text-green-400" data-testid="roi-current">
+          the slide's scores now
+        </span>
+      )}
+    </li>
   );
 }

@@ -4,19 +4,40 @@
 // rotation (R, Shift+R), keyboard panning (arrows) and zoom (+ −, 0 fits, 1 is 1:1), zoom presets.
 // The component is keyed by record (one viewer per image).
 //
-// A whole slide also gets a scale bar in µm (when the slide gives its resolution) and a heatmap
-// of one metric's field scores over the image, with its legend and the hovered field's scores.
+// A whole slide also gets a scale bar in µm (when the slide gives its resolution), a heatmap of
+// one metric's field scores over the image, with its legend and the hovered field's scores, and
+// its regions of interest: "Draw region" turns dragging on the image into drawing a rectangle
+// (panning stops meanwhile; Esc cancels), which is sent to the server to be scored and then
+// shown, numbered, with the regions drawn before.
 
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type PointerEvent as ReactPointerEvent } from 'react';
 import { createPortal } from 'react-dom';
 import type OpenSeadragon from 'openseadragon';
+import type { FieldRow, Region } from '../api/slides';
 import { imageUrls } from '../api/client';
 import { useConfig } from '../lib/config';
 import { useRecord } from '../lib/records';
-import { useSlideFields } from '../lib/slideFields';
-import { chooseScaleBar, fieldCounts, slideOf } from '../lib/slides';
+import { canScore } from '../lib/roles';
+import { useSession } from '../lib/session';
+import { drawRegion, useSlideFields } from '../lib/slideFields';
+import {
+  chooseScaleBar,
+  clampRect,
+  fieldCounts,
+  largeEnough,
+  MIN_REGION_SIDE,
+  rectFromPoints,
+  regionErrorText,
+  regionFromDrag,
+  regionsOf,
+  roiLabel,
+  roiScoresText,
+  slideOf,
+  withRegion,
+  type Point,
+} from '../lib/slides';
 import { activePreset, normaliseRotation, viewerKeyAction, zoomPresets, ZOOM_STEP, type ViewerAction } from '../lib/viewer';
-import { FieldTooltip, HeatmapLayer, HeatmapLegend, ScaleBarView } from './SlideOverlay';
+import { FieldTooltip, HeatmapLayer, HeatmapLegend, RegionLayer, ScaleBarView } from './SlideOverlay';
 import { btnSecondary, btnSmall, Icon, Spinner } from './ui';
 
 type OSDViewer = OpenSeadragon.Viewer;
@@ -79,7 +100,30 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   const fields = fieldsQuery.data?.fields ?? null;
   const [heatMetric, setHeatMetric] = useState('');
   const [opacity, setOpacity] = useState(0.55);
-  const [hover, setHover] = useState<{ field: number; x: number; y: number; width: number; height: number } | null>(null);
+  const [hover, setHover] = useState<{ field: FieldRow; x: number; y: number; width: number; height: number } | null>(null);
+  // Regions of interest: drawing one (a drag in level-0 pixels), sending it, what came of it.
+  const { user } = useSession();
+  const [drawing, setDrawing] = useState(false);
+  const drawingRef = useRef(false);
+  const [drag, setDrag] = useState<{ a: Point; b: Point } | null>(null);
+  const dragRef = useRef<{ a: Point; b: Point; pointer: number } | null>(null);
+  const [pendingRegion, setPendingRegion] = useState<Region | null>(null);
+  /** The region last scored here, shown until the fields are reloaded (with it among them). */
+  const [drawn, setDrawn] = useState<{ field: FieldRow; before: unknown } | null>(null);
+  const [roiMessage, setRoiMessage] = useState<{ kind: 'status' | 'error'; text: string } | null>(null);
+  const alive = useRef(true);
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+    };
+  }, []);
+  // What came of a region goes after a while (errors stay until the next try).
+  useEffect(() => {
+    if (roiMessage?.kind !== 'status' || roiMessage.text.endsWith('…')) return;
+    const t = setTimeout(() => setRoiMessage((m) => (m === roiMessage ? null : m)), 15_000);
+    return () => clearTimeout(t);
+  }, [roiMessage]);
   const stage = useRef<HTMLDivElement>(null);
   /** The heatmap's element, placed over the image by OpenSeadragon. */
   const [overlayHost] = useState(() => document.createElement('div'));
@@ -259,6 +303,15 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   // Keys: all of them while the viewer has focus or fills the screen; F from anywhere but a field.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
+      // Drawing a region: Esc drops the rectangle and stops drawing (before it leaves full screen).
+      if (e.key === 'Escape' && drawingRef.current) {
+        e.preventDefault();
+        dragRef.current = null;
+        setDrag(null);
+        setDrawing(false);
+        setRoiMessage(null);
+        return;
+      }
       const inside = !!wrapper.current && (wrapper.current.contains(e.target as Node) || wrapper.current.dataset.fullscreen === 'true');
       if (typingIn(e.target) && !inside) return;
       // The heatmap's choice and opacity keep their own keys (arrows, letters); Esc still leaves.
@@ -277,21 +330,131 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   // The heatmap: one metric's field scores over the image, while it is chosen.
   const heatMax = schema.metrics.find((m) => m.name === heatMetric)?.max ?? null;
   const showHeat = ready && heatMax != null && !!fields && fields.length > 0 && !!level0W && !!level0H;
+  // The regions of interest: the fields' own, and the one just scored until the reload lists it.
+  const justDrawn = drawn && drawn.before === fieldsQuery.data ? drawn.field : null;
+  const regions = useMemo(() => withRegion(regionsOf(fields), justDrawn), [fields, justDrawn]);
+  /** Screen pixels per level-0 pixel. */
+  const scale = pxPerUnit != null && level0W ? pxPerUnit / level0W : null;
+  const draftRect = drag && level0W && level0H ? clampRect(rectFromPoints(drag.a, drag.b), level0W, level0H) : null;
+  const showRegions = ready && scale != null && !!level0W && !!level0H && (regions.length > 0 || draftRect != null || pendingRegion != null);
+  const overlayOn = showHeat || showRegions;
   useEffect(() => {
     const v = viewer.current;
     const OSD = osd.current;
-    if (!showHeat || !v || !OSD || !level0W || !level0H) return;
+    if (!overlayOn || !v || !OSD || !level0W || !level0H) return;
     v.addOverlay({ element: overlayHost, location: new OSD.Rect(0, 0, 1, level0H / level0W) });
     return () => {
       v.removeOverlay(overlayHost);
     };
-  }, [showHeat, overlayHost, level0W, level0H]);
-  const onHover = useCallback((field: number | null, clientX: number, clientY: number) => {
+  }, [overlayOn, overlayHost, level0W, level0H]);
+  const onHover = useCallback((field: FieldRow | null, clientX: number, clientY: number) => {
     const box = stage.current?.getBoundingClientRect();
     setHover(field == null || !box ? null : { field, x: clientX - box.left, y: clientY - box.top, width: box.width, height: box.height });
   }, [setHover]);
-  const hovered = showHeat && hover && fields ? fields[hover.field] : undefined;
   const unreadable = useMemo(() => (fields ? fieldCounts(fields).unreadable > 0 : false), [fields]);
+
+  // Drawing a region of interest: for a scored slide whose fields the caller sees, by whoever may
+  // score (the server scores it with the model that drafted the slide).
+  const canDraw =
+    ready &&
+    fieldsQuery.data != null &&
+    record?.status === 'scored' &&
+    record.draft != null &&
+    record.locked_by_study == null &&
+    canScore(user.role) &&
+    !!level0W &&
+    !!level0H;
+  const drawOn = drawing && canDraw;
+  /** The field or region under the pointer (none while drawing). */
+  const hovered = overlayOn && !drawOn && hover ? hover.field : undefined;
+  useEffect(() => {
+    drawingRef.current = drawOn;
+    // Dragging draws instead of panning (the drawing layer takes the pointer; this stops the rest).
+    const v = viewer.current;
+    if (!drawOn || !v) return;
+    v.setMouseNavEnabled(false);
+    return () => {
+      v.setMouseNavEnabled(true);
+    };
+  }, [drawOn]);
+  const toggleDrawing = () => {
+    if (drawing) {
+      dragRef.current = null;
+      setDrag(null);
+      setDrawing(false);
+      setRoiMessage(null);
+    } else {
+      setHover(null);
+      setRoiMessage(null);
+      setDrawing(true);
+    }
+  };
+  /** A point of the viewer (client pixels) in level-0 pixels of the slide. */
+  const toSlide = (clientX: number, clientY: number): Point | null => {
+    const OSD = osd.current;
+    const it = mainItem();
+    const el = host.current;
+    if (!OSD || !it || !el || !level0W) return null;
+    const box = el.getBoundingClientRect();
+    const p = it.viewerElementToImageCoordinates(new OSD.Point(clientX - box.left, clientY - box.top));
+    // The item's own pixels: the deep-zoom tiles (level 0), or the preview while they are missing.
+    const k = level0W / (it.getContentSize().x || level0W);
+    return { x: p.x * k, y: p.y * k };
+  };
+  const onDrawDown = (e: ReactPointerEvent<HTMLDivElement>) => {
+    if (e.button !== 0 || pendingRegion) return;
+    const p = toSlide(e.clientX, e.clientY);
+    if (!p) return;
+    e.preventDefault();
+    e.currentTarget.setPointerCapture?.(e.pointerId);
+    dragRef.current = { a: p, b: p, pointer: e.pointerId };
+    setDrag({ a: p, b: p });
+    setRoiMessage(null);
+  };
+  const onDrawMove = (e: ReactPointerEvent<HTMLDivElement>) => {
+    const d = dragRef.current;
+    if (!d || d.pointer !== e.pointerId) return;
+    const p = toSlide(e.clientX, e.clientY);
+    if (!p) return;
+    d.b = p;
+    setDrag({ a: d.a, b: p });
+  };
+  const onDrawUp = (e: ReactPointerEvent<HTMLDivElement>) => {
+    const d = dragRef.current;
+    if (!d || d.pointer !== e.pointerId) return;
+    dragRef.current = null;
+    setDrag(null);
+    const end = toSlide(e.clientX, e.clientY) ?? d.b;
+    if (!level0W || !level0H) return;
+    const r = regionFromDrag(d.a, end, level0W, level0H);
+    if (!r.ok) {
+      // Drawing stays on: the next drag tries again.
+      setRoiMessage({ kind: 'error', text: r.message });
+      return;
+    }
+    setDrawing(false);
+    setPendingRegion(r.region);
+    setRoiMessage({ kind: 'status', text: 'Scoring the region…' });
+    const before = fieldsQuery.data;
+    drawRegion(id, r.region).then(
+      (f) => {
+        if (!alive.current) return;
+        setPendingRegion(null);
+        setDrawn({ field: f, before });
+        setRoiMessage({ kind: 'status', text: `${roiLabel(f)} scored: ${roiScoresText(f, schema)}.` });
+      },
+      (err: unknown) => {
+        if (!alive.current) return;
+        setPendingRegion(null);
+        setRoiMessage({ kind: 'error', text: regionErrorText(err) });
+      },
+    );
+  };
+  const onDrawCancel = (e: ReactPointerEvent<HTMLDivElement>) => {
+    if (dragRef.current?.pointer !== e.pointerId) return;
+    dragRef.current = null;
+    setDrag(null);
+  };
 
   // The scale bar: µm across the screen's horizontal (the slide's y after a quarter turn).
   const umPerPx = meta ? (rotation % 180 === 0 ? meta.mpp_x : (meta.mpp_y ?? meta.mpp_x)) : null;
@@ -348,15 +511,55 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
         {hovered && hover && (
           <FieldTooltip field={hovered} schema={schema} x={hover.x} y={hover.y} frameWidth={hover.width} frameHeight={hover.height} />
         )}
-        {showHeat &&
-          fields &&
+        {overlayOn &&
           level0W &&
           level0H &&
-          heatMax != null &&
           createPortal(
-            <HeatmapLayer imageId={id} fields={fields} width={level0W} height={level0H} metric={heatMetric} max={heatMax} opacity={opacity} onHover={onHover} />,
+            <>
+              {showHeat && fields && heatMax != null && (
+                <HeatmapLayer imageId={id} fields={fields} width={level0W} height={level0H} metric={heatMetric} max={heatMax} opacity={opacity} onHover={onHover} />
+              )}
+              {showRegions && scale != null && (
+                <RegionLayer
+                  regions={regions}
+                  width={level0W}
+                  height={level0H}
+                  scale={scale}
+                  rotation={rotation}
+                  draft={draftRect}
+                  draftOk={draftRect != null && largeEnough(draftRect)}
+                  pending={pendingRegion}
+                  onHover={onHover}
+                />
+              )}
+            </>,
             overlayHost,
           )}
+        {(drawOn || roiMessage) && (
+          <p
+            className={`pointer-events-none absolute top-2 left-1/2 z-10 max-w-[80%] -translate-x-1/2 rounded-md px-2.5 py-1 text-center text-xs shadow-sm ${
+              roiMessage?.kind === 'error'
+                ? 'bg-red-50/95 text-red-800 dark:bg-red-950/90 dark:text-red-200'
+                : 'bg-white/90 text-slate-800 dark:bg-slate-900/90 dark:text-slate-100'
+            }`}
+            role={roiMessage?.kind === 'error' ? 'alert' : 'status'}
+            data-testid="roi-message"
+            data-kind={roiMessage?.kind ?? 'hint'}
+          >
+            {roiMessage?.text ?? `Drag over the image to draw a region of at least ${MIN_REGION_SIDE} × ${MIN_REGION_SIDE} pixels of the slide. Esc cancels.`}
+          </p>
+        )}
+        {drawOn && (
+          <div
+            className="absolute inset-0 z-[5] cursor-crosshair touch-none select-none"
+            onPointerDown={onDrawDown}
+            onPointerMove={onDrawMove}
+            onPointerUp={onDrawUp}
+            onPointerCancel={onDrawCancel}
+            data-testid="roi-draw-layer"
+            aria-hidden
+          />
+        )}
         {state === 'error' && (
           <div className="absolute inset-0 flex items-center justify-center p-4 text-center text-sm text-red-700 dark:text-red-400">
             The image could not be shown: the server has no tiles or preview for it yet. Reload the page in a moment.
@@ -443,6 +646,20 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
               </label>
             )}
           </span>
+        )}
+        {canDraw && (
+          <button
+            className={`${tool} ${drawing ? 'ring-2 ring-amber-500' : ''}`}
+            onClick={toggleDrawing}
+            disabled={pendingRegion != null}
+            aria-pressed={drawing}
+            aria-label="Draw region"
+            title="Drag over the image to draw a region of interest; the AI scores it (Esc cancels)"
+            data-testid="roi-draw"
+          >
+            <Icon name="region" className="size-3.5" />
+            <span className="hidden sm:inline">Draw region</span>
+          </button>
         )}
         <span className={`ml-auto text-xs ${fullscreen ? 'text-slate-300' : 'text-slate-500 dark:text-slate-400'}`} aria-live="off" data-testid="viewer-zoom">
           {zoom != null && `${Math.round(zoom * 100)}%`}

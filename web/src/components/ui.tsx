@@ -58,6 +58,7 @@ const iconPaths = {
   rotateRight: 'M20 4v5h-5M19.4 9A8 8 0 1 0 20 13',
   expand: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
   shrink: 'M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5',
+  region: 'M4 8V4h4M11 4h2M16 4h4v4M20 11v2M20 16v4h-4M13 20h-2M8 20H4v-4M4 13v-2',
   retry: 'M4 4v5h5M4.6 9A8 8 0 1 1 4 13',
 } as const;
 

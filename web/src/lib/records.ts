@@ -3,7 +3,6 @@
 
 import { useSyncExternalStore } from 'react';
 import { ApiError, etagOf, getImage } from '../api/client';
-import type { FieldProgress } from '../api/slides';
 import type { ImageEvent, ImageRecord } from '../api/types';
 import { validProgress } from './slides';
 
@@ -33,17 +32,15 @@ export function putRecord(record: ImageRecord, etag?: string | null, force = fal
   emit(stored);
 }
 
-type WithProgress = ImageRecord & { progress?: FieldProgress | null };
-
 /**
  * A slide's progress moves on without a new version (events carry it): a GET answered before
  * the latest event must not take the count back.
  */
 function keepProgress(old: ImageRecord, next: ImageRecord): ImageRecord {
-  const a = validProgress((old as WithProgress).progress);
-  const b = validProgress((next as WithProgress).progress);
+  const a = validProgress(old.progress);
+  const b = validProgress(next.progress);
   if (!a || (b && (b.total !== a.total || b.done >= a.done))) return next;
-  return { ...next, progress: a } as ImageRecord;
+  return { ...next, progress: a };
 }
 
 /** A progress event for a record we show: its count changes in place (no refetch). */
@@ -51,10 +48,10 @@ function applyProgress(ev: ImageEvent): void {
   const p = validProgress(ev.progress);
   const known = entries.get(ev.id);
   if (!p || !known) return;
-  const cur = validProgress((known.record as WithProgress).progress);
+  const cur = validProgress(known.record.progress);
   if (cur && cur.done === p.done && cur.total === p.total) return;
   const status = ev.status === 'queued' || ev.status === 'scoring' ? ev.status : known.record.status;
-  const record = { ...known.record, status, progress: p } as ImageRecord;
+  const record: ImageRecord = { ...known.record, status, progress: p };
   entries.set(ev.id, { record, etag: known.etag });
   emit(record);
 }

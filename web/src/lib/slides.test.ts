@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { ApiError } from '../api/client';
 import type { FieldRow, SlideMeta } from '../api/slides';
 import type { ImageRecord, Schema } from '../api/types';
 import {
   chooseScaleBar,
+  clampRect,
   distributionText,
   fieldCells,
   fieldCounts,
@@ -13,15 +15,32 @@ import {
   formatMpp,
   isSlide,
   legendGradient,
+  largeEnough,
   legendTicks,
+  MIN_REGION_SIDE,
   progressOf,
   rampRgb,
+  rectFromPoints,
+  REGION_OUTSIDE,
+  REGION_TOO_SMALL,
+  regionErrorText,
+  regionFromDrag,
+  regionsOf,
+  roiChanges,
+  roiLabel,
+  roiReason,
+  roiScores,
+  roiScoresText,
+  roiText,
+  roundRect,
   scoreColour,
+  screenTopLeft,
   slideFacts,
   slideOf,
   validProgress,
   vendorLabel,
   warningSentence,
+  withRegion,
 } from './slides';
 
 const schema = {
@@ -142,6 +161,13 @@ describe('field scores', () => {
     });
     expect(fieldSummary(field(3, 0, 0, null), schema).lines).toEqual(['unreadable: bad tile']);
   });
+  it('show a hovered region’s label, who drew it and its scores', () => {
+    const roi = field(1, 200, 300, { inflammation: 1, fibrosis: 2.5 }, { roi: true, tissue_share: 1, created_by: 'dr. Ames' });
+    expect(fieldSummary(roi, schema)).toEqual({ title: 'ROI 1 · drawn by dr. Ames', lines: ['inflammation: 1', 'fibrosis: 2.5'] });
+    // Single-user mode: "local" is the person at the screen.
+    expect(fieldSummary({ ...roi, created_by: 'local' }, schema).title).toBe('ROI 1 · drawn by you');
+    expect(fieldSummary({ ...roi, created_by: null }, schema).title).toBe('ROI 1 · drawn by someone');
+  });
 });
 
 describe('heatmap colours', () => {
@@ -216,5 +242,97 @@ describe('scale bar', () => {
       expect(bar.px).toBeGreaterThanOrEqual(100);
       expect(bar.px).toBeLessThan(250);
     }
+  });
+});
+
+describe('drawing a region of interest', () => {
+  it('makes a rectangle of two corners, whichever way the drag went', () => {
+    expect(rectFromPoints({ x: 10, y: 20 }, { x: 110, y: 220 })).toEqual({ x: 10, y: 20, width: 100, height: 200 });
+    expect(rectFromPoints({ x: 110, y: 220 }, { x: 10, y: 20 })).toEqual({ x: 10, y: 20, width: 100, height: 200 });
+    expect(rectFromPoints({ x: 110, y: 20 }, { x: 10, y: 220 })).toEqual({ x: 10, y: 20, width: 100, height: 200 });
+  });
+  it('keeps the part on the slide', () => {
+    expect(clampRect({ x: -50, y: -10, width: 200, height: 100 }, 1000, 800)).toEqual({ x: 0, y: 0, width: 150, height: 90 });
+    expect(clampRect({ x: 900, y: 700, width: 300, height: 300 }, 1000, 800)).toEqual({ x: 900, y: 700, width: 100, height: 100 });
+    expect(clampRect({ x: 1200, y: 0, width: 100, height: 100 }, 1000, 800)).toBeNull();
+    expect(clampRect({ x: -300, y: 0, width: 100, height: 100 }, 1000, 800)).toBeNull();
+  });
+  it('rounds to whole pixels without leaving the slide', () => {
+    expect(roundRect({ x: 10.4, y: 20.6, width: 99.4, height: 100 })).toEqual({ x: 10, y: 21, width: 100, height: 100 });
+    const r = roundRect({ x: 900.5, y: 0, width: 99.5, height: 64.2 });
+    expect(r.x + r.width).toBe(1000);
+    for (const v of Object.values(r)) expect(Number.isInteger(v)).toBe(true);
+  });
+  it('needs at least 64 × 64 pixels of the slide', () => {
+    expect(MIN_REGION_SIDE).toBe(64);
+    expect(largeEnough({ x: 0, y: 0, width: 64, height: 64 })).toBe(true);
+    expect(largeEnough({ x: 0, y: 0, width: 63.9, height: 500 })).toBe(false);
+  });
+  it('turns a drag into the region sent, clamped and whole, or says what is wrong in words', () => {
+    expect(regionFromDrag({ x: 1100.7, y: 400.2 }, { x: 100.2, y: -30 }, 2220, 2967)).toEqual({
+      ok: true,
+      region: { x: 100, y: 0, width: 1001, height: 400 },
+    });
+    expect(regionFromDrag({ x: 2100, y: 2900 }, { x: 2600, y: 3400 }, 2220, 2967)).toEqual({ ok: true, region: { x: 2100, y: 2900, width: 120, height: 67 } });
+    expect(regionFromDrag({ x: 10, y: 10 }, { x: 50, y: 500 }, 2220, 2967)).toEqual({ ok: false, message: REGION_TOO_SMALL });
+    // A click (no drag) is too small too; a drag off the slide lies outside it.
+    expect(regionFromDrag({ x: 10, y: 10 }, { x: 10, y: 10 }, 2220, 2967)).toEqual({ ok: false, message: REGION_TOO_SMALL });
+    expect(regionFromDrag({ x: 10, y: 10 }, { x: 400, y: 10 }, 2220, 2967)).toEqual({ ok: false, message: REGION_TOO_SMALL });
+    expect(regionFromDrag({ x: -500, y: 10 }, { x: -100, y: 500 }, 2220, 2967)).toEqual({ ok: false, message: REGION_OUTSIDE });
+    // At the slide's edge a region smaller once clamped is refused.
+    expect(regionFromDrag({ x: 2200, y: 10 }, { x: 2400, y: 500 }, 2220, 2967)).toEqual({ ok: false, message: REGION_TOO_SMALL });
+    expect(REGION_TOO_SMALL).toBe('Draw a larger region: at least 64 × 64 pixels of the slide.');
+  });
+});
+
+describe('regions of interest', () => {
+  it('are labelled at the corner the screen shows top left, however the view is turned', () => {
+    const r = { x: 10, y: 20, width: 100, height: 50 };
+    expect(screenTopLeft(r, 0)).toEqual({ x: 10, y: 20 });
+    expect(screenTopLeft(r, 90)).toEqual({ x: 10, y: 70 });
+    expect(screenTopLeft(r, 180)).toEqual({ x: 110, y: 70 });
+    expect(screenTopLeft(r, 270)).toEqual({ x: 110, y: 20 });
+    expect(screenTopLeft(r, -90)).toEqual({ x: 110, y: 20 });
+  });
+  const roi = field(1, 200, 300, { fibrosis: 2, inflammation: 1.5, other: 9 }, { roi: true, tissue_share: 1, created_by: 'dr. Ames' });
+  it('are named "ROI n", with who drew them and their scores in the schema’s order', () => {
+    expect(roiLabel(roi)).toBe('ROI 1');
+    expect(roiScoresText(roi, schema)).toBe('inflammation 1.5, fibrosis 2.0');
+    expect(roiText(roi, schema)).toBe('ROI 1 (dr. Ames): inflammation 1.5, fibrosis 2.0');
+    expect(roiText({ ...roi, index: 2, created_by: 'local' }, schema)).toBe('ROI 2 (you): inflammation 1.5, fibrosis 2.0');
+    expect(roiText({ ...roi, scores: null, error: 'unreadable: bad tile' }, schema)).toBe('ROI 1 (dr. Ames): unreadable: bad tile');
+    expect(roiReason(roi)).toBe('scores of ROI 1');
+  });
+  it('are the fields marked roi, after the grid', () => {
+    const grid = [field(0, 0, 0, { inflammation: 1 }), field(1, 500, 0, { inflammation: 2 })];
+    expect(regionsOf([...grid, roi])).toEqual([roi]);
+    expect(regionsOf(null)).toEqual([]);
+  });
+  it('give the schema’s metrics as scores, and what using them would change', () => {
+    expect(roiScores(roi, schema)).toEqual({ inflammation: 1.5, fibrosis: 2 });
+    expect(roiScores({ ...roi, scores: null }, schema)).toBeNull();
+    expect(roiScores({ ...roi, scores: { other: 1 } }, schema)).toBeNull();
+    expect(roiChanges({ inflammation: 1.5, fibrosis: 2 }, { inflammation: 1.5, fibrosis: 1 })).toEqual(['fibrosis']);
+    expect(roiChanges({ inflammation: 1.5, fibrosis: 2 }, { inflammation: 1.5, fibrosis: 2 })).toEqual([]);
+    expect(roiChanges({ inflammation: 1.5 }, {})).toEqual(['inflammation']);
+  });
+  it('show the one just drawn until the fields list it', () => {
+    const listed = [field(0, 0, 0, { inflammation: 1 }, { roi: true })];
+    expect(withRegion(listed, null)).toBe(listed);
+    expect(withRegion(listed, roi)).toEqual([...listed, roi]);
+    expect(withRegion([...listed, roi], { ...roi })).toHaveLength(2);
+  });
+  it('explain the server’s refusals in plain words', () => {
+    const refusal = (status: number, error: string, detail: string, field?: string) => new ApiError(status, { error, detail, field });
+    expect(regionErrorText(refusal(422, 'invalid', 'draw a region of at least 64 × 64 level-0 pixels', 'width'))).toBe(REGION_TOO_SMALL);
+    expect(regionErrorText(refusal(422, 'invalid', 'the region must lie inside the slide (0, 0)–(2220, 2967) in level-0 pixels', 'x'))).toBe(
+      'Draw the region inside the slide: part of it lies outside.',
+    );
+    expect(regionErrorText(refusal(422, 'invalid', 'openslide: cannot read region', 'width'))).toBe('This region could not be read from the slide. Draw a smaller one.');
+    expect(regionErrorText(refusal(403, 'blinded_read', 'you read image 3 in a blinded study'))).toMatch(/^You read this slide in a blinded study/);
+    expect(regionErrorText(refusal(403, 'forbidden', 'pathologists only'))).toBe('Your account may not draw regions.');
+    const net = regionErrorText(new ApiError(0, { error: 'network', detail: 'the server could not be reached' }));
+    expect(net).toMatch(/^The region was not scored\. The server could not be reached\./);
+    expect(net).not.toMatch(/HTTP|TypeError/);
   });
 });

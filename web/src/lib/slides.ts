@@ -1,9 +1,12 @@
 // Whole-slide images in the UI: the heatmap's colours and legend, the scale bar, the words for a
-// slide's facts, progress and field scores, and which field lies under a point. Pure functions;
+// slide's facts, progress and field scores, which field lies under a point, and regions of
+// interest (the rectangle a drag draws, its label and scores). Pure functions;
 // components/Viewer.tsx and components/SlidePanel.tsx show them.
 
 import type { ImageRecord, Schema } from '../api/types';
-import type { FieldDistribution, FieldProgress, FieldRow, SlideAwareRecord, SlideMeta } from '../api/slides';
+import type { Distribution, FieldRow, Progress, Region, SlideLevel, SlideMeta } from '../api/slides';
+import { actorLabel } from './audit';
+import { factsOf, plainError } from './errors';
 import { decimalsOf, formatScore } from './scores';
 
 // ---- The record ----
@@ -11,18 +14,16 @@ import { decimalsOf, formatScore } from './scores';
 /** The record is a whole-slide image (scored field by field). */
 export function isSlide(r: ImageRecord | null | undefined): boolean {
   if (!r) return false;
-  const s = r as SlideAwareRecord;
-  return s.kind === 'slide' || (s.slide != null && typeof s.slide === 'object');
+  return r.kind === 'slide' || (r.slide != null && typeof r.slide === 'object');
 }
 
-/** The slide's metadata, or null for an ordinary image. */
+/** The slide's metadata (the record's free-form `slide` read into its shape), or null for an ordinary image. */
 export function slideOf(r: ImageRecord | null | undefined): SlideMeta | null {
-  if (!r) return null;
-  const s = (r as SlideAwareRecord).slide;
+  const s = r?.slide;
   if (!s || typeof s !== 'object') return null;
   return {
     vendor: typeof s.vendor === 'string' ? s.vendor : '',
-    levels: Array.isArray(s.levels) ? s.levels : [],
+    levels: Array.isArray(s.levels) ? s.levels.filter(isLevel) : [],
     mpp_x: positive(s.mpp_x),
     mpp_y: positive(s.mpp_y),
     objective_power: positive(s.objective_power),
@@ -32,28 +33,33 @@ export function slideOf(r: ImageRecord | null | undefined): SlideMeta | null {
 
 const positive = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null);
 
-/** Fields scored so far while a slide is scored, or null. */
-export function progressOf(r: ImageRecord | null | undefined): FieldProgress | null {
-  const p = r ? (r as SlideAwareRecord).progress : null;
-  return validProgress(p);
+function isLevel(l: unknown): l is SlideLevel {
+  if (!l || typeof l !== 'object') return false;
+  const { width, height } = l as Partial<SlideLevel>;
+  return positive(width) != null && positive(height) != null;
 }
 
-export function validProgress(p: unknown): FieldProgress | null {
+/** Fields scored so far while a slide is scored, or null. */
+export function progressOf(r: ImageRecord | null | undefined): Progress | null {
+  return validProgress(r?.progress);
+}
+
+export function validProgress(p: unknown): Progress | null {
   if (!p || typeof p !== 'object') return null;
-  const { done, total } = p as Partial<FieldProgress>;
+  const { done, total } = p as Partial<Progress>;
   if (typeof done !== 'number' || typeof total !== 'number' || !(total > 0) || done < 0) return null;
   return { done: Math.min(done, total), total };
 }
 
 /** "Scoring fields 12 / 40" while a slide is queued or scored and its fields are counted; else null. */
-export function fieldProgressText(status: string, progress: FieldProgress | null): string | null {
+export function fieldProgressText(status: string, progress: Progress | null): string | null {
   if (status !== 'queued' && status !== 'scoring') return null;
   if (!progress) return null;
   return `Scoring fields ${progress.done} / ${progress.total}`;
 }
 
 /** The share of fields scored, 0–100 (for a progress bar). */
-export function progressPercent(progress: FieldProgress): number {
+export function progressPercent(progress: Progress): number {
   return Math.round((100 * progress.done) / progress.total);
 }
 
@@ -132,10 +138,14 @@ export function warningSentence(w: string): string {
 export const SLIDE_SPREAD_HELP = 'spread of the field scores (90th minus 10th percentile)';
 
 /** The field scores' range for a metric: "fields p10–p90: 1.0–2.5, median 1.5". */
-export function distributionText(d: FieldDistribution, step: number): string {
-  const digits = Math.max(1, decimalsOf(step));
-  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+export function distributionText(d: Distribution, step: number): string {
+  const f = (v: number) => fixedScore(v, step);
   return `fields p10–p90: ${f(d.p10)}–${f(d.p90)}, median ${f(d.p50)}`;
+}
+
+/** A score with the step's decimals, at least one: 2 → "2.0", 1.25 → "1.25" (step 0.25). */
+export function fixedScore(v: number | null | undefined, step: number): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(Math.max(1, decimalsOf(step))) : '–';
 }
 
 export interface FieldCounts {
@@ -167,10 +177,13 @@ export function formatTissue(share: number): string {
   return `tissue ${Math.round(Math.min(1, Math.max(0, share)) * 100)} %`;
 }
 
-/** What hovering a field shows: its name, its tissue share, then each metric's score (or why none). */
+/**
+ * What hovering a field shows: its name, its tissue share, then each metric's score (or why
+ * none). A region of interest: its label and who drew it, then its scores.
+ */
 export function fieldSummary(f: FieldRow, schema: Schema): { title: string; lines: string[] } {
   // Numbered as in the downloads (the CSV's `field`, QuPath's "Field 12").
-  const title = `${f.roi ? 'Region' : 'Field'} ${f.index} · ${formatTissue(f.tissue_share)}`;
+  const title = f.roi ? `${roiLabel(f)} · drawn by ${roiAuthor(f)}` : `Field ${f.index} · ${formatTissue(f.tissue_share)}`;
   if (f.scores == null) return { title, lines: [f.error ? unreadableText(f.error) : 'unreadable'] };
   const scores = f.scores;
   return { title, lines: schema.metrics.map((m) => `${m.name}: ${formatScore(scores[m.name], schema.step)}`) };
@@ -312,4 +325,160 @@ export function chooseScaleBar(umPerPx: number | null, screenPerImagePx: number 
     if (px >= minPx - 1e-9) return { um, px, label: formatLength(um) };
   }
   return null;
+}
+
+// ---- Regions of interest ----
+
+/** The smallest region the server scores, per side, in level-0 pixels. */
+export const MIN_REGION_SIDE = 64;
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** A rectangle in level-0 pixels (fractions allowed until it is sent). */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** The rectangle with these two corners, whichever way the drag went. */
+export function rectFromPoints(a: Point, b: Point): Rect {
+  const x = Math.min(a.x, b.x);
+  const y = Math.min(a.y, b.y);
+  return { x, y, width: Math.abs(b.x - a.x), height: Math.abs(b.y - a.y) };
+}
+
+/** The part of the rectangle on the slide (0..width × 0..height); null when none of it is. */
+export function clampRect(r: Rect, width: number, height: number): Rect | null {
+  const x0 = Math.max(0, r.x);
+  const y0 = Math.max(0, r.y);
+  const x1 = Math.min(width, r.x + r.width);
+  const y1 = Math.min(height, r.y + r.height);
+  if (!(x1 > x0) || !(y1 > y0)) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+/** Whole pixels: the corners rounded, so that a rectangle inside the slide stays inside it. */
+export function roundRect(r: Rect): Region {
+  const x = Math.round(r.x);
+  const y = Math.round(r.y);
+  return { x, y, width: Math.round(r.x + r.width) - x, height: Math.round(r.y + r.height) - y };
+}
+
+/** Big enough for the server to score (at least 64 × 64 level-0 pixels). */
+export function largeEnough(r: Rect, min = MIN_REGION_SIDE): boolean {
+  return r.width >= min && r.height >= min;
+}
+
+export type RegionDraw = { ok: true; region: Region } | { ok: false; message: string };
+
+/** What the person did wrong, in words. */
+export const REGION_TOO_SMALL = `Draw a larger region: at least ${MIN_REGION_SIDE} × ${MIN_REGION_SIDE} pixels of the slide.`;
+export const REGION_OUTSIDE = 'Draw the region on the slide: this one lies outside it.';
+
+/**
+ * The region a drag from `a` to `b` (level-0 pixels) draws on a slide of `width` × `height`:
+ * clamped to the slide, in whole pixels, or why it cannot be sent.
+ */
+export function regionFromDrag(a: Point, b: Point, width: number, height: number): RegionDraw {
+  const clamped = clampRect(rectFromPoints(a, b), width, height);
+  // Nothing on the slide: a click (or a line) on it is too small, a drag beside it outside it.
+  const startsOnSlide = a.x >= 0 && a.y >= 0 && a.x <= width && a.y <= height;
+  if (!clamped) return { ok: false, message: startsOnSlide ? REGION_TOO_SMALL : REGION_OUTSIDE };
+  const region = roundRect(clamped);
+  if (!largeEnough(region)) return { ok: false, message: REGION_TOO_SMALL };
+  return { ok: true, region };
+}
+
+/**
+ * The corner of a rectangle (level-0 pixels) that the screen shows top left when the view is
+ * turned `rotation` degrees clockwise (quarter turns): where its label goes.
+ */
+export function screenTopLeft(r: Rect, rotation: number): Point {
+  switch ((((Math.round(rotation / 90) % 4) + 4) % 4) as 0 | 1 | 2 | 3) {
+    case 0:
+      return { x: r.x, y: r.y };
+    case 1:
+      return { x: r.x, y: r.y + r.height };
+    case 2:
+      return { x: r.x + r.width, y: r.y + r.height };
+    case 3:
+      return { x: r.x + r.width, y: r.y };
+  }
+}
+
+/** "ROI 1": a region's name in the viewer, the panel and the correction's reason. */
+export function roiLabel(f: Pick<FieldRow, 'index'>): string {
+  return `ROI ${f.index}`;
+}
+
+/** Who drew a region, in words ("you" in single-user mode). */
+export function roiAuthor(f: Pick<FieldRow, 'created_by'>): string {
+  return actorLabel(f.created_by ?? null);
+}
+
+/** The regions of interest among a slide's fields, in their order. */
+export function regionsOf(fields: readonly FieldRow[] | null | undefined): FieldRow[] {
+  return (fields ?? []).filter((f) => f.roi === true);
+}
+
+/** The regions with `f` among them (at the end, unless one with its number is there already). */
+export function withRegion(regions: readonly FieldRow[], f: FieldRow | null): readonly FieldRow[] {
+  if (!f || regions.some((r) => r.index === f.index)) return regions;
+  return [...regions, f];
+}
+
+/** A region's scores for the schema's metrics (those it has), or null when it has none. */
+export function roiScores(f: FieldRow, schema: Schema): Record<string, number> | null {
+  if (f.scores == null) return null;
+  const out: Record<string, number> = {};
+  for (const m of schema.metrics) {
+    const v = f.scores[m.name];
+    if (typeof v === 'number' && Number.isFinite(v)) out[m.name] = v;
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/** "Fibrosis 2.0, Inflammation 1.5" in the schema's order; why not when it has no scores. */
+export function roiScoresText(f: FieldRow, schema: Schema): string {
+  const scores = roiScores(f, schema);
+  if (!scores) return f.error ? unreadableText(f.error) : 'no scores';
+  return schema.metrics
+    .filter((m) => scores[m.name] !== undefined)
+    .map((m) => `${m.name} ${fixedScore(scores[m.name], schema.step)}`)
+    .join(', ');
+}
+
+/** "ROI 1 (dr. name): Fibrosis 2.0, Inflammation 1.5" */
+export function roiText(f: FieldRow, schema: Schema): string {
+  return `${roiLabel(f)} (${roiAuthor(f)}): ${roiScoresText(f, schema)}`;
+}
+
+/** The reason the audit log keeps when a region's scores become the slide's: "scores of ROI 1". */
+export function roiReason(f: Pick<FieldRow, 'index'>): string {
+  return `scores of ${roiLabel(f)}`;
+}
+
+/** The metrics whose current score differs from the region's (what using it would change). */
+export function roiChanges(roi: Record<string, number>, current: Readonly<Record<string, number | undefined>>): string[] {
+  return Object.keys(roi).filter((m) => current[m] !== roi[m]);
+}
+
+/** Why a region was not scored, in words a person can act on. */
+export function regionErrorText(e: unknown): string {
+  const f = factsOf(e);
+  if (f.status === 422 || f.status === 400) {
+    if (/\bat least\b/i.test(f.detail)) return REGION_TOO_SMALL;
+    if (/\binside\b|\boutside\b/i.test(f.detail)) return 'Draw the region inside the slide: part of it lies outside.';
+    return 'This region could not be read from the slide. Draw a smaller one.';
+  }
+  if (f.code === 'blinded_read') return 'You read this slide in a blinded study: regions can be drawn once your own blind score is in.';
+  if (f.status === 403) return 'Your account may not draw regions.';
+  if (f.code === 'not_a_slide') return 'Regions can only be drawn on whole slides.';
+  const p = plainError(e, 'save');
+  return `The region was not scored. ${p.what} ${p.todo}`;
 }

@@ -1,6 +1,7 @@
 // Autosave for one record's scores: valid edits are collected and sent (debounced) as one PATCH
 // with the record's ETag; one request at a time, later edits go in the next. Failures keep the
-// edits and say so; a 409 keeps them too and offers the choice between theirs and mine.
+// edits and say so; a 409 keeps them too and offers the choice between theirs and mine. A set of
+// scores taken from elsewhere (a slide's region of interest) goes the same way, with its reason.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, patchScores } from '../api/client';
@@ -20,6 +21,8 @@ export type SaveStatus =
 interface Pending {
   scores: Record<string, number>;
   reviewed?: boolean;
+  /** Why, for the audit log (sent with the scores it came with). */
+  reason?: string;
 }
 
 const isEmpty = (p: Pending) => Object.keys(p.scores).length === 0 && p.reviewed === undefined;
@@ -35,6 +38,12 @@ export interface ScoreEditor {
   /** Saves now (also marks reviewed when asked); resolves true when everything is saved. */
   flush: (reviewed?: boolean) => Promise<boolean>;
   resolveConflict: (choice: 'theirs' | 'mine') => Promise<boolean>;
+  /**
+   * Sets these scores at once (edits not yet sent go first, in their own request), with a reason
+   * for the audit log; resolves true when they are saved. A conflict or error shows as for any
+   * edit, and the scores wait there for the choice or a retry.
+   */
+  applyScores: (scores: Record<string, number>, reason: string) => Promise<boolean>;
 }
 
 export function useScoreEditor(id: number): ScoreEditor {
@@ -63,6 +72,7 @@ export function useScoreEditor(id: number): ScoreEditor {
     const patch: ScorePatch = {};
     if (Object.keys(body.scores).length) patch.scores = body.scores;
     if (body.reviewed !== undefined) patch.reviewed = body.reviewed;
+    if (body.reason) patch.reason = body.reason;
     try {
       const rec = await patchScores(id, e.etag, patch);
       putRecord(rec);
@@ -81,6 +91,7 @@ export function useScoreEditor(id: number): ScoreEditor {
       pending.current = {
         scores: { ...body.scores, ...pending.current.scores },
         reviewed: pending.current.reviewed ?? body.reviewed,
+        reason: pending.current.reason ?? body.reason,
       };
       if (err instanceof ApiError && err.status === 409 && err.body.current) {
         const current = err.body.current;
@@ -165,6 +176,17 @@ export function useScoreEditor(id: number): ScoreEditor {
     [flush, set],
   );
 
+  const applyScores = useCallback(
+    async (scores: Record<string, number>, reason: string): Promise<boolean> => {
+      // What was typed before goes without this reason.
+      if (!isEmpty(pending.current) && !(await flush())) return false;
+      setLocal((l) => ({ ...l, ...scores }));
+      pending.current = { ...pending.current, scores: { ...pending.current.scores, ...scores }, reason };
+      return flush();
+    },
+    [flush],
+  );
+
   // Leaving this record (or the page) with edits not yet sent: send them anyway.
   useEffect(() => {
     mounted.current = true;
@@ -186,10 +208,11 @@ export function useScoreEditor(id: number): ScoreEditor {
         const patch: ScorePatch = {};
         if (Object.keys(body.scores).length) patch.scores = body.scores;
         if (body.reviewed !== undefined) patch.reviewed = body.reviewed;
+        if (body.reason) patch.reason = body.reason;
         void patchScores(id, e.etag, patch).then(putRecord, () => undefined);
       }
     };
   }, [id, flush]);
 
-  return { record: entry?.record, local, status, setValue, dropValue, flush, resolveConflict };
+  return { record: entry?.record, local, status, setValue, dropValue, flush, resolveConflict, applyScores };
 }

@@ -62,7 +62,11 @@ pub(super) async fn slide_draft(
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let scorer = app.scorer.clone();
     let queue = engine.queue.clone();
-    let opts = FieldOptions::default();
+    // The field size the model was made for (registered models may say; else the default).
+    let mut opts = FieldOptions::default();
+    if let Some([w, h]) = app.store.model(&model).await.ok().and_then(|m| m.field_um) {
+        opts.field_um = (w, h);
+    }
     let readers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let blocking = {
         let cancel = cancel.clone();
@@ -121,6 +125,7 @@ pub(super) async fn slide_draft(
                     raw: f.raw,
                     error: f.error,
                     roi: false,
+                    created_by: Some("ai".into()),
                 };
                 let progress = Progress {
                     done: count as i64,

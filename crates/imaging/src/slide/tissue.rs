@@ -1,7 +1,8 @@
 //! Where the tissue is, and the fields the model scores.
 //!
-//! Tissue: on the slide's overview, Otsu's threshold on saturation (HSV) separates stained
-//! tissue from the white glass; very dark pixels (black ink, dust) and strongly blue or green
+//! Tissue: on the slide's overview, Otsu's threshold on saturation (HSV; kept between 20 and
+//! 48 of 255, so that a slide that is all tissue is not split in two) separates stained tissue
+//! from the white glass; very dark pixels (black ink, dust) and strongly blue or green
 //! ones (marker pens) are not tissue. A dark slide (fluorescence) is thresholded on brightness
 //! instead (brighter than twice the background's median), with a warning that the model was
 //! made for brightfield H&E.
@@ -148,6 +149,8 @@ fn hsv(r: u8, g: u8, b: u8) -> (f32, u8, u8) {
 
 /// Saturation below this is glass whatever Otsu says (an empty slide has no bimodality).
 const MIN_SATURATION: u8 = 20;
+/// Glass (and the slide's white background) is never more saturated than this.
+const MAX_GLASS_SATURATION: u8 = 48;
 /// Darker than this is ink, dust or a slide edge, not stained tissue.
 const MIN_VALUE: u8 = 40;
 
@@ -177,7 +180,9 @@ pub fn detect_tissue(ov: &Overview) -> TissueMask {
             .collect();
         let mut hist = [0u64; 256];
         hsvs.iter().for_each(|&(_, s, _)| hist[s as usize] += 1);
-        let t = otsu(&hist).max(MIN_SATURATION);
+        // Otsu separates glass from stain; on a slide that is all tissue (no glass in view)
+        // it would split the tissue itself, so it is capped at a saturation no glass reaches.
+        let t = otsu(&hist).clamp(MIN_SATURATION, MAX_GLASS_SATURATION);
         hsvs.iter()
             .map(|&(h, s, v)| {
                 // Marker pens: blue and green, strongly saturated; H&E is pink to purple.
@@ -289,11 +294,25 @@ fn axis(start: f64, extent: f64, len: f64, overlap: f64) -> Vec<f64> {
 }
 
 /// The fields to score on a slide, in reading order (rows top to bottom).
+///
+/// A slide that fits inside one field is scored as that one field, padded and centred on the
+/// slide, whatever its share of tissue (as long as it has some): there is nothing else to
+/// score.
 pub fn plan_fields(meta: &SlideMeta, mask: &TissueMask, opts: &FieldOptions) -> Vec<PlannedField> {
     let Some((bx, by, bw, bh)) = mask.bounding_box() else {
         return Vec::new();
     };
     let (fw, fh) = opts.size_px(meta);
+    let (sw, sh) = (meta.width() as f64, meta.height() as f64);
+    if sw <= fw && sh <= fh {
+        return vec![PlannedField {
+            x: ((sw - fw) / 2.0).round() as i64,
+            y: ((sh - fh) / 2.0).round() as i64,
+            width: fw.round() as u64,
+            height: fh.round() as u64,
+            tissue_share: mask.total_share(),
+        }];
+    }
     let overlap = opts.overlap.clamp(0.0, 0.95);
     let mut out = Vec::new();
     for y in axis(by, bh, fh, overlap) {
@@ -471,6 +490,36 @@ mod tests {
             ..opts
         };
         assert!(plan_fields(&m, &mask, &strict).len() < fields.len() + 1);
+    }
+
+    #[test]
+    fn a_slide_smaller_than_a_field_is_one_padded_field_whatever_its_tissue() {
+        let mut ov = overview();
+        // Little tissue: a 4 × 4 block of the 100 × 80 overview.
+        for p in ov.rgb.chunks_exact_mut(3) {
+            p.copy_from_slice(&[245, 245, 245]);
+        }
+        for y in 10..14 {
+            for x in 10..14 {
+                let i = (y * 100 + x) * 3;
+                ov.rgb[i..i + 3].copy_from_slice(&[200, 120, 170]);
+            }
+        }
+        ov.scale = 10.0; // a 1000 × 800 px slide
+        let mask = detect_tissue(&ov);
+        let m = meta(1000, 800, Some(0.5));
+        let fields = plan_fields(&m, &mask, &FieldOptions::default());
+        assert_eq!(fields.len(), 1);
+        let f = &fields[0];
+        assert_eq!((f.width, f.height), (4080, 2776));
+        assert_eq!((f.x, f.y), (-1540, -988), "centred on the slide");
+        assert!(f.tissue_share > 0.0 && f.tissue_share < 0.25);
+        // No tissue at all: nothing.
+        let blank = TissueMask {
+            tissue: vec![false; mask.tissue.len()],
+            ..mask
+        };
+        assert!(plan_fields(&m, &blank, &FieldOptions::default()).is_empty());
     }
 
     #[test]

@@ -27,3 +27,8 @@ CREATE TABLE slide_fields (
     created_at   TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX slide_fields_key ON slide_fields (image_id, model_id, roi, field_index);
+
+-- The physical size of one field a model scores on a slide, in µm (NULL: the default
+-- assumption, the original's 4080 × 2776 px images at 0.5 µm/px = 2040 × 1388 µm).
+ALTER TABLE models ADD COLUMN field_width_um DOUBLE PRECISION;
+ALTER TABLE models ADD COLUMN field_height_um DOUBLE PRECISION;
