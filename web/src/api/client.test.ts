@@ -27,6 +27,7 @@ import {
   restoreImage,
   rollbackModel,
   setCsrfToken,
+  setModelField,
   setUnauthorizedHandler,
   startTraining,
   studyUrls,
@@ -249,6 +250,24 @@ describe('models', () => {
       safetensors: '/api/models/3f9c1e2a7b40/model.safetensors',
       onnx: '/api/models/3f9c1e2a7b40/model.onnx',
     });
+  });
+
+  it('sets and clears a model’s field on slides with PUT, JSON and the token', async () => {
+    const calls = answering(200, { ...entry, field_um: [1000, 800] });
+    setCsrfToken('tok-f');
+    expect((await setModelField('3f9c1e2a7b40', [1000, 800])).field_um).toEqual([1000, 800]);
+    await setModelField('3f9c1e2a7b40', null);
+    expect(calls.map((c) => `${c.init.method} ${c.url}`)).toEqual(['PUT /api/models/3f9c1e2a7b40/field', 'PUT /api/models/3f9c1e2a7b40/field']);
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ field_um: [1000, 800] });
+    expect(JSON.parse(String(calls[1]?.init.body))).toEqual({ field_um: null });
+    const headers = calls[0]?.init.headers as Record<string, string>;
+    expect(headers[CSRF_HEADER]).toBe('tok-f');
+    expect(headers['Content-Type']).toBe('application/json');
+  });
+
+  it('refuses a field size with the server’s status and reason', async () => {
+    answering(422, { error: 'invalid_value', detail: 'give the field’s width and height in µm', field: 'field_um' });
+    await expect(setModelField('3f9c1e2a7b40', [0, 800])).rejects.toMatchObject({ status: 422, message: 'give the field’s width and height in µm' });
   });
 
   it('reads the drafts of an image', async () => {

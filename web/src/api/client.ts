@@ -431,6 +431,14 @@ export async function rollbackModel(): Promise<ModelEntry> {
   return (await request<ModelEntry>('/api/models/rollback', { method: 'POST' })).data;
 }
 
+/**
+ * Sets the area one field covers when the model scores a slide, `[width, height]` in µm, or `null`
+ * for the default (administrators); answers the updated entry. 422 for a size ≤ 0 or > 100 000.
+ */
+export async function setModelField(id: string, fieldUm: [number, number] | null): Promise<ModelEntry> {
+  return (await request<ModelEntry>(`${modelPath(id)}/field`, { method: 'PUT', ...json({ field_um: fieldUm }) })).data;
+}
+
 export const modelUrls = (id: string) => ({
   safetensors: `${modelPath(id)}/model.safetensors`,
   onnx: `${modelPath(id)}/model.onnx`,

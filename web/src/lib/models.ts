@@ -136,7 +136,7 @@ export function modelFigures(metrics: Record<string, unknown> | null | undefined
   return { items: items.slice(0, max), more: Math.max(0, items.length - max) };
 }
 
-export type ModelAction = 'load' | 'import' | 'activate' | 'rollback' | 'rescore';
+export type ModelAction = 'load' | 'import' | 'activate' | 'rollback' | 'rescore' | 'field';
 
 /** The server's detail as the middle of a sentence: no trailing full stop. */
 function clause(detail: string): string {
@@ -151,11 +151,13 @@ export function modelErrorMessage(e: unknown, action: ModelAction): string {
     case 0:
       return 'The server could not be reached: check that it is running, then try again.';
     case 403:
+      if (action === 'field') return `${detail} (only administrators change a model's field on slides: ask one).`;
       return `${detail} (only administrators import, activate, roll back and re-score: ask one).`;
     case 404:
       if (action === 'load') return 'This server has no model registry (it is older than this page): update the server.';
       if (action === 'activate') return 'That model is not registered (any more): reload the page to see the current list.';
       if (action === 'rescore') return `${detail}. Reload the page: the model or some of the images no longer exist.`;
+      if (action === 'field') return 'That model is not registered (any more), or this server cannot set a field yet: reload the page, and update the server if it happens again.';
       return detail;
     case 409:
       if (action === 'rollback') return 'Nothing to roll back to: no other model was active before the last activation.';
@@ -166,6 +168,7 @@ export function modelErrorMessage(e: unknown, action: ModelAction): string {
       if (action === 'import') {
         return `This file is not a model Histoscore can use: ${detail}. Choose the .pth or .safetensors weights of a network trained for this scoring schema.`;
       }
+      if (action === 'field') return `The server refused this size: ${detail}.`;
       return detail;
     default:
       return detail;

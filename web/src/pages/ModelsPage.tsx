@@ -1,11 +1,12 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
-import { activateModel, importModel, listModels, modelUrls, rollbackModel } from '../api/client';
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { activateModel, importModel, listModels, modelUrls, rollbackModel, setModelField } from '../api/client';
 import type { ModelEntry } from '../api/types';
 import { DialogForm } from '../components/DialogForm';
 import { TrainingSection } from '../components/TrainingPanel';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
 import { useConfig, useReloadConfig } from '../lib/config';
 import { formatDateTime, shortId } from '../lib/format';
+import { DEFAULT_FIELD_UM, FIELD_HELP, FIELD_UM_MAX, fieldInputs, fieldText, formatFieldSize, modelField, parseFieldInputs, type FieldInputs } from '../lib/modelField';
 import { modelErrorMessage, modelFigures, modelFileProblem, modelLabel, modelTitle, MODEL_EXTENSIONS } from '../lib/models';
 import { isAdmin } from '../lib/roles';
 import { primeModels } from '../lib/modelRegistry';
@@ -44,6 +45,15 @@ export function ModelsPage() {
       reloadConfig();
     },
     [reloadConfig, reloadModels, setModels],
+  );
+
+  /** The answer of a field change: every entry of that model shows it at once, then ask the server again. */
+  const fieldSaved = useCallback(
+    (entry: ModelEntry) => {
+      setModels((list) => list?.map((m) => (m.id === entry.id ? { ...m, field_um: entry.field_um ?? null } : m)));
+      reloadModels();
+    },
+    [reloadModels, setModels],
   );
 
   const activate = async (m: ModelEntry, reason: string): Promise<string | null> => {
@@ -161,6 +171,9 @@ export function ModelsPage() {
           </p>
         ) : (
           <div className="relative overflow-x-auto">
+            <p id={FIELD_HELP_ID} className="px-4 pt-3 text-xs text-slate-500 dark:text-slate-400" data-testid="setting-help">
+              <strong className="font-medium text-slate-700 dark:text-slate-200">Field on slides:</strong> {FIELD_HELP}
+            </p>
             <table className="w-full text-sm" data-testid="models-table">
               <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
                 <tr>
@@ -180,6 +193,9 @@ export function ModelsPage() {
                     Status
                   </th>
                   <th scope="col" className="px-3 py-2">
+                    Field on slides
+                  </th>
+                  <th scope="col" className="px-3 py-2">
                     Metrics
                   </th>
                   <th scope="col" className="px-3 py-2">
@@ -196,6 +212,7 @@ export function ModelsPage() {
                     metricNames={metricNames}
                     admin={admin}
                     onActivate={() => setActivating(m)}
+                    onFieldSaved={fieldSaved}
                   />
                 ))}
               </tbody>
@@ -217,12 +234,14 @@ function ModelRow({
   metricNames,
   admin,
   onActivate,
+  onFieldSaved,
 }: {
   m: ModelEntry;
   names: ReadonlyMap<string, string>;
   metricNames: readonly string[];
   admin: boolean;
   onActivate: () => void;
+  onFieldSaved: (entry: ModelEntry) => void;
 }) {
   const label = modelLabel(m);
   const urls = modelUrls(m.id);
@@ -280,6 +299,9 @@ function ModelRow({
           </>
         )}
       </td>
+      <td className="px-3 py-2" data-testid="model-field-cell">
+        <FieldCell m={m} label={label} admin={admin} onSaved={onFieldSaved} />
+      </td>
       <td className="px-3 py-2">
         {figures.items.length === 0 && !hasDetails ? (
           <span className="text-slate-500 dark:text-slate-400">–</span>
@@ -318,6 +340,183 @@ function ModelRow({
         </a>
       </td>
     </tr>
+  );
+}
+
+/** The one sentence under the table that explains the field on slides (the edit form's inputs point to it). */
+const FIELD_HELP_ID = 'model-field-help';
+
+/**
+ * A model's field on slides: the size, and whether it was set or is the default. Administrators
+ * change it here (two sizes in µm, Save), or go back to the default.
+ */
+function FieldCell({ m, label, admin, onSaved }: { m: ModelEntry; label: string; admin: boolean; onSaved: (entry: ModelEntry) => void }) {
+  const id = useId();
+  const [editing, setEditing] = useState(false);
+  const [inputs, setInputs] = useState<FieldInputs>(() => fieldInputs(m));
+  const [error, setError] = useState<{ input: keyof FieldInputs | null; text: string } | null>(null);
+  const [busy, setBusy] = useState<'save' | 'default' | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const widthInput = useRef<HTMLInputElement>(null);
+  const heightInput = useRef<HTMLInputElement>(null);
+  const changeButton = useRef<HTMLButtonElement>(null);
+  // Focus follows the form: into it when it opens, back to Change when it closes.
+  const focusChange = useRef(false);
+  const isDefault = modelField(m).isDefault;
+
+  useEffect(() => {
+    if (editing) widthInput.current?.focus();
+    else if (focusChange.current) {
+      focusChange.current = false;
+      changeButton.current?.focus();
+    }
+  }, [editing]);
+
+  const open = () => {
+    setInputs(fieldInputs(m));
+    setError(null);
+    setNote(null);
+    setEditing(true);
+  };
+  const close = () => {
+    focusChange.current = true;
+    setEditing(false);
+    setError(null);
+  };
+
+  const send = async (fieldUm: [number, number] | null) => {
+    setBusy(fieldUm ? 'save' : 'default');
+    setError(null);
+    try {
+      const entry = await setModelField(m.id, fieldUm);
+      onSaved(entry);
+      const size = modelField(entry);
+      setNote(
+        `${fieldUm ? 'Saved' : 'Back to the default'}: slides scored from now on use ${formatFieldSize(size.width, size.height)}; re-score slides already scored to apply it.`,
+      );
+      close();
+    } catch (e) {
+      setError({ input: null, text: `${fieldUm ? 'Not saved' : 'Not changed'}. ${modelErrorMessage(e, 'field')}` });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (busy) return;
+    const check = parseFieldInputs(inputs);
+    if (!check.ok) {
+      setError({ input: check.input, text: check.error });
+      (check.input === 'width' ? widthInput : heightInput).current?.focus();
+      return;
+    }
+    void send(check.field_um);
+  };
+
+  const set = (k: keyof FieldInputs) => (e: { target: { value: string } }) => {
+    const value = e.target.value;
+    setInputs((f) => ({ ...f, [k]: value }));
+    if (error?.input === k) setError(null);
+  };
+  const errorId = `${id}-error`;
+  const invalid = (k: keyof FieldInputs) => (error?.input === k ? { 'aria-invalid': true as const, 'aria-errormessage': errorId } : {});
+  const fieldLabel = 'flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300';
+
+  return (
+    <div className="min-w-44">
+      <span className="whitespace-nowrap" data-testid="model-field" data-default={isDefault ? 'true' : 'false'}>
+        {fieldText(m)}
+      </span>
+      {admin && !editing && (
+        <div className="mt-1">
+          <button ref={changeButton} type="button" className={`${btnSecondary} ${btnSmall}`} onClick={open} aria-describedby={FIELD_HELP_ID}>
+            Change…<span className="sr-only"> field on slides of {label}</span>
+          </button>
+        </div>
+      )}
+      {admin && editing && (
+        <form
+          className="mt-2 flex flex-col gap-2"
+          onSubmit={submit}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape' && !busy) {
+              e.preventDefault();
+              close();
+            }
+          }}
+          aria-label={`Field on slides of ${label}`}
+          noValidate
+          data-testid="model-field-form"
+        >
+          <div className="flex gap-2">
+            <label className={fieldLabel}>
+              Width (µm)
+              <input
+                ref={widthInput}
+                className={`${input} w-24`}
+                type="number"
+                inputMode="decimal"
+                min={0}
+                max={FIELD_UM_MAX}
+                step="any"
+                value={inputs.width}
+                onChange={set('width')}
+                aria-describedby={FIELD_HELP_ID}
+                {...invalid('width')}
+              />
+            </label>
+            <label className={fieldLabel}>
+              Height (µm)
+              <input
+                ref={heightInput}
+                className={`${input} w-24`}
+                type="number"
+                inputMode="decimal"
+                min={0}
+                max={FIELD_UM_MAX}
+                step="any"
+                value={inputs.height}
+                onChange={set('height')}
+                aria-describedby={FIELD_HELP_ID}
+                {...invalid('height')}
+              />
+            </label>
+          </div>
+          <div className="flex flex-wrap gap-2">
+            <button type="submit" className={`${btnPrimary} ${btnSmall}`} disabled={busy !== null}>
+              {busy === 'save' && <Spinner />} {busy === 'save' ? 'Saving…' : 'Save'}
+            </button>
+            <button
+              type="button"
+              className={`${btnSecondary} ${btnSmall}`}
+              disabled={busy !== null || isDefault}
+              onClick={() => void send(null)}
+              title={
+                isDefault
+                  ? 'This model uses the default already'
+                  : `Forget the size set here: ${formatFieldSize(...DEFAULT_FIELD_UM)}, the original system’s images at an assumed 0.5 µm per pixel`
+              }
+            >
+              {busy === 'default' && <Spinner />} Use the default
+            </button>
+            <button type="button" className={`${btnSecondary} ${btnSmall}`} disabled={busy !== null} onClick={close}>
+              Cancel
+            </button>
+          </div>
+          {error && (
+            <p id={errorId} role="alert" className="max-w-64 text-xs text-red-700 dark:text-red-400" data-testid="model-field-error">
+              {error.text}
+            </p>
+          )}
+        </form>
+      )}
+      {note && !editing && (
+        <p role="status" className="mt-1 max-w-64 text-xs text-green-800 dark:text-green-300" data-testid="model-field-saved">
+          {note}
+        </p>
+      )}
+    </div>
   );
 }
 
