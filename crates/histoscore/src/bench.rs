@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Images in the folder used for the throughput measurement.
     #[arg(long, default_value_t = 50, env = "HISTOSCORE_BENCH_FOLDER")]
     folder: usize,
+    /// Also score this whole-slide image field by field and report fields per second (e.g.
+    /// the slide `scripts/make-test-slide` makes; `histoscore bench-slide` measures more).
+    #[arg(long, value_name = "FILE", env = "HISTOSCORE_BENCH_SLIDE")]
+    slide: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArg,
     #[command(flatten)]
@@ -194,6 +198,29 @@ pub fn run(args: BenchArgs) -> Result<()> {
         None,
     );
     let secs = started.elapsed().as_secs_f64();
+    let slide = match &args.slide {
+        Some(path) => {
+            let s = histoscore_imaging::slide::Slide::open(path)
+                .with_context(|| format!("could not open the slide {}", path.display()))?;
+            let started = Instant::now();
+            let scored = histoscore_engine::slide::score_slide(
+                &scorer,
+                &s,
+                &Default::default(),
+                &queue,
+                threads,
+                &|_, _| {},
+            )?;
+            let n = scored.fields.len();
+            Some((
+                s.meta.width(),
+                s.meta.height(),
+                n,
+                started.elapsed().as_secs_f64(),
+            ))
+        }
+        None => None,
+    };
     drop(queue);
     thread.join();
     let failed = out
@@ -212,5 +239,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         files.len(),
         files.len() as f64 / secs
     );
+    if let Some((w, h, n, secs)) = slide {
+        println!(
+            "| slide {w} × {h}: {n} fields in {secs:.1} s, fields/s (all cores, engine auto) | {:.1} |",
+            n as f64 / secs
+        );
+    }
     Ok(())
 }
