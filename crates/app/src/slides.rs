@@ -8,7 +8,7 @@ use histoscore_imaging::slide::tissue::read_level;
 use histoscore_imaging::slide::{PlannedField, Slide};
 use histoscore_store::ImageRecord;
 
-use crate::blobs::original_key;
+use crate::blobs::{original_key, LocalCopy};
 use crate::{App, AppError, Result};
 
 /// A rectangle in level-0 pixels.
@@ -18,6 +18,19 @@ pub struct Region {
     pub y: i64,
     pub width: i64,
     pub height: i64,
+}
+
+/// A local path to the slide's stored file (the stored file itself, or a download of it).
+pub(crate) async fn stored_slide(app: &App, record: &ImageRecord) -> Result<LocalCopy> {
+    let key = record
+        .storage_key
+        .clone()
+        .unwrap_or_else(|| original_key(&record.sha256));
+    app.blobs.local_copy(&key).await.map_err(|e| {
+        AppError::Failed(format!(
+            "the stored slide is missing ({e}); upload it again"
+        ))
+    })
 }
 
 /// The smallest region scored, per side, in level-0 pixels.
@@ -62,15 +75,7 @@ pub async fn score_region(
     }
     let model_id = record.draft.as_ref().map(|d| d.model_id.clone());
     let engine = app.engine_for(model_id.as_deref()).await?;
-    let key = record
-        .storage_key
-        .clone()
-        .unwrap_or_else(|| original_key(&record.sha256));
-    let copy = app.blobs.local_copy(&key).await.map_err(|e| {
-        AppError::Failed(format!(
-            "the stored slide is missing ({e}); upload it again"
-        ))
-    })?;
+    let copy = stored_slide(app, record).await?;
     let permit = app
         .decode_slots
         .clone()

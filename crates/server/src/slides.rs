@@ -161,6 +161,21 @@ fn stem(r: &ImageRecord) -> String {
         .collect()
 }
 
+/// A download: its type and the file name it is saved under.
+fn attachment(content_type: &'static str, filename: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// `GET /api/images/{id}/fields.csv`
 #[utoipa::path(get, path = "/api/images/{id}/fields.csv", tag = "slides",
     params(("id" = i64, Path, description = "Image id (a slide)"), FieldsQuery),
@@ -181,17 +196,11 @@ pub async fn fields_csv(
         w.write_record(fields_csv_record(schema, f)).map_err(io)?;
     }
     let body = w.into_inner().map_err(ApiError::internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}-fields.csv\"", stem(&r)),
-            ),
-        ],
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        &format!("{}-fields.csv", stem(&r)),
         body,
-    )
-        .into_response())
+    ))
 }
 
 /// `GET /api/images/{id}/fields.geojson`
@@ -207,17 +216,11 @@ pub async fn fields_geojson_route(
 ) -> Result<Response, ApiError> {
     let (r, _, fields) = load(&s, &caller, id, q.model).await?;
     let g = fields_geojson(&s.scorer.schema, &fields);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/geo+json".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.geojson\"", stem(&r)),
-            ),
-        ],
-        g.to_string(),
-    )
-        .into_response())
+    Ok(attachment(
+        "application/geo+json",
+        &format!("{}.geojson", stem(&r)),
+        g.to_string().into_bytes(),
+    ))
 }
 
 /// `POST /api/images/{id}/roi`

@@ -450,38 +450,24 @@ function FieldCell({ m, label, admin, onSaved }: { m: ModelEntry; label: string;
           data-testid="model-field-form"
         >
           <div className="flex gap-2">
-            <label className={fieldLabel}>
-              Width (µm)
-              <input
-                ref={widthInput}
-                className={`${input} w-24`}
-                type="number"
-                inputMode="decimal"
-                min={0}
-                max={FIELD_UM_MAX}
-                step="any"
-                value={inputs.width}
-                onChange={set('width')}
-                aria-describedby={FIELD_HELP_ID}
-                {...invalid('width')}
-              />
-            </label>
-            <label className={fieldLabel}>
-              Height (µm)
-              <input
-                ref={heightInput}
-                className={`${input} w-24`}
-                type="number"
-                inputMode="decimal"
-                min={0}
-                max={FIELD_UM_MAX}
-                step="any"
-                value={inputs.height}
-                onChange={set('height')}
-                aria-describedby={FIELD_HELP_ID}
-                {...invalid('height')}
-              />
-            </label>
+            {(['width', 'height'] as const).map((side) => (
+              <label key={side} className={fieldLabel}>
+                {side === 'width' ? 'Width (µm)' : 'Height (µm)'}
+                <input
+                  ref={side === 'width' ? widthInput : heightInput}
+                  className={`${input} w-24`}
+                  type="number"
+                  inputMode="decimal"
+                  min={0}
+                  max={FIELD_UM_MAX}
+                  step="any"
+                  value={inputs[side]}
+                  onChange={set(side)}
+                  aria-describedby={FIELD_HELP_ID}
+                  {...invalid(side)}
+                />
+              </label>
+            ))}
           </div>
           <div className="flex flex-wrap gap-2">
             <button type="submit" className={`${btnPrimary} ${btnSmall}`} disabled={busy !== null}>

@@ -15,7 +15,6 @@ use histoscore_imaging::slide::{FieldOptions, Slide};
 use histoscore_store::{ImageRecord, Job as JobRow, NewDraft, Progress};
 use tokio::sync::{mpsc, watch};
 
-use crate::blobs::original_key;
 use crate::{App, AppError, Result};
 
 enum Msg {
@@ -34,15 +33,7 @@ pub(super) async fn slide_draft(
 ) -> Result<Option<NewDraft>> {
     let engine = app.engine_for(model_id).await?;
     let model = engine.model.id.clone();
-    let key = record
-        .storage_key
-        .clone()
-        .unwrap_or_else(|| original_key(&record.sha256));
-    let copy = app.blobs.local_copy(&key).await.map_err(|e| {
-        AppError::Failed(format!(
-            "the stored slide is missing ({e}); upload it again"
-        ))
-    })?;
+    let copy = crate::slides::stored_slide(app, record).await?;
     // A job taken over from another worker goes on from the fields it recorded; a fresh one
     // (first attempt, or a re-score) starts over.
     let done: HashSet<i64> = if row.attempts > 1 {
