@@ -5,6 +5,7 @@ import { defineConfig, devices } from '@playwright/test';
 //   HISTOSCORE_BIN      the binary (default /var/tmp/histoscore-target/debug/histoscore)
 //   HISTOSCORE_SHARED   the shared fixtures folder (default ../../shared from web/, i.e. beside the clone)
 //   HISTOSCORE_WEB_DIR  passed through: serve the UI from disk instead of the embedded copy
+//   HISTOSCORE_UPLOAD_CHUNK_KB  passed through; default 256 (resumable uploads in several chunks)
 //   HISTOSCORE_E2E_URL  test an already running server instead of starting one
 //   CHROMIUM_PATH       the browser (default /usr/bin/chromium, Debian's package)
 export default defineConfig({

@@ -54,7 +54,9 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
   const logPath = join(logDir, 'server.log');
   const log = createWriteStream(logPath);
   const args = ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--model', model];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  // Resumable uploads in small chunks, so that a slide of a few MB takes several requests (resumable.spec.ts).
+  const env = { HISTOSCORE_UPLOAD_CHUNK_KB: '256', ...process.env };
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   let exit: string | null = null;

@@ -10,6 +10,7 @@ import { matchRoute, PAGE_TITLES, type Route } from './lib/routes';
 import { canScore, effectiveUser, isAdmin, LOCAL_USER, ROLE_HELP, ROLE_LABELS } from './lib/roles';
 import { SessionContext, useSession, type SessionValue } from './lib/session';
 import { useUploadQueue, type UploadQueue } from './lib/useUploadQueue';
+import { uploadLimitsOf } from './lib/files';
 import { counts } from './lib/queue';
 import { ScorePage } from './pages/ScorePage';
 import { HistoryPage } from './pages/HistoryPage';
@@ -195,7 +196,8 @@ function Shell({ config }: { config: AppConfig }) {
   const { pathname } = useLocation();
   const route = matchRoute(pathname);
   // The queue lives above the pages: uploads continue while another page is open.
-  const queue = useUploadQueue(config.max_upload_bytes);
+  const limits = useMemo(() => uploadLimitsOf(config), [config]);
+  const queue = useUploadQueue(limits);
 
   useEffect(() => {
     if (route.page !== 'study') document.title = `${PAGE_TITLES[route.page]} — Histoscore`;

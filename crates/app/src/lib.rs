@@ -15,7 +15,9 @@ mod error;
 pub mod export;
 pub mod handoff;
 pub mod import;
+pub mod intake;
 pub mod jobs;
+pub mod originals;
 pub mod passwords;
 pub mod registry;
 pub mod slides;
@@ -61,6 +63,9 @@ pub struct App {
     pub observer: Arc<dyn JobObserver>,
     /// Preprocessed uploads waiting for this process's scoring worker.
     pub handoff: Arc<handoff::Handoff>,
+    /// How whole-slide images are cut into fields (overlap, least tissue; a registered
+    /// model's own field size replaces the default size).
+    pub slide_fields: histoscore_imaging::slide::FieldOptions,
 }
 
 impl App {
@@ -88,6 +93,7 @@ impl App {
             work: Arc::new(Notify::new()),
             observer: Arc::new(Quiet),
             handoff: Arc::default(),
+            slide_fields: Default::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use histoscore_imaging::slide::tissue::read_level;
 use histoscore_imaging::slide::{PlannedField, Slide};
 use histoscore_store::ImageRecord;
 
-use crate::blobs::{original_key, LocalCopy};
+use crate::blobs::LocalCopy;
 use crate::{App, AppError, Result};
 
 /// A rectangle in level-0 pixels.
@@ -22,15 +22,7 @@ pub struct Region {
 
 /// A local path to the slide's stored file (the stored file itself, or a download of it).
 pub(crate) async fn stored_slide(app: &App, record: &ImageRecord) -> Result<LocalCopy> {
-    let key = record
-        .storage_key
-        .clone()
-        .unwrap_or_else(|| original_key(&record.sha256));
-    app.blobs.local_copy(&key).await.map_err(|e| {
-        AppError::Failed(format!(
-            "the stored slide is missing ({e}); upload it again"
-        ))
-    })
+    crate::originals::original(&*app.blobs, record).await
 }
 
 /// The smallest region scored, per side, in level-0 pixels.

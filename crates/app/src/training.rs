@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::blobs::{original_key, BlobStore, LocalCopy};
+use crate::blobs::{BlobStore, LocalCopy};
 use crate::registry::models_key;
 
 /// What to train.
@@ -273,14 +273,9 @@ async fn from_database(
             else {
                 continue;
             };
-            let key = r
-                .storage_key
-                .clone()
-                .unwrap_or_else(|| original_key(&r.sha256));
-            let copy = blobs
-                .local_copy(&key)
+            let copy = crate::originals::original(blobs, &r)
                 .await
-                .map_err(|e| format!("the stored file of image {} is missing: {e}", r.id))?;
+                .map_err(|e| e.to_string())?;
             let path = copy.path.clone();
             keep.push(copy);
             items.push(Item {

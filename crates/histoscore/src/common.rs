@@ -105,6 +105,13 @@ pub struct WorkArgs {
     /// forward pass per image instead of four.
     #[arg(long, env = "HISTOSCORE_NO_UNCERTAINTY")]
     pub no_uncertainty: bool,
+    /// Whole-slide images: overlap between neighbouring fields, 0 to 0.9.
+    #[arg(long, default_value_t = 0.5, env = "HISTOSCORE_FIELD_OVERLAP")]
+    pub overlap: f64,
+    /// Whole-slide images: fields with a smaller share of tissue than this (0 to 1) are
+    /// skipped.
+    #[arg(long, default_value_t = 0.25, env = "HISTOSCORE_MIN_TISSUE")]
+    pub min_tissue: f64,
 }
 
 /// The original's `MODEL_PATH` works when `--model`/`HISTOSCORE_MODEL` is not given.
@@ -225,4 +232,6 @@ pub fn configure(app: &mut App, engine: &Engine, engine_arg: &EngineArg, work: &
     app.train_engine = (engine_arg.kind(), engine_arg.threads());
     app.uncertainty = !work.no_uncertainty;
     app.job_lease = work.job_lease();
+    app.slide_fields.overlap = work.overlap.clamp(0.0, 0.9);
+    app.slide_fields.min_tissue = work.min_tissue.clamp(0.0, 1.0);
 }

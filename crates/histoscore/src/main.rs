@@ -7,6 +7,7 @@ mod bench_slide;
 mod bench_train;
 mod common;
 mod export;
+mod import;
 mod import_original;
 mod registry;
 mod score;
@@ -73,6 +74,11 @@ enum Command {
     /// Manage accounts: `histoscore user add NAME --role admin|pathologist|viewer`.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Register slides and images from disk or a mounted share (folders searched
+    /// recursively), with the same rules as uploads; they are queued for scoring.
+    /// `--in-place` leaves each file where it is and records its path, size and modification
+    /// time: a changed or missing file is reported, never silently re-scored.
+    Import(import::ImportArgs),
     /// Import the original system's scores from its PostgreSQL database (its image_scores
     /// table): one record per row, values kept as stored, out-of-range ones flagged; running
     /// it again imports nothing twice.
@@ -360,6 +366,7 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::User(cmd) => users::run(cmd),
+        Command::Import(args) => import::run(args),
         Command::ImportOriginal(args) => import_original::run(args),
         Command::Token(cmd) => tokens::run(cmd),
         Command::Train(args) => train::run(args),

@@ -151,7 +151,7 @@ pub struct SlideRow {
 }
 
 /// Files to score, in the order given; folders expanded recursively in name order.
-fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {

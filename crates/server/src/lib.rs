@@ -17,6 +17,7 @@ pub mod media;
 mod metrics;
 mod openapi;
 mod registry_routes;
+pub mod resumable;
 mod routes;
 pub mod scratch;
 pub mod security;
@@ -75,6 +76,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Connections: how many, per address, header and idle deadlines.
     pub conn: conn::ConnLimits,
+    /// Resumable uploads (`/api/uploads`): largest file, chunk size, expiry.
+    pub resumable: resumable::ResumableLimits,
 }
 
 impl Default for Limits {
@@ -88,6 +91,7 @@ impl Default for Limits {
             job_lease: Duration::from_secs(60),
             request_timeout: Duration::from_secs(60),
             conn: conn::ConnLimits::default(),
+            resumable: resumable::ResumableLimits::default(),
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct AppState {
     pub original_api: bool,
     /// This process's scratch folder (temporary uploads, exports, tiles being cut).
     pub scratch: Arc<Scratch>,
+    /// Resumable uploads being received (`DATA_DIR/uploads/`).
+    pub uploads: Arc<resumable::Uploads>,
     uploads_in_flight: Arc<AtomicUsize>,
     /// Password hashes being computed, and requests waiting for one.
     hash_slots: Arc<Semaphore>,
@@ -178,6 +184,7 @@ impl AppState {
         }
         let blobs = Arc::new(LocalBlobs::new(data_dir.join("blobs"))?);
         let scratch = Arc::new(Scratch::create(&data_dir.join("tmp"))?);
+        let uploads = Arc::new(resumable::Uploads::new(data_dir.join("uploads"))?);
         let events = EventHub::new();
         let metrics = Arc::new(Metrics::new());
         let mut app = App::new(store, blobs, scorer, queue, data_dir, limits.decode_slots);
@@ -189,6 +196,7 @@ impl AppState {
         Ok(Self {
             app,
             scratch,
+            uploads,
             limits,
             cors_origins: Vec::new(),
             public_hosts: Vec::new(),
@@ -336,6 +344,12 @@ pub struct ConfigResponse {
     schema: histoscore_domain::Schema,
     model: ModelInfo,
     max_upload_bytes: u64,
+    /// The largest file a resumable upload (`/api/uploads`, tus) takes.
+    resumable_max_bytes: u64,
+    /// The chunk size the web UI sends resumable uploads in.
+    upload_chunk_bytes: u64,
+    /// Hours an unfinished resumable upload is kept.
+    upload_expiry_hours: f64,
 }
 
 /// What the UI needs to know: the scoring schema, the model, limits.
@@ -352,6 +366,9 @@ async fn config(State(s): State<AppState>) -> Json<ConfigResponse> {
             engine: s.queue.backend(),
         },
         max_upload_bytes: s.limits.max_upload_bytes,
+        resumable_max_bytes: s.limits.resumable.max_bytes,
+        upload_chunk_bytes: s.limits.resumable.chunk_bytes,
+        upload_expiry_hours: s.limits.resumable.expiry.as_secs_f64() / 3600.0,
     })
 }
 
@@ -523,9 +540,27 @@ pub fn spawn(
             state.shutdown.clone(),
         )));
     }
+    tasks.push(tokio::spawn(sweep_uploads(
+        state.uploads.clone(),
+        state.shutdown.clone(),
+    )));
     let rx = state.shutdown.clone();
     let conn_limits = state.limits.conn.clone();
     let app = router(state);
     tasks.push(tokio::spawn(conn::serve(listener, app, conn_limits, rx)));
     Ok(Running { addr, stop, tasks })
+}
+
+/// Removes expired resumable uploads every ten minutes until shutdown.
+async fn sweep_uploads(uploads: Arc<resumable::Uploads>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let removed = uploads.sweep().await;
+        if removed > 0 {
+            tracing::info!("removed {removed} expired resumable uploads");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::{ApiError, AppState};
-use histoscore_app::blobs::{original_key, preview_key};
+use histoscore_app::blobs::preview_key;
 
 pub const THUMB_MAX: u32 = 256;
 pub const PREVIEW_MAX: u32 = 1024;
@@ -95,7 +95,20 @@ static OPEN_SLIDES: Mutex<Vec<(String, Arc<OpenedSlide>)>> = Mutex::new(Vec::new
 const OPEN_SLIDES_MAX: usize = 8;
 
 /// The stored slide `sha`, opened once and kept open for the next tiles.
-pub async fn open_slide(s: &AppState, sha: &str) -> Result<Arc<OpenedSlide>, ApiError> {
+pub async fn open_slide(s: &AppState, r: &ImageRecord) -> Result<Arc<OpenedSlide>, ApiError> {
+    let sha = r.sha256.as_str();
+    // A file registered in place is checked on every use: it may have changed since.
+    if let Some(problem) = r
+        .source
+        .as_ref()
+        .and_then(histoscore_app::originals::source_problem)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "source_changed",
+            problem,
+        ));
+    }
     {
         let mut open = OPEN_SLIDES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = open.iter().position(|(k, _)| k == sha) {
@@ -105,11 +118,7 @@ pub async fn open_slide(s: &AppState, sha: &str) -> Result<Arc<OpenedSlide>, Api
             return Ok(slide);
         }
     }
-    let copy = s
-        .blobs
-        .local_copy(&original_key(sha))
-        .await
-        .map_err(ApiError::internal)?;
+    let copy = original_file(s, r).await?;
     let path = copy.path.clone();
     let slide = tokio::task::spawn_blocking(move || Slide::open(&path))
         .await
@@ -145,14 +154,21 @@ fn jpeg_response(bytes: Vec<u8>, etag: &str) -> Response {
         .into_response()
 }
 
-/// Decodes the stored original (bounded by the decode slots).
-async fn decode_original(s: &AppState, sha: &str) -> Result<DecodedImage, ApiError> {
-    let _permit = s.decode_slots.acquire().await.map_err(ApiError::internal)?;
-    let copy = s
-        .blobs
-        .local_copy(&original_key(sha))
+/// The record's original: stored, or registered in place and unchanged (409 when it changed
+/// or is missing: the message says which).
+async fn original_file(s: &AppState, r: &ImageRecord) -> Result<LocalCopy, ApiError> {
+    histoscore_app::originals::original(&*s.blobs, r)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| match &r.source {
+            Some(_) => ApiError::new(StatusCode::CONFLICT, "source_changed", e.to_string()),
+            None => ApiError::internal(e),
+        })
+}
+
+/// Decodes the stored original (bounded by the decode slots).
+async fn decode_original(s: &AppState, r: &ImageRecord) -> Result<DecodedImage, ApiError> {
+    let _permit = s.decode_slots.acquire().await.map_err(ApiError::internal)?;
+    let copy = original_file(s, r).await?;
     let opts = s.scorer.decode.clone();
     tokio::task::spawn_blocking(move || histoscore_imaging::decode_file(&copy.path, &opts))
         .await
@@ -189,13 +205,13 @@ async fn preview(s: &AppState, id: i64, name: &str) -> Result<Response, ApiError
     }
     // Made lazily for images stored before previews existed, or if a preview was lost.
     let (thumb, prev) = if r.is_slide() {
-        let opened = open_slide(s, &sha).await?;
+        let opened = open_slide(s, &r).await?;
         tokio::task::spawn_blocking(move || slide_previews(&opened.slide))
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?
     } else {
-        let img = decode_original(s, &sha).await?;
+        let img = decode_original(s, &r).await?;
         tokio::task::spawn_blocking(move || make_previews(&img))
             .await
             .map_err(ApiError::internal)?
@@ -305,11 +321,11 @@ pub async fn tile(
     let r = live_record(&s, id).await?;
     let sha = r.sha256.clone();
     if r.is_slide() {
-        return slide_tile(&s, &sha, level, col, row)
+        return slide_tile(&s, &r, level, col, row)
             .await?
             .ok_or_else(no_tile);
     }
-    let dir = ensure_pyramid(&s, &sha).await?;
+    let dir = ensure_pyramid(&s, &r).await?;
     let path = dir.join(level.to_string()).join(format!("{col}_{row}.jpg"));
     match tokio::fs::read(&path).await {
         Ok(b) => Ok(jpeg_response(b, &format!("{sha}-{level}-{col}-{row}"))),
@@ -321,11 +337,12 @@ pub async fn tile(
 /// (never a full decode) and cached under the data folder.
 async fn slide_tile(
     s: &AppState,
-    sha: &str,
+    r: &ImageRecord,
     level: u32,
     col: u32,
     row: u32,
 ) -> Result<Option<Response>, ApiError> {
+    let sha = r.sha256.as_str();
     let etag = format!("{sha}-{level}-{col}-{row}");
     let path = s
         .data_dir
@@ -337,7 +354,7 @@ async fn slide_tile(
     if let Ok(b) = tokio::fs::read(&path).await {
         return Ok(Some(jpeg_response(b, &etag)));
     }
-    let opened = open_slide(s, sha).await?;
+    let opened = open_slide(s, r).await?;
     let tmp = s.scratch.path(&format!("tile-{}", crate::unique()));
     let target = path.clone();
     let jpg = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, String> {
@@ -374,7 +391,8 @@ async fn slide_tile(
 
 /// The directory holding every tile of this image, cutting them first if needed. One image's
 /// pyramid is cut once even when many tile requests arrive together.
-async fn ensure_pyramid(s: &AppState, sha: &str) -> Result<PathBuf, ApiError> {
+async fn ensure_pyramid(s: &AppState, r: &ImageRecord) -> Result<PathBuf, ApiError> {
+    let sha = r.sha256.as_str();
     let dir = s.data_dir.join("cache").join("tiles").join(sha);
     if dir.join("complete").exists() {
         return Ok(dir);
@@ -390,7 +408,7 @@ async fn ensure_pyramid(s: &AppState, sha: &str) -> Result<PathBuf, ApiError> {
     if dir.join("complete").exists() {
         return Ok(dir);
     }
-    let img = decode_original(s, sha).await?;
+    let img = decode_original(s, r).await?;
     // Cut in this process's scratch folder, then moved into place whole: a crash leaves no
     // partial pyramid in the cache (the scratch folder is swept at the next start).
     let tmp = s.scratch.path(&format!("tiles-{sha}-{}", crate::unique()));

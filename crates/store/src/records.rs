@@ -239,6 +239,20 @@ pub struct NewImage {
     /// ordinary image. Its presence makes the record a slide.
     #[serde(default)]
     pub slide: Option<serde_json::Value>,
+    /// A file registered in place (`import --in-place`): read from there, never copied.
+    #[serde(default)]
+    pub source: Option<SourceFile>,
+}
+
+/// Where a file registered in place lives, as it was when registered: a file whose size or
+/// modification time differ is reported as changed and is not re-scored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SourceFile {
+    /// The absolute path (every worker must see the file at this path).
+    pub path: String,
+    pub size: i64,
+    /// Modification time, milliseconds since 1970-01-01 UTC.
+    pub mtime_ms: i64,
 }
 
 impl NewImage {
@@ -330,6 +344,10 @@ pub struct ImageRecord {
     /// A slide being scored: fields scored so far and fields to score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// A file registered in place (`histoscore import --in-place`): its path, size and
+    /// modification time when registered. Absent for files kept in the blob store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceFile>,
     /// The most recent AI draft, if the image has been scored.
     pub draft: Option<Draft>,
     /// Current scores of reader "local", phase "final", keyed by metric name in **alphabetical

@@ -42,6 +42,14 @@ pub(crate) fn image_from_row(r: &AnyRow) -> Result<ImageRecord> {
         progress: r
             .try_get::<Option<String>, _>("progress")?
             .and_then(|p| serde_json::from_str(&p).ok()),
+        source: match r.try_get::<Option<String>, _>("source_path")? {
+            Some(path) => Some(SourceFile {
+                path,
+                size: r.try_get::<Option<i64>, _>("source_size")?.unwrap_or(0),
+                mtime_ms: r.try_get::<Option<i64>, _>("source_mtime_ms")?.unwrap_or(0),
+            }),
+            None => None,
+        },
         draft: None,
         scores: BTreeMap::new(),
         locked_by_study: None,

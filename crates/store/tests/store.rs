@@ -30,6 +30,7 @@ on_both_backends!(
     export_pages_through_everything,
     data_survives_reopen,
     slide_fields_are_kept_per_model_with_progress,
+    files_registered_in_place_keep_their_path_size_and_time,
 );
 
 const LEASE: Duration = Duration::from_secs(300);
@@ -51,6 +52,7 @@ fn new_image(name: &str, group: Option<&str>, n: u64) -> NewImage {
         format: Some("tiff".into()),
         storage_key: Some(format!("blobs/{}", sha(n))),
         slide: None,
+        source: None,
     }
 }
 
@@ -1101,6 +1103,52 @@ async fn data_survives_reopen(db: TestDb) {
     assert_eq!(reopened.audit_for_image(img.id).await.unwrap(), audit);
     assert!(reopened.integrity_check().await.unwrap().is_empty());
     reopened.close().await;
+}
+
+async fn files_registered_in_place_keep_their_path_size_and_time(db: TestDb) {
+    let store = db.store;
+    let src = SourceFile {
+        path: "/mnt/slides/study-1/S-1.svs".into(),
+        size: 3_000_000_000,
+        mtime_ms: 1_764_000_000_123,
+    };
+    let new = NewImage {
+        storage_key: None,
+        source: Some(src.clone()),
+        ..new_image("S-1.svs", Some("S-1"), 1)
+    };
+    let rec = store.insert_image(&new, "import").await.unwrap();
+    assert_eq!(rec.source, Some(src.clone()));
+    assert_eq!(rec.storage_key, None);
+    let found = store
+        .find_by_source_path("/mnt/slides/study-1/S-1.svs")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, rec.id);
+    assert!(store
+        .find_by_source_path("/mnt/slides/other.svs")
+        .await
+        .unwrap()
+        .is_none());
+    let stored = store
+        .insert_image(&new_image("kept.tif", None, 2), "upload")
+        .await
+        .unwrap();
+    assert_eq!(stored.source, None);
+    let under = store.in_place_under("/mnt/slides/").await.unwrap();
+    assert_eq!(under.iter().map(|r| r.id).collect::<Vec<_>>(), [rec.id]);
+    assert!(store
+        .in_place_under("/elsewhere/")
+        .await
+        .unwrap()
+        .is_empty());
+    store.soft_delete(rec.id, "import", None).await.unwrap();
+    assert!(store
+        .in_place_under("/mnt/slides/")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn slide_fields_are_kept_per_model_with_progress(db: TestDb) {

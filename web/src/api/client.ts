@@ -67,7 +67,8 @@ export function setUnauthorizedHandler(handler: (() => void) | null): void {
 
 const OWN_401 = ['/api/login', '/api/account/password', '/api/session'];
 
-function sessionEnded(path: string): void {
+/** Tells the app that the session ended (a 401 to a request to `path`), unless `path` answers 401 itself. */
+export function sessionEnded(path: string): void {
   if (OWN_401.some((p) => path === p || path.startsWith(`${p}?`))) return;
   unauthorizedHandler?.();
 }
@@ -95,7 +96,8 @@ export function parseRetryAfter(value: string | null): number | null {
   return null;
 }
 
-function errorBody(status: number, text: string): ApiErrorBody {
+/** The error body of an answer: its JSON when it sent one, else its text as `detail`. */
+export function errorBody(status: number, text: string): ApiErrorBody {
   try {
     const v = JSON.parse(text) as unknown;
     if (v && typeof v === 'object' && 'error' in v) {
@@ -238,7 +240,10 @@ export type UploadResult =
 
 export interface UploadHandle {
   promise: Promise<UploadResult>;
+  /** Stops the upload (a resumable one can go on later from where it stopped). */
   abort: () => void;
+  /** Stops and discards it: a resumable upload is also removed from the server. */
+  cancel?: () => void;
 }
 
 /**

@@ -21,6 +21,7 @@ export const ROLES: readonly Role[] = ['viewer', 'pathologist', 'admin'];
 
 export type Metric = Schemas['Metric'];
 export type Schema = Schemas['Schema'];
+/** `GET /api/config`: the schema, the model, upload limits (multipart and resumable). */
 export type AppConfig = Schemas['ConfigResponse'];
 /** Scores by metric name. */
 export type Scores = Schemas['IndexMap'];

@@ -136,8 +136,10 @@ const QueueRow = memo(function QueueRow({
   // A slide counts its fields while they are scored (record and events).
   const fields = item.stage === 'scoring' && record ? progressOf(record) : null;
   const fieldsText = fields && record ? fieldProgressText(record.status, fields) : null;
+  // An upload of an earlier page going on from where it stopped.
+  const resumedPct = item.resumedFrom == null ? null : Math.round(item.resumedFrom * 100);
   let badge = label;
-  if (item.stage === 'uploading') badge = `Uploading ${pct}%`;
+  if (item.stage === 'uploading') badge = resumedPct != null && pct <= resumedPct ? `Resuming from ${resumedPct}%` : `Uploading ${pct}%`;
   if (item.stage === 'scoring') badge = fieldsText ?? (item.serverStatus === 'queued' ? 'Queued for scoring' : 'Scoring…');
   if (item.stage === 'pending' && item.error) badge = 'Waiting (server busy)';
 
@@ -169,6 +171,11 @@ const QueueRow = memo(function QueueRow({
         <div className="text-sm text-slate-500 dark:text-slate-400">
           {formatBytes(item.size)}
           {item.path !== item.name && <span className="ml-2 truncate">· {middleTruncate(item.path, 40)}</span>}
+          {resumedPct != null && (
+            <span className="ml-2" data-testid="resumed-note" title="The part sent before was kept by the server: only the rest was sent">
+              · resumed from {resumedPct}%
+            </span>
+          )}
           {item.restored && item.uploadedAt != null && <span className="ml-2">· uploaded {new Date(item.uploadedAt).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}</span>}
         </div>
         {item.stage === 'uploading' && (

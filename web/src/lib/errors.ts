@@ -107,6 +107,22 @@ export function plainErrorFrom(f: ErrorFacts, context: ErrorContext = 'load'): P
       };
     case 'upload_interrupted':
       return { what: 'The upload was interrupted.', todo: 'Try again.', action: 'retry' };
+    case 'upload_expired':
+      return { what: 'The upload was stopped too long: the server removed the part it had.', todo: 'Try again: it starts from the beginning.', action: 'retry' };
+    case 'checksum_mismatch':
+      return { what: 'The file changed on the way to the server, so nothing was stored.', todo: 'Try again.', action: 'retry' };
+    case 'file_unreadable':
+      return {
+        what: 'The file could not be read on this computer.',
+        todo: 'Check that it is still there and not being changed (still copying?), then try again.',
+        action: 'retry',
+      };
+    case 'disk_full':
+      return {
+        what: 'The server’s disk is full.',
+        todo: 'Ask the administrator of the server to make room; the part sent so far is kept, and Retry goes on from there.',
+        action: 'retry',
+      };
     case 'scoring_failed':
       return {
         what: 'The AI could not score this image.',

@@ -37,6 +37,71 @@ export function rejectReason(name: string, size: number, maxBytes?: number | nul
   return null;
 }
 
+/** Sent as a resumable upload whatever their size: whole slides (and zipped ones, when accepted). */
+export const RESUMABLE_EXTENSIONS = [...SLIDE_EXTENSIONS, '.zip'] as const;
+/** Larger files go as a resumable upload even where one request would be accepted. */
+export const RESUMABLE_ABOVE_BYTES = 64 * 1024 * 1024;
+
+/** The server's upload limits (`GET /api/config`); null where it sets none. */
+export interface UploadLimits {
+  /** The largest upload in one request (`max_upload_bytes`). */
+  maxUploadBytes: number | null;
+  /** The largest resumable upload (`resumable_max_bytes`); null: the server takes none. */
+  resumableMaxBytes: number | null;
+  /** The chunk size of resumable uploads (`upload_chunk_bytes`). */
+  chunkBytes: number | null;
+  /** Hours the server keeps an unfinished resumable upload (`upload_expiry_hours`). */
+  expiryHours: number | null;
+}
+
+const positive = (n: number | null | undefined): number | null => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : null);
+
+export function uploadLimitsOf(config: {
+  max_upload_bytes?: number | null;
+  resumable_max_bytes?: number | null;
+  upload_chunk_bytes?: number | null;
+  upload_expiry_hours?: number | null;
+}): UploadLimits {
+  return {
+    maxUploadBytes: positive(config.max_upload_bytes),
+    resumableMaxBytes: positive(config.resumable_max_bytes),
+    chunkBytes: positive(config.upload_chunk_bytes),
+    expiryHours: positive(config.upload_expiry_hours),
+  };
+}
+
+/** How a file is sent: one multipart request, or resumable (tus) in chunks. */
+export type UploadRoute = 'multipart' | 'resumable';
+
+/**
+ * Whole slides, and any file over 64 MB or over the one-request limit, go resumable (an
+ * interruption costs at most a chunk); the rest in one request. Resumable only where the server
+ * takes it, and not for a file over its resumable limit that one request would take.
+ */
+export function uploadRoute(name: string, size: number, limits: Pick<UploadLimits, 'maxUploadBytes' | 'resumableMaxBytes'>): UploadRoute {
+  const resumableMax = positive(limits.resumableMaxBytes);
+  if (resumableMax == null) return 'multipart';
+  const max = positive(limits.maxUploadBytes);
+  const wanted =
+    (RESUMABLE_EXTENSIONS as readonly string[]).includes(extensionOf(name)) || size > RESUMABLE_ABOVE_BYTES || (max != null && size > max);
+  if (!wanted) return 'multipart';
+  return size > resumableMax && max != null && size <= max ? 'multipart' : 'resumable';
+}
+
+/** The largest file the client sends one way or the other (null: no limit known). */
+export function largestUpload(limits: Pick<UploadLimits, 'maxUploadBytes' | 'resumableMaxBytes'>): number | null {
+  const max = positive(limits.maxUploadBytes);
+  const resumableMax = positive(limits.resumableMaxBytes);
+  if (max == null || resumableMax == null) return resumableMax ?? max;
+  return Math.max(max, resumableMax);
+}
+
+/** Why the client will not send this file the way it would go, or null when it will. */
+export function uploadRejectReason(name: string, size: number, limits: Pick<UploadLimits, 'maxUploadBytes' | 'resumableMaxBytes'>): string | null {
+  const route = uploadRoute(name, size, limits);
+  return rejectReason(name, size, route === 'resumable' ? limits.resumableMaxBytes : limits.maxUploadBytes);
+}
+
 export interface PickedFile {
   file: File;
   path: string;

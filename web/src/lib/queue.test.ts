@@ -73,6 +73,17 @@ describe('upload progress and outcomes', () => {
     expect(s.items[0]?.progress).toBe(0.5);
     expect(run(three, { type: 'progress', key: 1, loaded: 5, total: 10 })).toBe(three);
   });
+  it('notes where a resumed upload went on from, until the item starts again', () => {
+    expect(uploading.items[0]?.resumedFrom).toBeNull();
+    const s = run(uploading, { type: 'resumed', key: 1, offset: 42, total: 100 });
+    expect(s.items[0]).toMatchObject({ resumedFrom: 0.42, progress: 0.42 });
+    const done = run(s, { type: 'uploaded', key: 1, httpStatus: 201, record: { id: 7, filename: 'a.tif', status: 'queued' } });
+    expect(done.items[0]?.resumedFrom).toBe(0.42);
+    const again = run(done, { type: 'record', record: { id: 7, status: 'failed', error: 'x' } }, { type: 'retry', key: 1 }, { type: 'start', key: 1 });
+    expect(again.items[0]?.resumedFrom).toBeNull();
+    // Only while uploading.
+    expect(run(three, { type: 'resumed', key: 1, offset: 4, total: 10 })).toBe(three);
+  });
   it('follows the server status from records (events) to done', () => {
     let s = run(uploading, { type: 'uploaded', key: 1, httpStatus: 201, record: { id: 7, filename: 'a.tif', status: 'queued' } });
     s = run(s, { type: 'record', record: { id: 7, status: 'scoring' } });

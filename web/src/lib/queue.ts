@@ -1,4 +1,4 @@
-// The upload queue as a pure state machine (reducer + selectors); React and XMLHttpRequest live
+// The upload queue as a pure state machine (reducer + selectors); React and the requests live
 // in useUploadQueue. Each file goes
 //
 //   pending → uploading (progress) → scoring (server: queued / scoring) → done | failed
@@ -28,6 +28,8 @@ export interface QueueItem {
   stage: Stage;
   /** Upload progress 0..1 while uploading. */
   progress: number;
+  /** A resumable upload of an earlier page went on from this share (0..1) of the file; else null. */
+  resumedFrom: number | null;
   attempts: number;
   recordId: number | null;
   outcome: Outcome | null;
@@ -87,6 +89,8 @@ export type QueueAction =
   | { type: 'add'; files: NewFile[] }
   | { type: 'start'; key: number }
   | { type: 'progress'; key: number; loaded: number; total: number }
+  /** The upload goes on from where an earlier page's stopped: the server had `offset` bytes. */
+  | { type: 'resumed'; key: number; offset: number; total: number }
   | { type: 'uploaded'; key: number; httpStatus: number; record: RecordStatus & { filename: string }; now?: number }
   /** The stored batch after a reload: one item per record, its state asked from the server. */
   | { type: 'restore'; entries: RestoredEntry[] }
@@ -158,6 +162,7 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
         size: f.size,
         stage: f.reject ? 'rejected' : 'pending',
         progress: 0,
+        resumedFrom: null,
         attempts: 0,
         recordId: null,
         outcome: null,
@@ -187,6 +192,7 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
           // Until the server says otherwise (the record's status moves it on).
           stage: 'scoring',
           progress: 1,
+          resumedFrom: null,
           attempts: 1,
           recordId: e.id,
           outcome: null,
@@ -223,8 +229,14 @@ export function queueReducer(state: QueueState, action: QueueAction): QueueState
     }
     case 'start':
       return update(state, action.key, (it) =>
-        it.stage === 'pending' ? { ...it, stage: 'uploading', progress: 0, attempts: it.attempts + 1, error: null } : it,
+        it.stage === 'pending' ? { ...it, stage: 'uploading', progress: 0, resumedFrom: null, attempts: it.attempts + 1, error: null } : it,
       );
+    case 'resumed':
+      return update(state, action.key, (it) => {
+        if (it.stage !== 'uploading' || action.total <= 0) return it;
+        const from = Math.min(1, Math.max(0, action.offset / action.total));
+        return { ...it, resumedFrom: from, progress: Math.max(it.progress, from) };
+      });
     case 'progress':
       return update(state, action.key, (it) => {
         if (it.stage !== 'uploading' || action.total <= 0) return it;

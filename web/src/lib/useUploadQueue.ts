@@ -1,12 +1,14 @@
-// Runs the queue state machine (queue.ts): starts uploads when it says so, reports progress and
-// answers back, and feeds it record changes from the shared record cache (server events).
+// Runs the queue state machine (queue.ts): starts uploads when it says so (whole slides and large
+// files resumable, the rest in one request: files.ts), reports progress and answers back, and
+// feeds it record changes from the shared record cache (server events).
 
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
-import { ApiError, getImage, listImages, restoreImage, uploadFile } from '../api/client';
+import { ApiError, getImage, listImages, restoreImage, uploadFile, type UploadHandle } from '../api/client';
+import { uploadResumable } from '../api/resumable';
 import { batchOfItems, browserStorage, loadBatch, saveBatch, type BatchEntry } from './batch';
 import { catchUp, onRecord, putRecord } from './records';
 import { initialQueue, queueReducer, startable, type QueueState } from './queue';
-import { rejectReason, type PickedFile } from './files';
+import { uploadRejectReason, uploadRoute, type PickedFile, type UploadLimits } from './files';
 
 const CONCURRENCY_KEY = 'histoscore.concurrency';
 
@@ -30,14 +32,20 @@ export interface UploadQueue {
   setConcurrency: (n: number) => void;
 }
 
-export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
+const NO_LIMITS: UploadLimits = { maxUploadBytes: null, resumableMaxBytes: null, chunkBytes: null, expiryHours: null };
+
+export function useUploadQueue(limits: UploadLimits = NO_LIMITS): UploadQueue {
   // The batch of earlier pages (this browser's uploads of the last 24 h) comes back at once.
   const [restored] = useState(() => loadBatch(browserStorage(), Date.now()));
   const [state, dispatch] = useReducer(queueReducer, undefined, () =>
     queueReducer(initialQueue(savedConcurrency()), { type: 'restore', entries: restored }),
   );
   const files = useRef(new Map<number, File>());
-  const active = useRef(new Map<number, () => void>());
+  const active = useRef(new Map<number, UploadHandle>());
+  const limitsRef = useRef(limits);
+  useEffect(() => {
+    limitsRef.current = limits;
+  });
 
   // Start whatever the state machine allows.
   useEffect(() => {
@@ -47,11 +55,19 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
       const item = state.items.find((it) => it.key === key);
       if (!file || !item) continue;
       dispatch({ type: 'start', key });
-      const handle = uploadFile(file, {
-        keepBoth: item.keepBoth,
-        onProgress: (loaded, total) => dispatch({ type: 'progress', key, loaded, total }),
-      });
-      active.current.set(key, handle.abort);
+      const onProgress = (loaded: number, total: number) => dispatch({ type: 'progress', key, loaded, total });
+      const l = limitsRef.current;
+      const handle =
+        uploadRoute(file.name, file.size, l) === 'resumable'
+          ? uploadResumable(file, {
+              keepBoth: item.keepBoth,
+              chunkBytes: l.chunkBytes,
+              expiryHours: l.expiryHours,
+              onProgress,
+              onResume: (offset, total) => dispatch({ type: 'resumed', key, offset, total }),
+            })
+          : uploadFile(file, { keepBoth: item.keepBoth, onProgress });
+      active.current.set(key, handle);
       void handle.promise.then((res) => {
         active.current.delete(key);
         if (res.ok) {
@@ -108,11 +124,11 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
     return () => window.removeEventListener('beforeunload', warn);
   }, [busy]);
 
-  // Abort running uploads when the app goes away.
+  // Abort running uploads when the app goes away (resumable ones go on with the next page's).
   useEffect(() => {
     const running = active.current;
     return () => {
-      for (const abort of running.values()) abort();
+      for (const handle of running.values()) handle.abort();
     };
   }, []);
 
@@ -129,11 +145,11 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
           name: p.file.name,
           path: p.path,
           size: p.file.size,
-          reject: rejectReason(p.file.name, p.file.size, maxUploadBytes),
+          reject: uploadRejectReason(p.file.name, p.file.size, limits),
         })),
       });
     },
-    [maxUploadBytes],
+    [limits],
   );
 
   const retry = useCallback((key: number, keepBoth?: boolean) => dispatch({ type: 'retry', key, keepBoth }), []);
@@ -148,9 +164,10 @@ export function useUploadQueue(maxUploadBytes?: number | null): UploadQueue {
     putRecord(record, null, true);
     dispatch({ type: 'attach', key, record, now: Date.now() });
   }, []);
+  // Stopping a running upload discards it: a resumable one is removed from the server too.
   const cancel = useCallback((key: number) => {
-    const abort = active.current.get(key);
-    if (abort) abort();
+    const handle = active.current.get(key);
+    if (handle) (handle.cancel ?? handle.abort)();
     else dispatch({ type: 'cancel', key });
   }, []);
   const cancelPending = useCallback(() => dispatch({ type: 'cancelPending' }), []);

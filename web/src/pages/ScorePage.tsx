@@ -4,6 +4,7 @@ import { QueueList } from '../components/QueueList';
 import { ReviewPanel } from '../components/ReviewPanel';
 import { card, DemoBanner } from '../components/ui';
 import { useConfig } from '../lib/config';
+import { largestUpload, uploadLimitsOf } from '../lib/files';
 import { isBusy, type QueueItem } from '../lib/queue';
 import { prefetchImage } from '../lib/prefetch';
 import { getEntry, useRecord, useRecordsVersion } from '../lib/records';
@@ -17,6 +18,7 @@ export function ScorePage({ queue }: { queue: UploadQueue }) {
   const config = useConfig();
   const { user } = useSession();
   const mayUpload = canScore(user.role);
+  const maxBytes = largestUpload(uploadLimitsOf(config));
   const items = queue.state.items;
   const { search } = useLocation();
   // The open image is in the address (?image=ID) so a reload shows it again.
@@ -63,7 +65,7 @@ export function ScorePage({ queue }: { queue: UploadQueue }) {
             <ImageStage key={selected.id} id={selected.id} />
           </div>
         ) : mayUpload ? (
-          <DropZone onFiles={queue.addFiles} busy={isBusy(queue.state)} maxUploadBytes={config.max_upload_bytes} />
+          <DropZone onFiles={queue.addFiles} busy={isBusy(queue.state)} maxUploadBytes={maxBytes} />
         ) : (
           <ViewerNote />
         )}
@@ -71,7 +73,7 @@ export function ScorePage({ queue }: { queue: UploadQueue }) {
       <div className="flex min-w-0 flex-col border-t border-slate-200 bg-white lg:min-h-0 lg:overflow-y-auto lg:border-t-0 lg:border-l dark:border-slate-800 dark:bg-slate-900/60">
         {selected && mayUpload && (
           <div className="px-4 pt-4">
-            <DropZone onFiles={queue.addFiles} busy={isBusy(queue.state)} maxUploadBytes={config.max_upload_bytes} compact />
+            <DropZone onFiles={queue.addFiles} busy={isBusy(queue.state)} maxUploadBytes={maxBytes} compact />
           </div>
         )}
         <ReviewPanel id={selected?.id ?? null} knownNote={selected?.known} onNext={onNext} withViewer={false} />

@@ -7,7 +7,6 @@ use histoscore_store::{Job as JobRow, JobKind, NewDraft};
 use tokio::sync::watch;
 
 use super::{Job, Ran};
-use crate::blobs::original_key;
 use crate::{App, AppError, Result};
 
 /// Score image `image_id` with `model_id` (`None`: the active model).
@@ -83,13 +82,7 @@ impl ScoreImage {
         let input = match handed {
             Some(prepared) => Ok(prepared),
             None => {
-                let key = record
-                    .storage_key
-                    .clone()
-                    .unwrap_or_else(|| original_key(&record.sha256));
-                let copy = app.blobs.local_copy(&key).await.map_err(|e| {
-                    AppError::Failed(format!("the stored file is missing ({e}); upload it again"))
-                })?;
+                let copy = crate::originals::original(&*app.blobs, &record).await?;
                 let permit = app
                     .decode_slots
                     .clone()

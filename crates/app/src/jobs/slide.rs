@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use histoscore_domain::slide::{summarise, FieldRow};
 use histoscore_engine::slide::{plan, score_fields, FieldHooks, FieldScore};
-use histoscore_imaging::slide::{FieldOptions, Slide};
+use histoscore_imaging::slide::Slide;
 use histoscore_store::{ImageRecord, Job as JobRow, NewDraft, Progress};
 use tokio::sync::{mpsc, watch};
 
@@ -54,7 +54,7 @@ pub(super) async fn slide_draft(
     let scorer = app.scorer.clone();
     let queue = engine.queue.clone();
     // The field size the model was made for (registered models may say; else the default).
-    let mut opts = FieldOptions::default();
+    let mut opts = app.slide_fields;
     if let Some([w, h]) = app.store.model(&model).await.ok().and_then(|m| m.field_um) {
         opts.field_um = (w, h);
     }
