@@ -10,6 +10,7 @@
 //!
 //! Nothing here knows HTTP: errors are [`AppError`], which the server maps to statuses.
 
+pub mod archive;
 pub mod blobs;
 mod error;
 pub mod export;

@@ -83,8 +83,18 @@ pub fn source_problem(src: &SourceFile) -> Option<String> {
     }
 }
 
-/// A path to read `record`'s original from.
-pub async fn original(blobs: &dyn BlobStore, record: &ImageRecord) -> Result<LocalCopy> {
+/// The slide index inside the zip a multi-file slide was sent as (MIRAX, VMS), if it was.
+pub fn archive_entry(record: &ImageRecord) -> Option<&str> {
+    record.slide.as_ref()?.get("archive_entry")?.as_str()
+}
+
+/// A path to read `record`'s original from. A slide sent as a zip is unpacked (once) under
+/// `data_dir`'s cache and the path is its index file's.
+pub async fn original(
+    blobs: &dyn BlobStore,
+    data_dir: &Path,
+    record: &ImageRecord,
+) -> Result<LocalCopy> {
     if let Some(src) = &record.source {
         if let Some(problem) = source_problem(src) {
             return Err(AppError::Failed(problem));
@@ -98,11 +108,24 @@ pub async fn original(blobs: &dyn BlobStore, record: &ImageRecord) -> Result<Loc
         .storage_key
         .clone()
         .unwrap_or_else(|| original_key(&record.sha256));
-    blobs.local_copy(&key).await.map_err(|e| {
+    let copy = blobs.local_copy(&key).await.map_err(|e| {
         AppError::Failed(format!(
             "the stored file of image {} is missing ({e}); upload it again",
             record.id
         ))
+    })?;
+    let Some(entry) = archive_entry(record) else {
+        return Ok(copy);
+    };
+    let dir = crate::archive::unpacked_dir(data_dir, &record.sha256);
+    let index = dir.join(entry);
+    tokio::task::spawn_blocking(move || crate::archive::unpack_once(&copy.path, &dir))
+        .await
+        .map_err(AppError::failed)?
+        .map_err(AppError::Failed)?;
+    Ok(LocalCopy {
+        path: index,
+        temporary: false,
     })
 }
 

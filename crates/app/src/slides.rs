@@ -22,7 +22,7 @@ pub struct Region {
 
 /// A local path to the slide's stored file (the stored file itself, or a download of it).
 pub(crate) async fn stored_slide(app: &App, record: &ImageRecord) -> Result<LocalCopy> {
-    crate::originals::original(&*app.blobs, record).await
+    crate::originals::original(&*app.blobs, &app.data_dir, record).await
 }
 
 /// The smallest region scored, per side, in level-0 pixels.

@@ -261,8 +261,9 @@ async fn from_database(
         q.offset += page.len() as i64;
         for r in page {
             // Records without pixels (imported scores) have nothing to learn from, and values
-            // flagged for review (e.g. imported out of range) are not targets.
-            if r.sha256.is_empty() || !r.flags.is_empty() {
+            // flagged for review (e.g. imported out of range) are not targets. A slide's scores
+            // are a mean over many fields: they are not one image's targets.
+            if r.sha256.is_empty() || !r.flags.is_empty() || r.is_slide() {
                 continue;
             }
             let Some(targets) = schema
@@ -273,7 +274,8 @@ async fn from_database(
             else {
                 continue;
             };
-            let copy = crate::originals::original(blobs, &r)
+            // No slides here: nothing is unpacked, so no cache folder is needed.
+            let copy = crate::originals::original(blobs, Path::new(""), &r)
                 .await
                 .map_err(|e| e.to_string())?;
             let path = copy.path.clone();

@@ -9,19 +9,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use histoscore_app::archive;
 use histoscore_app::blobs::{original_key, preview_key, BlobStore, LocalBlobs};
 use histoscore_app::intake::{place, record, Placement};
 use histoscore_app::originals::{check_source, stat, SourceState};
 use histoscore_domain::serial::SerialParser;
-use histoscore_imaging::slide::{classify, slide_refusal, FileKind, Slide};
+use histoscore_imaging::slide::{classify, slide_refusal, FileKind};
 use histoscore_imaging::DecodeOptions;
 use histoscore_store::{NewImage, SourceFile, Store};
 use serde::Serialize;
 
 use crate::common::{runtime, DataArgs};
-
-/// Multi-file slide formats: OpenSlide reads the index file and the files beside it.
-const MULTI_FILE: [&str; 2] = ["mrxs", "vms"];
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -231,8 +229,8 @@ struct Importer<'a> {
 
 /// What a file turned out to be, checked.
 struct Checked {
-    width: u32,
-    height: u32,
+    width: i64,
+    height: i64,
     format: String,
     slide: Option<serde_json::Value>,
     previews: (Vec<u8>, Vec<u8>),
@@ -253,13 +251,21 @@ impl Importer<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "import".into());
         let (size, mtime_ms) = stat(&path).with_context(|| "not a readable file".to_string())?;
-        let multi_file = path
-            .extension()
-            .is_some_and(|x| MULTI_FILE.contains(&x.to_string_lossy().to_lowercase().as_str()));
+        let multi_file = path.extension().is_some_and(|x| {
+            archive::SLIDE_INDEX_EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str())
+        });
+        let zipped = archive::is_zip(&path);
+        if zipped && self.args.in_place {
+            return Ok(Line::new(&path, "refused").detail(
+                "a zip is unpacked into the data folder, so it cannot stay in place: import it \
+                 without --in-place, or unzip it on the share and import its .mrxs or .vms with \
+                 --in-place",
+            ));
+        }
         if multi_file && !self.args.in_place {
             return Ok(Line::new(&path, "refused").detail(
-                "a MIRAX or VMS slide is several files: import it with --in-place (or upload \
-                 the folder as one zip)",
+                "a MIRAX or VMS slide is several files: import it with --in-place, or zip it \
+                 with its files and import or upload the zip",
             ));
         }
         let path_text = path.to_string_lossy().into_owned();
@@ -312,12 +318,16 @@ impl Importer<'_> {
             }
             Placement::Store { waiting } => waiting,
         };
+        let unpack_to = zipped.then(|| archive::unpacked_dir(&self.args.data.data_dir, &sha));
         let (checked_path, decode) = (path.clone(), self.decode.clone());
-        let checked =
-            match tokio::task::spawn_blocking(move || check(&checked_path, &decode)).await? {
-                Ok(c) => c,
-                Err(why) => return Ok(Line::new(&path, "refused").detail(why)),
-            };
+        let checked = match tokio::task::spawn_blocking(move || {
+            check(&checked_path, &decode, unpack_to.as_deref())
+        })
+        .await?
+        {
+            Ok(c) => c,
+            Err(why) => return Ok(Line::new(&path, "refused").detail(why)),
+        };
         let kind = if checked.slide.is_some() {
             "slide"
         } else {
@@ -358,8 +368,8 @@ impl Importer<'_> {
             image_number: info.image_number.and_then(|n| n.parse().ok()),
             sha256: sha.clone(),
             size_bytes: size,
-            width: Some(checked.width.into()),
-            height: Some(checked.height.into()),
+            width: Some(checked.width),
+            height: Some(checked.height),
             format: Some(checked.format),
             storage_key: source.is_none().then(|| original_key(&sha)),
             slide: checked.slide,
@@ -372,27 +382,26 @@ impl Importer<'_> {
     }
 }
 
-/// Opens the file as the server would (a slide through OpenSlide, an image fully decoded) and
-/// makes its previews; `Err` says why it is refused.
-fn check(path: &Path, decode: &DecodeOptions) -> Result<Checked, String> {
-    if let FileKind::Slide { .. } = classify(path, decode) {
-        let slide = Slide::open(path).map_err(|e| e.to_string())?;
-        let previews = histoscore_server::media::slide_previews(&slide)?;
-        let meta = &slide.meta;
+/// Opens the file as the server would (a slide through OpenSlide, a zipped MIRAX or VMS slide
+/// unpacked into `unpack_to` first, an image fully decoded) and makes its previews; `Err` says
+/// why it is refused.
+fn check(path: &Path, decode: &DecodeOptions, unpack_to: Option<&Path>) -> Result<Checked, String> {
+    if unpack_to.is_some() || matches!(classify(path, decode), FileKind::Slide { .. }) {
+        let c = histoscore_server::media::check_slide(path, unpack_to)?;
         return Ok(Checked {
-            width: meta.width() as u32,
-            height: meta.height() as u32,
-            format: format!("{} slide", meta.vendor),
-            slide: Some(serde_json::to_value(meta).map_err(|e| e.to_string())?),
-            previews,
+            width: c.width,
+            height: c.height,
+            format: c.format,
+            slide: Some(c.meta),
+            previews: c.previews,
         });
     }
     let img =
         histoscore_imaging::decode_file(path, decode).map_err(|e| slide_refusal(e).to_string())?;
     let previews = histoscore_server::media::make_previews(&img)?;
     Ok(Checked {
-        width: img.width,
-        height: img.height,
+        width: img.width.into(),
+        height: img.height.into(),
         format: img.format.clone(),
         slide: None,
         previews,

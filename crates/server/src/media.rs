@@ -15,7 +15,7 @@ use histoscore_imaging::slide::Slide;
 use histoscore_imaging::DecodedImage;
 use histoscore_store::ImageRecord;
 use std::io::Cursor;
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::{ApiError, AppState};
@@ -82,6 +82,56 @@ pub fn slide_previews(slide: &Slide) -> Result<(Vec<u8>, Vec<u8>), String> {
         .overview(u64::from(PREVIEW_MAX))
         .map_err(|e| e.to_string())?;
     previews_of(&ov.rgb, ov.width as u32, ov.height as u32)
+}
+
+/// A slide checked before it is stored: it opens and its overview reads.
+pub struct CheckedSlide {
+    pub width: i64,
+    pub height: i64,
+    /// `aperio slide`, `hamamatsu slide (zip)`…
+    pub format: String,
+    /// The metadata kept with the record (with `archive_entry` for a zipped slide).
+    pub meta: serde_json::Value,
+    /// Thumbnail and preview (JPEG).
+    pub previews: (Vec<u8>, Vec<u8>),
+}
+
+/// Opens the slide at `path` and makes its previews. With `unpack_to`, `path` is a zip of a
+/// multi-file slide (MIRAX, VMS), unpacked there first (and removed again if refused). `Err`
+/// says why the slide is refused.
+pub fn check_slide(path: &FsPath, unpack_to: Option<&FsPath>) -> Result<CheckedSlide, String> {
+    let checked = (|| {
+        let (open_path, entry) = match unpack_to {
+            Some(dir) => {
+                let entry = histoscore_app::archive::slide_entry(path)?;
+                histoscore_app::archive::unpack_once(path, dir)?;
+                (dir.join(&entry), Some(entry))
+            }
+            None => (path.to_path_buf(), None),
+        };
+        let slide = Slide::open(&open_path).map_err(|e| e.to_string())?;
+        let previews = slide_previews(&slide)?;
+        let m = &slide.meta;
+        let mut meta = serde_json::to_value(m).map_err(|e| e.to_string())?;
+        let format = match &entry {
+            Some(_) => format!("{} slide (zip)", m.vendor),
+            None => format!("{} slide", m.vendor),
+        };
+        if let (Some(entry), Some(obj)) = (entry, meta.as_object_mut()) {
+            obj.insert("archive_entry".into(), entry.into());
+        }
+        Ok(CheckedSlide {
+            width: m.width() as i64,
+            height: m.height() as i64,
+            format,
+            meta,
+            previews,
+        })
+    })();
+    if let (Err(_), Some(dir)) = (&checked, unpack_to) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    checked
 }
 
 /// A slide open in this process, with the local copy it is read from.
@@ -157,7 +207,7 @@ fn jpeg_response(bytes: Vec<u8>, etag: &str) -> Response {
 /// The record's original: stored, or registered in place and unchanged (409 when it changed
 /// or is missing: the message says which).
 async fn original_file(s: &AppState, r: &ImageRecord) -> Result<LocalCopy, ApiError> {
-    histoscore_app::originals::original(&*s.blobs, r)
+    histoscore_app::originals::original(&*s.blobs, &s.data_dir, r)
         .await
         .map_err(|e| match &r.source {
             Some(_) => ApiError::new(StatusCode::CONFLICT, "source_changed", e.to_string()),

@@ -488,6 +488,10 @@ pub async fn patch(
     UrlPath(id): UrlPath<String>,
     req: axum::extract::Request,
 ) -> Response {
+    // An upload that does not exist (or is not the caller's) is simply not found.
+    if let Err(e) = owned(&s, &caller, &id).await {
+        return with_tus(e.into_response());
+    }
     if let Some(res) = wrong_version(req.headers()) {
         return with_tus(res);
     }

@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use histoscore_app::archive;
 use histoscore_app::blobs::original_key;
 use histoscore_app::intake::{place, record, Placement};
-use histoscore_imaging::slide::{classify, slide_refusal, FileKind, Slide};
+use histoscore_imaging::slide::{classify, slide_refusal, FileKind};
 use histoscore_store::{ImageRecord, NewImage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -361,12 +362,21 @@ pub(crate) async fn decide(
     };
     // A whole-slide image takes the slide path: opened with OpenSlide, its previews cut from
     // its smallest level, scored field by field by its job.
+    // A MIRAX or VMS slide (several files) comes as one zip.
     let (path, opts) = (tmp.to_path_buf(), s.scorer.decode.clone());
-    let kind = tokio::task::spawn_blocking(move || classify(&path, &opts))
-        .await
-        .map_err(ApiError::internal)?;
-    if let FileKind::Slide { .. } = kind {
-        let new = accept_slide(s, tmp, filename, sha, size).await?;
+    let (kind, zipped) = tokio::task::spawn_blocking(move || {
+        let zipped = archive::is_zip(&path);
+        let kind = if zipped {
+            FileKind::Image
+        } else {
+            classify(&path, &opts)
+        };
+        (kind, zipped)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if zipped || matches!(kind, FileKind::Slide { .. }) {
+        let new = accept_slide(s, tmp, filename, sha, size, zipped).await?;
         return Ok(Outcome::New(record(&s.store, &new, waiting, actor).await?));
     }
     // Decode once, fully, before accepting: anything the engine refuses leaves nothing
@@ -418,13 +428,16 @@ pub(crate) async fn decide(
 }
 
 /// Checks a whole-slide image (it opens and its overview can be read), stores it and its
-/// previews, and gives the record to insert. Nothing is stored when the slide is refused.
+/// previews, and gives the record to insert. A `zipped` slide (MIRAX, VMS) is unpacked into
+/// the data folder's cache and opened from there; the zip is what is stored. Nothing is stored
+/// when the slide is refused.
 async fn accept_slide(
     s: &AppState,
     tmp: &std::path::Path,
     filename: &str,
     sha: &str,
     size: u64,
+    zipped: bool,
 ) -> Result<NewImage, ApiError> {
     let _permit = s
         .decode_slots
@@ -433,19 +446,18 @@ async fn accept_slide(
         .await
         .map_err(ApiError::internal)?;
     let path = tmp.to_path_buf();
-    let (meta, previews) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let slide = Slide::open(&path).map_err(|e| e.to_string())?;
-        let previews = crate::media::slide_previews(&slide)?;
-        Ok((slide.meta.clone(), previews))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_image", e))?;
+    let unpack_to = zipped.then(|| archive::unpacked_dir(&s.data_dir, sha));
+    let checked =
+        tokio::task::spawn_blocking(move || crate::media::check_slide(&path, unpack_to.as_deref()))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_image", e))?;
     s.blobs
         .put_file(&original_key(sha), tmp)
         .await
         .map_err(ApiError::internal)?;
-    crate::media::store_previews(s, sha, previews.0, previews.1).await;
+    let (thumb, preview) = checked.previews;
+    crate::media::store_previews(s, sha, thumb, preview).await;
     let info = s.scorer.serials.parse(filename);
     Ok(NewImage {
         filename: filename.to_string(),
@@ -454,11 +466,11 @@ async fn accept_slide(
         image_number: info.image_number.and_then(|n| n.parse().ok()),
         sha256: sha.to_string(),
         size_bytes: size as i64,
-        width: Some(meta.width() as i64),
-        height: Some(meta.height() as i64),
-        format: Some(format!("{} slide", meta.vendor)),
+        width: Some(checked.width),
+        height: Some(checked.height),
+        format: Some(checked.format),
         storage_key: Some(original_key(sha)),
-        slide: Some(serde_json::to_value(&meta).map_err(ApiError::internal)?),
+        slide: Some(checked.meta),
         source: None,
     })
 }

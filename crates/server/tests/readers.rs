@@ -154,6 +154,8 @@ fn inventory() -> Vec<(Method, String, String)> {
             (Method::PUT, item.put.is_some()),
             (Method::PATCH, item.patch.is_some()),
             (Method::DELETE, item.delete.is_some()),
+            (Method::HEAD, item.head.is_some()),
+            (Method::OPTIONS, item.options.is_some()),
         ];
         for (m, present) in ops {
             if present {
@@ -226,12 +228,17 @@ async fn every_route_answers_bad_requests_in_the_envelope(db: TestDb) {
         {
             continue;
         }
+        // An answer to HEAD has no body to hold an envelope (tus asks offsets with it).
+        if method == Method::HEAD {
+            continue;
+        }
         let item = &doc.paths.paths[&template];
         let op = match method {
             Method::GET => item.get.as_ref(),
             Method::POST => item.post.as_ref(),
             Method::PUT => item.put.as_ref(),
             Method::PATCH => item.patch.as_ref(),
+            Method::OPTIONS => item.options.as_ref(),
             _ => item.delete.as_ref(),
         }
         .unwrap();
@@ -239,6 +246,11 @@ async fn every_route_answers_bad_requests_in_the_envelope(db: TestDb) {
         // A malformed body, declared as JSON.
         if let Some(body) = &op.request_body {
             let multipart = body.content.keys().any(|k| k.starts_with("multipart/"));
+            // A tus request without its protocol version is refused before its body is read.
+            let tus = body
+                .content
+                .keys()
+                .any(|k| k == "application/offset+octet-stream");
             let (st, text) = send(
                 ada.req(&app, method.clone(), &concrete)
                     .header("content-type", "application/json")
@@ -249,6 +261,8 @@ async fn every_route_answers_bad_requests_in_the_envelope(db: TestDb) {
             let v = assert_envelope(&what, st, &text);
             let expected = if multipart {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
+            } else if tus {
+                StatusCode::PRECONDITION_FAILED
             } else {
                 StatusCode::BAD_REQUEST
             };

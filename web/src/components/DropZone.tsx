@@ -79,7 +79,7 @@ export function DropZone({
         <span aria-hidden className="text-amber-600">
           ⚠{' '}
         </span>
-        TIFF, PNG or JPEG ({IMAGE_EXTENSIONS.join(' ')}) or whole slides ({SLIDE_EXTENSIONS.join(' ')})
+        TIFF, PNG or JPEG ({IMAGE_EXTENSIONS.join(' ')}) or whole slides ({SLIDE_EXTENSIONS.join(' ')}; a MIRAX or VMS slide as one .zip of its files)
         {maxUploadBytes ? `, up to ${formatBytes(maxUploadBytes)} each` : ''}; other files are listed as rejected. Uploaded one at a time
         unless you raise the parallel uploads.
       </p>

@@ -8,7 +8,7 @@ const limits = { maxUploadBytes: 512 * MB, resumableMaxBytes: 20 * GB };
 
 describe('uploadRoute', () => {
   it('sends whole slides resumable whatever their size', () => {
-    for (const n of ['CMU-1.svs', 'b.NDPI', 'c.vms', 'd.scn', 'e.bif', 'f.mrxs', 'g.btf', 'slides.zip']) {
+    for (const n of ['CMU-1.svs', 'b.NDPI', 'd.scn', 'e.bif', 'g.btf', 'mirax-slide.zip']) {
       expect(uploadRoute(n, 2 * MB, limits), n).toBe('resumable');
     }
   });

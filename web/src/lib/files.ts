@@ -5,8 +5,10 @@ import { formatBytes } from './text';
 
 /** Microscope images (a pyramidal .tif / .tiff may also turn out to be a whole slide). */
 export const IMAGE_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'] as const;
-/** Whole-slide images: Aperio, Hamamatsu, Leica, MIRAX, Ventana, BigTIFF. */
-export const SLIDE_EXTENSIONS = ['.svs', '.ndpi', '.scn', '.mrxs', '.bif', '.vms', '.btf'] as const;
+/** Whole-slide images: Aperio, Hamamatsu, Leica, Ventana, BigTIFF; MIRAX and VMS zipped with their files. */
+export const SLIDE_EXTENSIONS = ['.svs', '.ndpi', '.scn', '.bif', '.btf', '.zip'] as const;
+/** Slides of several files: only their zip can be sent. */
+export const MULTI_FILE_SLIDE_EXTENSIONS = ['.mrxs', '.vms'] as const;
 export const ACCEPTED_EXTENSIONS = [...IMAGE_EXTENSIONS, ...SLIDE_EXTENSIONS] as const;
 export const ACCEPT_ATTR = ACCEPTED_EXTENSIONS.join(',');
 
@@ -26,6 +28,9 @@ export { formatBytes };
 /** Why the client will not send this file, or null when it will. */
 export function rejectReason(name: string, size: number, maxBytes?: number | null): string | null {
   const ext = extensionOf(name);
+  if ((MULTI_FILE_SLIDE_EXTENSIONS as readonly string[]).includes(ext)) {
+    return `A ${ext === '.mrxs' ? 'MIRAX' : 'VMS'} slide is several files: zip the ${ext} file together with its ${ext === '.mrxs' ? 'folder' : 'JPEG files'} and drop the .zip.`;
+  }
   if (!(ACCEPTED_EXTENSIONS as readonly string[]).includes(ext)) {
     const accepted = `only ${IMAGE_EXTENSIONS.join(' ')} images and ${SLIDE_EXTENSIONS.join(' ')} slides are accepted.`;
     return ext ? `Unsupported file type “${ext}”: ${accepted}` : `No file extension: ${accepted}`;
@@ -37,8 +42,8 @@ export function rejectReason(name: string, size: number, maxBytes?: number | nul
   return null;
 }
 
-/** Sent as a resumable upload whatever their size: whole slides (and zipped ones, when accepted). */
-export const RESUMABLE_EXTENSIONS = [...SLIDE_EXTENSIONS, '.zip'] as const;
+/** Sent as a resumable upload whatever their size: whole slides (zipped ones too). */
+export const RESUMABLE_EXTENSIONS = SLIDE_EXTENSIONS;
 /** Larger files go as a resumable upload even where one request would be accepted. */
 export const RESUMABLE_ABOVE_BYTES = 64 * 1024 * 1024;
 

@@ -202,7 +202,10 @@ describe('client-side refusal', () => {
     for (const n of ['a.tif', 'b.TIFF', 'c.png', 'd.JPG', 'e.jpeg']) expect(rejectReason(n, 10)).toBeNull();
   });
   it('accepts whole slides of the common scanners', () => {
-    for (const n of ['CMU-1.svs', 'b.NDPI', 'c.scn', 'd.mrxs', 'e.bif', 'f.vms', 'g.btf']) expect(rejectReason(n, 10)).toBeNull();
+    for (const n of ['CMU-1.svs', 'b.NDPI', 'c.scn', 'e.bif', 'g.btf', 'S-9 mirax.zip']) expect(rejectReason(n, 10)).toBeNull();
+    // A MIRAX or VMS index alone is not the slide: its zip is.
+    expect(rejectReason('d.mrxs', 10)).toMatch(/MIRAX slide is several files: zip the \.mrxs file together with its folder/);
+    expect(rejectReason('f.vms', 10)).toMatch(/VMS slide is several files: zip .* JPEG files/);
     expect(isSlideFileName('CMU-1.SVS')).toBe(true);
     expect(isSlideFileName('field.tif')).toBe(false);
     expect(rejectReason('notes.txt', 10)).toMatch(/\.svs .*slides are accepted/);

@@ -82,7 +82,7 @@ impl ScoreImage {
         let input = match handed {
             Some(prepared) => Ok(prepared),
             None => {
-                let copy = crate::originals::original(&*app.blobs, &record).await?;
+                let copy = crate::originals::original(&*app.blobs, &app.data_dir, &record).await?;
                 let permit = app
                     .decode_slots
                     .clone()
