@@ -140,13 +140,14 @@ pub struct OpenedSlide {
     _copy: LocalCopy,
 }
 
-/// Slides this process keeps open for tiles (most recently used last).
+/// Slides this process keeps open for tiles (most recently used last), by data folder and
+/// content hash.
 static OPEN_SLIDES: Mutex<Vec<(String, Arc<OpenedSlide>)>> = Mutex::new(Vec::new());
 const OPEN_SLIDES_MAX: usize = 8;
 
 /// The stored slide `sha`, opened once and kept open for the next tiles.
 pub async fn open_slide(s: &AppState, r: &ImageRecord) -> Result<Arc<OpenedSlide>, ApiError> {
-    let sha = r.sha256.as_str();
+    let key = format!("{}\n{}", s.data_dir.display(), r.sha256);
     // A file registered in place is checked on every use: it may have changed since.
     if let Some(problem) = r
         .source
@@ -161,7 +162,7 @@ pub async fn open_slide(s: &AppState, r: &ImageRecord) -> Result<Arc<OpenedSlide
     }
     {
         let mut open = OPEN_SLIDES.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = open.iter().position(|(k, _)| k == sha) {
+        if let Some(i) = open.iter().position(|(k, _)| *k == key) {
             let hit = open.remove(i);
             let slide = hit.1.clone();
             open.push(hit);
@@ -182,7 +183,7 @@ pub async fn open_slide(s: &AppState, r: &ImageRecord) -> Result<Arc<OpenedSlide
         })?;
     let opened = Arc::new(OpenedSlide { slide, _copy: copy });
     let mut open = OPEN_SLIDES.lock().unwrap_or_else(|e| e.into_inner());
-    open.push((sha.to_string(), opened.clone()));
+    open.push((key, opened.clone()));
     while open.len() > OPEN_SLIDES_MAX {
         open.remove(0);
     }
