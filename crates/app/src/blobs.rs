@@ -51,6 +51,59 @@ pub fn preview_key(sha256: &str, name: &str) -> String {
     format!("previews/{}/{}/{}", &sha256[..2], sha256, name)
 }
 
+/// Refuses keys that are not relative, `/`-separated names of `[A-Za-z0-9._-]` (no `..`, no
+/// empty parts): a key can never leave its store or cache.
+pub fn check_key(key: &str) -> io::Result<()> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid storage key {key:?}"),
+        ))
+    }
+}
+
+/// The blob store a URL names: `file://DIR` (or a plain path), or `s3://BUCKET/PREFIX` (with
+/// the standard AWS variables: `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`); `None`: `DATA_DIR/blobs`. An S3 store keeps a local copy of what
+/// this process reads in `DATA_DIR/cache/blobs/`, at most `cache_bytes`.
+pub fn open(
+    url: Option<&str>,
+    data_dir: &Path,
+    cache_bytes: u64,
+) -> io::Result<std::sync::Arc<dyn BlobStore>> {
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(std::sync::Arc::new(LocalBlobs::new(
+            data_dir.join("blobs"),
+        )?)),
+        Some(u) if u.starts_with("s3://") => Ok(std::sync::Arc::new(crate::s3::S3Blobs::new(
+            u,
+            data_dir.join("cache").join("blobs"),
+            cache_bytes,
+        )?)),
+        Some(u) => {
+            let dir = u.strip_prefix("file://").unwrap_or(u);
+            if u.contains("://") && !u.starts_with("file://") {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("--blob-store {u:?}: use file://DIR or s3://BUCKET/PREFIX"),
+                ));
+            }
+            Ok(std::sync::Arc::new(LocalBlobs::new(dir)?))
+        }
+    }
+}
+
 /// Objects as files under one directory.
 pub struct LocalBlobs {
     root: PathBuf,
@@ -64,21 +117,7 @@ impl LocalBlobs {
     }
 
     fn path(&self, key: &str) -> io::Result<PathBuf> {
-        let ok = !key.is_empty()
-            && key.split('/').all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            });
-        if !ok {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid storage key {key:?}"),
-            ));
-        }
+        check_key(key)?;
         Ok(self.root.join(key))
     }
 

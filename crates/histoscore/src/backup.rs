@@ -52,6 +52,25 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
     Ok(n)
 }
 
+/// Every object of a (remote) file store, listed and copied into `to` under its key, one at
+/// a time through the store's local cache.
+async fn copy_objects(from: &dyn histoscore_app::blobs::BlobStore, to: &Path) -> Result<u64> {
+    let mut n = 0;
+    for (key, _) in from.list("").await.context("listing the file store")? {
+        let copy = from
+            .local_copy(&key)
+            .await
+            .with_context(|| format!("reading {key} from {}", from.describe()))?;
+        let dest = to.join(&key);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(&copy.path, &dest)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 pub fn backup(args: BackupArgs) -> Result<bool> {
     if args.dir.exists() && std::fs::read_dir(&args.dir)?.next().is_some() {
         bail!(
@@ -85,7 +104,12 @@ pub fn backup(args: BackupArgs) -> Result<bool> {
         if !problems.is_empty() {
             bail!("the copied database fails its integrity check: {}", problems.join("; "));
         }
-        let files = copy_tree(&args.data.data_dir.join("blobs"), &args.dir.join("blobs"))?;
+        let files = match args.data.blob_store.as_deref() {
+            Some(url) if url.starts_with("s3://") => {
+                copy_objects(&*args.data.blobs()?, &args.dir.join("blobs")).await?
+            }
+            _ => copy_tree(&args.data.data_dir.join("blobs"), &args.dir.join("blobs"))?,
+        };
         eprintln!(
             "histoscore: backed up the database and {files} stored files to {}",
             args.dir.display()

@@ -4,7 +4,6 @@
 use crate::{demo_banner, engine_in_use, serial_parser, EngineArg, ModelArg, SchemaArg};
 use anyhow::{Context, Result};
 use clap::Args;
-use histoscore_app::blobs::LocalBlobs;
 use histoscore_app::registry::{Engines, ModelLoader};
 use histoscore_app::{App, AppError};
 use histoscore_domain::Schema;
@@ -29,6 +28,16 @@ pub struct DataArgs {
     /// folder (`DATA_DIR/histoscore.db`).
     #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub database: Option<String>,
+    /// Where originals, previews and exports are kept: `file://DIR`, or `s3://BUCKET/PREFIX`
+    /// (S3, MinIO, Ceph; connection from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY). Default: DATA_DIR/blobs. Every server and worker of one
+    /// database must name the same store.
+    #[arg(long, value_name = "URL", env = "HISTOSCORE_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// With an S3 store: the most this process keeps of downloaded files in
+    /// DATA_DIR/cache/blobs (least recently used out first), in MB.
+    #[arg(long, default_value_t = 4096, env = "HISTOSCORE_BLOB_CACHE_MB")]
+    pub blob_cache_mb: u64,
 }
 
 impl DataArgs {
@@ -48,6 +57,25 @@ impl DataArgs {
                 ))
             }
         }
+    }
+
+    /// The blob store `--blob-store` names (default: the data folder's `blobs/`).
+    pub fn blobs(&self) -> Result<Arc<dyn histoscore_app::blobs::BlobStore>> {
+        histoscore_app::blobs::open(
+            self.blob_store.as_deref(),
+            &self.data_dir,
+            self.blob_cache_mb.saturating_mul(1 << 20),
+        )
+        .with_context(|| {
+            format!(
+                "could not open the file store {}",
+                self.blob_store.clone().unwrap_or_else(|| self
+                    .data_dir
+                    .join("blobs")
+                    .display()
+                    .to_string())
+            )
+        })
     }
 
     pub async fn open(&self) -> Result<Store> {
@@ -204,16 +232,11 @@ pub fn app(
     engine_arg: &EngineArg,
     work: &WorkArgs,
 ) -> Result<App> {
-    let blobs = LocalBlobs::new(data.data_dir.join("blobs")).with_context(|| {
-        format!(
-            "could not prepare the data folder {}",
-            data.data_dir.display()
-        )
-    })?;
+    let blobs = data.blobs()?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut app = App::new(
         store,
-        Arc::new(blobs),
+        blobs,
         engine.scorer.clone(),
         engine.queue.clone(),
         data.data_dir.clone(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use histoscore_app::archive;
-use histoscore_app::blobs::{original_key, preview_key, BlobStore, LocalBlobs};
+use histoscore_app::blobs::{original_key, preview_key, BlobStore};
 use histoscore_app::intake::{place, record, Placement};
 use histoscore_app::originals::{check_source, stat, SourceState};
 use histoscore_domain::serial::SerialParser;
@@ -94,17 +94,12 @@ pub fn run(args: ImportArgs) -> Result<bool> {
     let files = expand(&args.paths)?;
     runtime()?.block_on(async move {
         let store = args.data.open().await?;
-        let blobs = LocalBlobs::new(args.data.data_dir.join("blobs")).with_context(|| {
-            format!(
-                "could not prepare the data folder {}",
-                args.data.data_dir.display()
-            )
-        })?;
+        let blobs = args.data.blobs()?;
         let tmp = args.data.data_dir.join("tmp");
         std::fs::create_dir_all(&tmp)?;
         let importer = Importer {
             store: &store,
-            blobs: &blobs,
+            blobs: &*blobs,
             tmp,
             serials: crate::serial_parser(None)?,
             decode: DecodeOptions::default(),
@@ -220,7 +215,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 struct Importer<'a> {
     store: &'a Store,
-    blobs: &'a LocalBlobs,
+    blobs: &'a dyn BlobStore,
     tmp: PathBuf,
     serials: SerialParser,
     decode: DecodeOptions,

@@ -1,7 +1,6 @@
 //! `histoscore model import|show|list|activate|rollback`: the model registry.
 
 use anyhow::Result;
-use histoscore_app::blobs::LocalBlobs;
 use histoscore_app::registry::import_file;
 
 /// `histoscore model import|list|activate|rollback`.
@@ -21,9 +20,9 @@ pub fn registry(cmd: crate::ModelCommand) -> Result<bool> {
             } => {
                 let schema = schema.load()?;
                 let store = data.open().await?;
-                let blobs = LocalBlobs::new(data.data_dir.join("blobs"))?;
+                let blobs = data.blobs()?;
                 let (mut entry, new) =
-                    import_file(&store, &blobs, &file, name.as_deref(), &schema, "cli").await?;
+                    import_file(&store, &*blobs, &file, name.as_deref(), &schema, "cli").await?;
                 if let Some((w, h)) = field_um {
                     entry = store.set_model_field_um(&entry.id, Some([w, h])).await?;
                     println!("fields on slides: {w} × {h} µm");

@@ -137,6 +137,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             stop_rx,
         )
         .with_context(|| format!("could not prepare the data folder {}", args.data.data_dir.display()))?;
+        state.app.blobs = args.data.blobs()?;
         configure(&mut state.app, &engine, &args.engine, &args.work);
         register_startup_model(&state, &args.model).await?;
         state.original_api = args.original_api;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
-use histoscore_app::blobs::LocalBlobs;
 use histoscore_app::training::{train_model, Progress, TrainRequest};
 use histoscore_domain::agreement::Stat;
 
@@ -88,7 +87,7 @@ pub fn run(args: TrainArgs) -> Result<bool> {
         .build()?;
     rt.block_on(async move {
         let store = args.data.open().await?;
-        let blobs = LocalBlobs::new(args.data.data_dir.join("blobs"))?;
+        let blobs = args.data.blobs()?;
         let req = TrainRequest {
             from: args.from.clone(),
             allow_untrained_parent: args.allow_untrained_parent,
@@ -141,7 +140,7 @@ pub fn run(args: TrainArgs) -> Result<bool> {
         let cancel = Arc::new(AtomicBool::new(false));
         let outcome = train_model(
             &store,
-            &blobs,
+            &*blobs,
             &args.data.data_dir,
             &schema,
             (args.engine.kind(), args.engine.threads()),

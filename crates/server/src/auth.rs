@@ -237,9 +237,26 @@ fn cross_site(s: &AppState, headers: &HeaderMap) -> bool {
 /// Identifies the caller, enforces [`access`] and CSRF rules. Runs after routing, so the
 /// route's path template is known.
 pub async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    // A refused request's body is not read: the connection is closed after the answer, so
+    // that a client does not send its next request on it while the rest of the body is still
+    // on its way (which would cut that request off).
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
     match check(&s, &mut req).await {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut res = e.into_response();
+            if has_body {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            res
+        }
     }
 }
 

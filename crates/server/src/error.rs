@@ -78,6 +78,21 @@ impl ApiError {
         self
     }
 
+    /// A failure of the file store: 503 with `Retry-After` when the store did not answer (an
+    /// object store outage: nothing was stored, the client tries again), else internal.
+    pub fn storage(e: std::io::Error) -> Self {
+        if histoscore_app::s3::is_unavailable(&e) {
+            tracing::warn!("file store unavailable: {e}");
+            Self::busy(
+                10,
+                "the file store did not answer; nothing was stored: try again in a minute \
+                 (if it lasts, tell the administrator that the object storage is down)",
+            )
+        } else {
+            Self::internal(e)
+        }
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {e}");
         Self::new(

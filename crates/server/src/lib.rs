@@ -244,7 +244,19 @@ impl AppState {
                 }
             }
         }
-        for (key, age) in self.blobs.list("originals").await? {
+        // A file store that does not answer now is swept at the next start.
+        let stored = match self.blobs.list("originals").await {
+            Ok(keys) => keys,
+            Err(e) if histoscore_app::s3::is_unavailable(&e) => {
+                tracing::warn!(
+                    "the file store {} did not answer; stored files were not checked: {e}",
+                    self.blobs.describe()
+                );
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        for (key, age) in stored {
             let Some(sha) = key.rsplit('/').next() else {
                 continue;
             };
@@ -320,9 +332,11 @@ async fn healthz() -> Json<serde_json::Value> {
     responses((status = 200, description = "Ready"), (status = 500, body = ErrorBody)))]
 async fn readyz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     s.store.health_check().await?;
+    s.blobs.exists(".readyz").await.map_err(ApiError::storage)?;
     Ok(Json(serde_json::json!({
         "status": "ready",
         "database": s.store.backend_name(),
+        "blob_store": s.blobs.describe(),
         "engine": s.queue.backend(),
         "model": s.active_model().await,
     })))

@@ -404,7 +404,7 @@ pub(crate) async fn decide(
     s.blobs
         .put_file(&original_key(sha), tmp)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::storage)?;
     // Announced before the record exists, so that the worker that takes its job waits for
     // the input rather than decoding the file a second time.
     let filler = s.handoff.announce(sha);
@@ -455,7 +455,7 @@ async fn accept_slide(
     s.blobs
         .put_file(&original_key(sha), tmp)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::storage)?;
     let (thumb, preview) = checked.previews;
     crate::media::store_previews(s, sha, thumb, preview).await;
     let info = s.scorer.serials.parse(filename);
