@@ -258,3 +258,16 @@ pub fn configure(app: &mut App, engine: &Engine, engine_arg: &EngineArg, work: &
     app.slide_fields.overlap = work.overlap.clamp(0.0, 0.9);
     app.slide_fields.min_tissue = work.min_tissue.clamp(0.0, 1.0);
 }
+
+/// Logs as JSON (`--log-format json`): messages for people go through the log too.
+pub static LOG_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A message for whoever runs the server or worker: on stderr, or a log line in JSON mode
+/// (so that a collector reads one JSON object per line).
+pub fn announce(msg: impl std::fmt::Display) {
+    if LOG_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!("{msg}");
+    } else {
+        eprintln!("histoscore: {msg}");
+    }
+}

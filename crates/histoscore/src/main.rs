@@ -34,6 +34,10 @@ use std::path::{Path, PathBuf};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format: `text` (coloured only on a terminal) or `json` (one object per line, for
+    /// log collectors).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"], env = "HISTOSCORE_LOG_FORMAT")]
+    log_format: String,
 }
 
 #[derive(Subcommand)]
@@ -248,11 +252,11 @@ pub fn check_fit(model: &Model, schema: &Schema) -> Result<()> {
 /// The banner every demo-model run prints to stderr.
 pub fn demo_banner(model: &Model) {
     if model.is_demo() {
-        eprintln!(
-            "histoscore: DEMO MODEL ({}) — no trained model was given (--model FILE); \
-             these scores are NOT meaningful.",
+        common::announce(format!(
+            "DEMO MODEL ({}) — no trained model was given (--model FILE); these scores are NOT \
+             meaningful.",
             model.id()
-        );
+        ));
     }
 }
 
@@ -348,13 +352,25 @@ fn main() -> std::process::ExitCode {
         Command::Serve(_) | Command::Worker(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    if cli.log_format == "json" {
+        common::LOG_JSON.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        // Colour codes only for a person at a terminal, never into a file or a collector.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var_os("NO_COLOR").is_none();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_env_filter(filter)
+            .init();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::BenchServer(args) => bench_server::run(args).map(|_| true),
@@ -413,7 +429,11 @@ fn main() -> std::process::ExitCode {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
         Err(e) => {
-            eprintln!("histoscore: error: {e:#}");
+            if common::LOG_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("histoscore: error: {e:#}");
+            }
             std::process::ExitCode::from(2)
         }
     }

@@ -86,6 +86,17 @@ pub struct ServeArgs {
     /// upload) before it is closed.
     #[arg(long, default_value_t = 60, env = "HISTOSCORE_IDLE_TIMEOUT_SECS")]
     idle_timeout_secs: u64,
+    /// Reverse proxies / load balancers in front of this server (CIDRs or addresses,
+    /// comma-separated, e.g. `10.0.0.0/8,127.0.0.1`): only from these are `X-Forwarded-For`
+    /// (the client's address, for login limits) and `X-Forwarded-Proto` (HTTPS, for secure
+    /// cookies) believed, and the per-address connection limit does not apply to them.
+    #[arg(
+        long,
+        value_name = "CIDRS",
+        env = "HISTOSCORE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
     /// Mark the login cookie Secure (HTTPS only) even when no proxy sends
     /// `X-Forwarded-Proto: https`.
     #[arg(long, env = "HISTOSCORE_SECURE_COOKIES")]
@@ -128,6 +139,11 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         }
         l.conn.header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
         l.conn.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));
+        let trusted = std::sync::Arc::new(
+            histoscore_server::security::trusted_proxies(&args.trusted_proxies)
+                .map_err(anyhow::Error::msg)?,
+        );
+        l.conn.trusted_proxies = trusted.clone();
         let mut state = AppState::new(
             store.clone(),
             engine.scorer.clone(),
@@ -141,6 +157,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         configure(&mut state.app, &engine, &args.engine, &args.work);
         register_startup_model(&state, &args.model).await?;
         state.original_api = args.original_api;
+        state.trusted_proxies = trusted;
         state.cors_origins = args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         state.public_hosts = histoscore_server::security::public_hosts(&args.public_url)
             .map_err(anyhow::Error::msg)?;
@@ -173,7 +190,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
         }
         state.secure_cookies = args.secure_cookies;
         if store.has_users().await? {
-            eprintln!("histoscore: accounts are set up; everyone logs in");
+            crate::common::announce("accounts are set up; everyone logs in");
             if state.public_hosts.is_empty() && !addr.ip().is_loopback() {
                 tracing::warn!(
                     "--public-url is not set: requests naming any host are answered; set \
@@ -182,7 +199,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
                 );
             }
         } else {
-            eprintln!("histoscore: single-user mode (no accounts; create them with `histoscore user add`)");
+            crate::common::announce("single-user mode (no accounts; create them with `histoscore user add`)");
         }
         let running = histoscore_server::spawn(
             listener,
@@ -191,14 +208,14 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             args.work.workers,
             &histoscore_app::worker_prefix(),
         )?;
-        eprintln!(
-            "histoscore: listening on http://{addr} (database: {}, engine: {}, data: {})",
+        crate::common::announce(format!(
+            "listening on http://{addr} (database: {}, engine: {}, data: {})",
             store.backend_name(),
             engine.queue.backend(),
             args.data.data_dir.display()
-        );
+        ));
         shutdown_signal().await;
-        eprintln!("histoscore: shutting down; finishing requests and jobs in progress");
+        crate::common::announce("shutting down; finishing requests and jobs in progress");
         running.shutdown().await;
         store.close().await;
         drop(engine.queue);
@@ -231,14 +248,14 @@ async fn register_startup_model(state: &AppState, model: &ModelArg) -> Result<()
                 .await?;
         }
         Some(active) if active != entry.id => {
-            eprintln!(
-                "histoscore: model {active} is the active model in the registry and scores new \
+            crate::common::announce(format!(
+                "model {active} is the active model in the registry and scores new \
                  uploads; {} (model {}) is registered but not active (activate it on the Models \
                  page or with `histoscore model activate {}`)",
                 path.display(),
                 entry.id,
                 entry.id
-            );
+            ));
         }
         Some(_) => {}
     }

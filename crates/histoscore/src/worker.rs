@@ -37,13 +37,13 @@ pub fn worker(args: WorkerArgs) -> Result<bool> {
                 ))
             })
             .collect();
-        eprintln!(
-            "histoscore: {n} worker(s) taking jobs from the {} database",
+        crate::common::announce(format!(
+            "{n} worker(s) taking jobs from the {} database",
             store.backend_name()
-        );
+        ));
         shutdown_signal().await;
-        eprintln!(
-            "histoscore: stopping: scoring in progress is finished, training goes back to the queue"
+        crate::common::announce(
+            "stopping: scoring in progress is finished, training goes back to the queue",
         );
         let _ = stop.send(true);
         for t in tasks {

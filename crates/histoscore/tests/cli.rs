@@ -872,3 +872,55 @@ fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Logs for collectors: without a terminal no colour codes; `--log-format json` writes one
+/// JSON object per line, the server's own messages included.
+#[test]
+fn logs_are_plain_without_a_terminal_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines_until_listening = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_histoscore"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "0"])
+            .args(extra)
+            .env("HISTOSCORE_DATA_DIR", dir.path())
+            .env("RUST_LOG", "info")
+            .env_remove("HISTOSCORE_MODEL")
+            .env_remove("DATABASE_URL")
+            .env_remove("HISTOSCORE_LOG_FORMAT")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
+            lines.push(line.trim_end().to_string());
+            if line.contains("listening on") {
+                break;
+            }
+            line.clear();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        lines
+    };
+    let text = lines_until_listening(&[]);
+    assert!(
+        text.iter()
+            .any(|l| l.contains("listening on http://127.0.0.1:")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().all(|l| !l.contains('\u{1b}')),
+        "no colour codes in a pipe: {text:?}"
+    );
+    let json = lines_until_listening(&["--log-format", "json"]);
+    assert!(json.len() >= 2, "{json:?}");
+    for l in &json {
+        let v: Value = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{l}");
+        assert!(v["fields"]["message"].is_string(), "{l}");
+    }
+    assert!(json.iter().any(|l| l.contains("listening on http://")));
+}

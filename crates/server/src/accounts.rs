@@ -1,9 +1,7 @@
 //! Session, login, logout, password change and user management.
 
-use std::net::SocketAddr;
-
 use crate::extract::{Json, Path};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use histoscore_store::{Role, User, UserUpdate};
@@ -85,7 +83,7 @@ fn dummy_hash() -> &'static str {
 
 async fn start_session(
     s: &AppState,
-    headers: &HeaderMap,
+    https: bool,
     user: &User,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
@@ -106,7 +104,7 @@ async fn start_session(
         .into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        auth::session_cookie(s, headers, Some(&token)),
+        auth::session_cookie(s, https, Some(&token)),
     );
     Ok(res)
 }
@@ -117,12 +115,8 @@ async fn start_session(
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::ErrorBody),
               (status = 429, body = crate::ErrorBody)))]
 pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let headers = req.headers().clone();
+    let caller = crate::security::client_of(&s, req.extensions(), req.headers());
+    let address = caller.ip.to_string();
     let bytes = axum::body::to_bytes(req.into_body(), 64 << 10)
         .await
         .map_err(|_| ApiError::bad_request("invalid_body", "the login body is too large"))?;
@@ -195,7 +189,7 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
         Some(u) if ok && !u.disabled => {
             s.store.login_succeeded(&u.name, &address).await?;
             tracing::info!(user = %u.name, "login");
-            start_session(&s, &headers, &u, StatusCode::OK).await
+            start_session(&s, caller.https, &u, StatusCode::OK).await
         }
         _ => {
             s.store.login_failed(attempt.id).await?;
@@ -210,13 +204,15 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Result<Response, 
 /// End this session.
 #[utoipa::path(post, path = "/api/logout", tag = "accounts",
     responses((status = 204, description = "Logged out")))]
-pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(token) = auth::session_token(&headers) {
+pub async fn logout(State(s): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let https = crate::security::client_of(&s, req.extensions(), req.headers()).https;
+    let headers = req.headers();
+    if let Some(token) = auth::session_token(headers) {
         s.store.delete_session(&auth::token_hash(&token)).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
-        .insert(header::SET_COOKIE, auth::session_cookie(&s, &headers, None));
+        .insert(header::SET_COOKIE, auth::session_cookie(&s, https, None));
     Ok(res)
 }
 
@@ -234,6 +230,7 @@ pub async fn change_password(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Json(body): Json<PasswordBody>,
 ) -> Result<Response, ApiError> {
     if caller.single_user {
@@ -260,7 +257,8 @@ pub async fn change_password(
             },
         )
         .await?;
-    start_session(&s, &headers, &user, StatusCode::OK).await
+    let https = crate::security::client_of(&s, &extensions, &headers).https;
+    start_session(&s, https, &user, StatusCode::OK).await
 }
 
 /// argon2 is deliberately slow: off the async threads.

@@ -182,17 +182,10 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Whether the request arrived over HTTPS (directly or through a proxy that says so).
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
-/// The `Set-Cookie` value of a new session (`token: None` clears the cookie).
-pub fn session_cookie(s: &AppState, headers: &HeaderMap, token: Option<&str>) -> HeaderValue {
-    let secure = if s.secure_cookies || over_tls(headers) {
+/// The `Set-Cookie` value of a new session (`token: None` clears the cookie). `https`: the
+/// request came over HTTPS (as a trusted proxy says; see `security::client`).
+pub fn session_cookie(s: &AppState, https: bool, token: Option<&str>) -> HeaderValue {
+    let secure = if s.secure_cookies || https {
         "; Secure"
     } else {
         ""

@@ -31,6 +31,9 @@ pub struct ConnLimits {
     /// A connection on which nothing is read or written for this long is closed (a stalled
     /// upload included; event streams send keep-alives more often).
     pub idle_timeout: Duration,
+    /// Trusted proxies (`--trusted-proxies`) carry many clients' connections: the
+    /// per-address limit does not apply to them.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl Default for ConnLimits {
@@ -41,6 +44,7 @@ impl Default for ConnLimits {
             max_per_address: (max / 4).clamp(16, 256),
             header_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(60),
+            trusted_proxies: Arc::default(),
         }
     }
 }
@@ -190,7 +194,16 @@ pub async fn serve(
             );
             continue; // dropping the stream closes it
         };
-        let Some(address_slot) = per_address.enter(peer.ip(), limits.max_per_address) else {
+        let per_address_limit = if limits
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&peer.ip()))
+        {
+            usize::MAX
+        } else {
+            limits.max_per_address
+        };
+        let Some(address_slot) = per_address.enter(peer.ip(), per_address_limit) else {
             tracing::warn!(
                 "refused a connection from {peer}: it has {} open (the per-address limit)",
                 limits.max_per_address

@@ -106,6 +106,9 @@ pub struct AppState {
     /// Host names of `--public-url` (lower-case): with accounts, the only non-loopback names
     /// answered; empty answers any name.
     pub public_hosts: Vec<String>,
+    /// `--trusted-proxies`: only from these addresses are `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub events: EventHub,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
@@ -200,6 +203,7 @@ impl AppState {
             limits,
             cors_origins: Vec::new(),
             public_hosts: Vec::new(),
+            trusted_proxies: Arc::default(),
             events,
             metrics,
             shutdown,

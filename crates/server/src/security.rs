@@ -12,6 +12,85 @@ use axum::response::{IntoResponse, Response};
 
 use crate::{ApiError, AppState};
 
+/// Parses `--trusted-proxies`: CIDRs (`10.0.0.0/8`) or single addresses (`127.0.0.1`).
+pub fn trusted_proxies(list: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    list.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "--trusted-proxies {s:?}: give the proxies' addresses as CIDRs, e.g. \
+                         10.0.0.0/8,127.0.0.1"
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Who is calling, as far as this server can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    /// The connection's address, or behind a trusted proxy the address it forwarded for.
+    pub ip: std::net::IpAddr,
+    /// The request came over HTTPS (said by a trusted proxy's `X-Forwarded-Proto`).
+    pub https: bool,
+}
+
+/// The client of a request from `peer`: `X-Forwarded-For` and `X-Forwarded-Proto` count only
+/// when `peer` is one of the `trusted` proxies; then the client is the rightmost forwarded
+/// address that is not itself a trusted proxy (the leftmost ones may be made up by anyone).
+pub fn client(
+    trusted: &[ipnet::IpNet],
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+) -> Client {
+    let unspecified = std::net::IpAddr::from([0, 0, 0, 0]);
+    let peer_ip = peer.unwrap_or(unspecified);
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer_ip) {
+        return Client {
+            ip: peer_ip,
+            https: false,
+        };
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    let ip = forwarded
+        .iter()
+        .rev()
+        .find(|a| !is_trusted(a))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer_ip);
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    Client { ip, https }
+}
+
+/// The client of the request with these parts (the connection's address is in its
+/// extensions).
+pub fn client_of(
+    s: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Client {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    client(&s.trusted_proxies, peer, headers)
+}
+
 /// Content Security Policy of every response: scripts only from this server (no inline
 /// scripts, no eval), no framing by other pages.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -142,5 +221,41 @@ mod tests {
             ["histo.lab.example", "10.0.0.5", "scores.lab.example"]
         );
         assert!(public_hosts(&["https:///x".into()]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::{client, trusted_proxies};
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(xff: &str, proto: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
+        h.insert("x-forwarded-proto", HeaderValue::from_str(proto).unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let trusted = trusted_proxies(&["10.0.0.0/8".into(), "127.0.0.1".into()]).unwrap();
+        let h = headers("203.0.113.7, 10.1.2.3", "https");
+        // Through two trusted proxies: the client is the first untrusted address from the right.
+        let c = client(&trusted, Some("10.9.9.9".parse().unwrap()), &h);
+        assert_eq!(c.ip.to_string(), "203.0.113.7");
+        assert!(c.https);
+        // A forged chain: only the address the trusted proxy saw counts.
+        let forged = headers("1.1.1.1, 198.51.100.2", "https");
+        let c = client(&trusted, Some("127.0.0.1".parse().unwrap()), &forged);
+        assert_eq!(c.ip.to_string(), "198.51.100.2");
+        // From anyone else the headers are ignored.
+        let c = client(&trusted, Some("192.0.2.1".parse().unwrap()), &h);
+        assert_eq!(c.ip.to_string(), "192.0.2.1");
+        assert!(!c.https);
+        // No proxies configured: never trusted.
+        let c = client(&[], Some("127.0.0.1".parse().unwrap()), &h);
+        assert_eq!(c.ip.to_string(), "127.0.0.1");
+        assert!(!c.https);
+        assert!(trusted_proxies(&["not-an-address".into()]).is_err());
     }
 }

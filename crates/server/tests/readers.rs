@@ -19,6 +19,7 @@ on_both_backends!(
     route_inventory_every_route_is_public_or_guarded,
     login_logout_rate_limit_and_csrf,
     user_management_keeps_an_admin,
+    forwarded_headers_count_only_from_trusted_proxies,
     blinded_study_end_to_end,
     audit_log_has_no_update_or_delete_path,
     blinded_reader_learns_nothing_from_any_route,
@@ -1515,4 +1516,77 @@ async fn blinded_reader_cannot_change_the_official_score(db: TestDb) {
         .unwrap();
     assert_eq!(st, StatusCode::OK, "{:?}", v.text().await);
     app.stop().await;
+}
+
+/// Behind a proxy: `X-Forwarded-For` (the address failed logins are counted by) and
+/// `X-Forwarded-Proto` (secure cookies) are believed only from `--trusted-proxies`.
+async fn forwarded_headers_count_only_from_trusted_proxies(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.store.clone();
+    let proxied = TestApp::configured(db.store, dir.path(), Default::default(), 0, |s| {
+        s.trusted_proxies = std::sync::Arc::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    })
+    .await;
+    add_user(&proxied, "ada", Role::Admin).await;
+    let attempt = |app: &TestApp, from: &str, password: &str| {
+        app.client
+            .post(app.url("/api/login"))
+            .header("x-forwarded-for", format!("198.51.100.9, {from}"))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({"name": "ada", "password": password}))
+            .send()
+    };
+    for _ in 0..3 {
+        let r = attempt(&proxied, "203.0.113.5", "guess guess guess")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = attempt(&proxied, "203.0.113.5", PASSWORD).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser waits"
+    );
+    let r = attempt(&proxied, "203.0.113.6", PASSWORD).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "another client behind the proxy does not"
+    );
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("; Secure"),
+        "HTTPS said by the proxy: {cookie}"
+    );
+    proxied.stop().await;
+
+    // Without trusted proxies the same headers are anyone's words: ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let direct = TestApp::configured(store, dir.path(), Default::default(), 0, |_| {}).await;
+    for _ in 0..3 {
+        let r = attempt(&direct, "203.0.113.7", "guess guess guess")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = attempt(&direct, "203.0.113.8", PASSWORD).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a made-up X-Forwarded-For does not escape the wait"
+    );
+    add_user(&direct, "bob", Role::Viewer).await;
+    let r = direct
+        .client
+        .post(direct.url("/api/login"))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"name": "bob", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(!cookie.contains("Secure"), "not over HTTPS here: {cookie}");
+    direct.stop().await;
 }
