@@ -29,6 +29,7 @@ import { useQuery } from './lib/useQuery';
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
 const NewStudyPage = lazy(() => import('./pages/NewStudyPage').then((m) => ({ default: m.NewStudyPage })));
 const StudyPage = lazy(() => import('./pages/StudyPage').then((m) => ({ default: m.StudyPage })));
+const ComparePage = lazy(() => import('./pages/ComparePage').then((m) => ({ default: m.ComparePage })));
 const ModelsPage = lazy(() => import('./pages/ModelsPage').then((m) => ({ default: m.ModelsPage })));
 
 type Phase =
@@ -182,6 +183,8 @@ type NavKey = 'score' | 'history' | 'studies' | 'models' | 'users';
 
 function navOf(route: Route): NavKey {
   switch (route.page) {
+    case 'compare':
+      return 'history';
     case 'score':
     case 'history':
     case 'models':
@@ -207,6 +210,9 @@ function Shell({ config }: { config: AppConfig }) {
   switch (route.page) {
     case 'history':
       page = <HistoryPage />;
+      break;
+    case 'compare':
+      page = <ComparePage />;
       break;
     case 'users':
       page = <UsersPage />;

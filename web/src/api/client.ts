@@ -165,6 +165,8 @@ export interface ListParams {
   dir?: 'asc' | 'desc';
   limit?: number;
   offset?: number;
+  /** true: the deleted records (History › Deleted) instead of the current ones. */
+  deleted?: boolean;
 }
 
 export function listQuery(p: ListParams): string {

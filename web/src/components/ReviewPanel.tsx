@@ -144,7 +144,7 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
   }, []);
 
   const onDelete = async () => {
-    const reason = window.prompt(`Delete ${record.filename}? It can be restored later. Reason (optional):`, '');
+    const reason = window.prompt(`Delete ${record.filename}? It leaves the History and the export; it can be restored, with its scores and corrections, from History › Deleted. Reason (optional):`, '');
     if (reason === null) return;
     try {
       await deleteImage(id, reason || undefined);
@@ -201,8 +201,18 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
       <div className="flex flex-col gap-4 px-4 py-4 sm:px-6">
         {demo && <DemoBanner />}
         {deleted && !readOnly && (
-          <div role="alert" className="flex items-center gap-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
-            This image is deleted (hidden from lists and the export).
+          <div
+            role="alert"
+            className="flex flex-wrap items-center gap-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
+            data-testid="deleted-note"
+          >
+            <span>
+              This image is deleted (hidden from lists and the export). Restore it here, or later from{' '}
+              <Link to="/history?deleted=1" className="font-medium underline">
+                History › Deleted
+              </Link>
+              .
+            </span>
             <button className={`${btnSecondary} ${btnSmall}`} onClick={() => void onRestore()}>
               Restore
             </button>
@@ -215,7 +225,7 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
           </div>
         )}
 
-        {withViewer && <Viewer id={id} filename={record.filename} />}
+        {withViewer && <Viewer id={id} filename={record.filename} compare />}
 
         {counting ? (
           <SlideProgress record={record} />
@@ -312,7 +322,12 @@ function Panel({ id, knownNote, onNext, showAudit, withViewer = true }: ReviewPa
 
         {!deleted && !readOnly && (
           <div>
-            <button className={`${btnGhost} ${btnSmall} text-red-700 dark:text-red-400`} onClick={() => void onDelete()}>
+            <button
+              className={`${btnGhost} ${btnSmall} text-red-700 dark:text-red-400`}
+              onClick={() => void onDelete()}
+              title="Hide it from the History and the export; it can be restored from History › Deleted"
+              data-testid="delete-image"
+            >
               Delete image…
             </button>
           </div>

@@ -1,8 +1,13 @@
 // The zoomable image. The server's 1024 px preview shows at once (a plain <img>, then the bottom
 // layer of the viewer) while OpenSeadragon, loaded on first use, opens the deep-zoom tiles on top
 // of it; if the tiles cannot be opened the preview stays. Full screen (F), an overview navigator,
-// rotation (R, Shift+R), keyboard panning (arrows) and zoom (+ −, 0 fits, 1 is 1:1), zoom presets.
-// The component is keyed by record (one viewer per image).
+// rotation (R, Shift+R), keyboard panning (arrows) and zoom (+ −), zoom presets (0 fits, 1–6 the
+// others): a slide whose scanner gives its objective gets optical magnifications (1×…40×), any
+// other image zoom levels of its own pixels (1:4…2:1). The component is keyed by record (one viewer
+// per image).
+//
+// Side by side (pages/ComparePage.tsx), two viewers share their view through a ViewSync channel in
+// image-normalised coordinates; elsewhere "Side by side…" picks the image to compare with.
 //
 // A whole slide also gets a scale bar in µm (when the slide gives its resolution), a heatmap of
 // one metric's field scores over the image, with its legend and the hovered field's scores, and
@@ -36,7 +41,20 @@ import {
   withRegion,
   type Point,
 } from '../lib/slides';
-import { activePreset, normaliseRotation, viewerKeyAction, zoomPresets, ZOOM_STEP, type ViewerAction } from '../lib/viewer';
+import {
+  activePreset,
+  magnificationText,
+  normaliseRotation,
+  outOfReach,
+  presetAt,
+  presetsFor,
+  viewerKeyAction,
+  ZOOM_STEP,
+  type ViewerAction,
+  type ZoomPreset,
+} from '../lib/viewer';
+import { fromShared, sameView, toShared, type SharedView, type Side, type ViewSync } from '../lib/viewSync';
+import { CompareDialog } from './CompareDialog';
 import { FieldTooltip, HeatmapLayer, HeatmapLegend, RegionLayer, ScaleBarView } from './SlideOverlay';
 import { btnSecondary, btnSmall, Icon, Spinner } from './ui';
 
@@ -59,6 +77,10 @@ export interface ViewerProps {
   filename: string;
   /** Take the parent's height (the Score page) instead of half the window's. */
   fill?: boolean;
+  /** Offer "Side by side…": pick another image to look at beside this one. */
+  compare?: boolean;
+  /** Side by side: this viewer's side, and the channel its view goes to the other one through. */
+  sync?: { channel: ViewSync; side: Side };
 }
 
 /** One viewer per image: a new id starts afresh (preview first again). */
@@ -66,7 +88,7 @@ export function Viewer(props: ViewerProps) {
   return <ImageViewer key={props.id} {...props} />;
 }
 
-function ImageViewer({ id, filename, fill = false }: ViewerProps) {
+function ImageViewer({ id, filename, fill = false, compare = false, sync }: ViewerProps) {
   const wrapper = useRef<HTMLDivElement>(null);
   const host = useRef<HTMLDivElement>(null);
   const viewer = useRef<OSDViewer | null>(null);
@@ -79,6 +101,11 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   const [atHome, setAtHome] = useState(true);
   /** The view's centre in viewport coordinates, for tests of panning. */
   const [center, setCenter] = useState('');
+  /** The view in image-normalised terms (what side by side shares), for tests: zoom, and centre x,y as shares of the image. */
+  const [shared, setShared] = useState<{ zoom: string; center: string }>({ zoom: '', center: '' });
+  /** The least zoom the viewer allows, in screen pixels per image pixel (presets below it cannot be reached). */
+  const [minZoom, setMinZoom] = useState<number | null>(null);
+  const [comparing, setComparing] = useState(false);
   const [rotation, setRotation] = useState(0);
   /** The preview <img> until the viewer has drawn its own layers. */
   const [previewShown, setPreviewShown] = useState(true);
@@ -128,6 +155,25 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   /** The heatmap's element, placed over the image by OpenSeadragon. */
   const [overlayHost] = useState(() => document.createElement('div'));
 
+  // Side by side: the channel and side now (a swap changes the side, not the viewer), what was
+  // last applied from the other viewer (not passed back), and this viewer's part once it is open.
+  const syncRef = useRef(sync);
+  useEffect(() => {
+    syncRef.current = sync;
+  });
+  const applying = useRef(false);
+  const lastApplied = useRef<SharedView | null>(null);
+  const syncOps = useRef<{ apply: (view: SharedView) => void; current: () => SharedView | null } | null>(null);
+  const channel = sync?.channel;
+  const side = sync?.side;
+  useEffect(() => {
+    if (!channel || !side) return;
+    return channel.join(side, {
+      apply: (view) => syncOps.current?.apply(view),
+      current: () => syncOps.current?.current() ?? null,
+    });
+  }, [channel, side]);
+
   useEffect(() => {
     let cancelled = false;
     let v: OSDViewer | null = null;
@@ -160,6 +206,33 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
         });
         viewer.current = v;
         const item = () => main.current ?? (v && v.world.getItemCount() > 0 ? v.world.getItemAt(0) : null);
+        /** Height over width of the image in viewport units (it is one unit wide). */
+        const aspect = () => {
+          const b = item()?.getBounds();
+          return b && b.width > 0 ? b.height / b.width : 1;
+        };
+        let opened = false;
+        const currentShared = (): SharedView | null => {
+          if (!v || !opened || !item()) return null;
+          const c = v.viewport.getCenter(true);
+          return toShared(c.x, c.y, v.viewport.getZoom(true), v.viewport.getRotation(true), aspect());
+        };
+        const applyShared = (view: SharedView) => {
+          if (!v || !opened || !item()) return;
+          applying.current = true;
+          try {
+            if (Math.abs(v.viewport.getRotation(true) - view.rotation) > 1e-3) v.viewport.setRotation(view.rotation, true);
+            v.viewport.zoomTo(view.zoom, undefined, true);
+            const c = fromShared(view, aspect());
+            v.viewport.panTo(new OSD.Point(c.x, c.y), true);
+          } finally {
+            applying.current = false;
+          }
+          lastApplied.current = currentShared();
+          setRotation(normaliseRotation(v.viewport.getRotation()));
+          report();
+        };
+        syncOps.current = { apply: applyShared, current: currentShared };
         const report = () => {
           const it = item();
           if (!v || !it) return;
@@ -168,7 +241,18 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
           const c = v.viewport.getCenter(true);
           setCenter(`${c.x.toFixed(4)},${c.y.toFixed(4)}`);
           setFitZoom(it.viewportToImageZoom(v.viewport.getHomeZoom()));
+          setMinZoom(it.viewportToImageZoom(v.viewport.getMinZoom()));
           setAtHome(Math.abs(v.viewport.getZoom(true) / v.viewport.getHomeZoom() - 1) < 0.01 && v.viewport.getCenter(true).distanceTo(v.viewport.getHomeBounds().getCenter()) < 1e-3);
+          const view = currentShared();
+          if (view) {
+            setShared({ zoom: view.zoom.toFixed(4), center: `${view.x.toFixed(4)},${view.y.toFixed(4)}` });
+            // Moved here (not by the other viewer): the other one follows.
+            const s = syncRef.current;
+            if (s && !applying.current && !sameView(view, lastApplied.current)) {
+              lastApplied.current = null;
+              s.channel.publish(s.side, view);
+            }
+          }
         };
         const addTiles = () => {
           if (!v) return;
@@ -194,6 +278,11 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
         };
         v.addHandler('open', () => {
           if (cancelled || !v) return;
+          opened = true;
+          // Side by side: the viewer that opens second takes the other one's view.
+          const s = syncRef.current;
+          const peer = s ? s.channel.peer(s.side) : null;
+          if (peer) applyShared(peer);
           if (phase === 'preview') addTiles();
           else {
             main.current = v.world.getItemAt(0);
@@ -231,6 +320,7 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
       if (old) setTimeout(() => old.destroy(), 50);
       viewer.current = null;
       main.current = null;
+      syncOps.current = null;
     };
   }, [urls.dzi, urls.preview]);
 
@@ -270,6 +360,21 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   }, [fullscreen]);
 
   const ready = state === 'ready' || state === 'preview';
+  /** A slide that gives its scanner's objective gets magnifications (1×…40×); other images zoom levels. */
+  const objective = meta?.objective_power ?? null;
+  const presets = presetsFor(objective, fitZoom, MAX_ZOOM);
+  /** Why a preset's button is off, or null when it can be pressed. */
+  const presetOff = (p: ZoomPreset): string | null => {
+    if (!ready) return 'The image is still loading.';
+    if (p.zoom != null && state !== 'ready') return 'Only the preview could be loaded: there is no full resolution to zoom to.';
+    if (outOfReach(p, minZoom)) return `At ${p.label} the whole image would be smaller than the view: Fit shows all of it.`;
+    return null;
+  };
+  const choosePreset = (p: ZoomPreset) => {
+    if (presetOff(p)) return;
+    if (p.zoom == null) fit();
+    else zoomToImage(p.zoom);
+  };
   const act = (a: ViewerAction) => {
     switch (a.kind) {
       case 'fullscreen':
@@ -290,9 +395,11 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
       case 'fit':
         fit();
         break;
-      case 'actual':
-        if (state === 'ready') zoomToImage(1);
+      case 'preset': {
+        const p = presetAt(presets, a.index);
+        if (p) choosePreset(p);
         break;
+      }
     }
   };
   const actRef = useRef(act);
@@ -460,9 +567,9 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
   const umPerPx = meta ? (rotation % 180 === 0 ? meta.mpp_x : (meta.mpp_y ?? meta.mpp_x)) : null;
   const scaleBar = ready && level0W ? chooseScaleBar(umPerPx, pxPerUnit != null ? pxPerUnit / level0W : null) : null;
 
-  const presets = zoomPresets(fitZoom, MAX_ZOOM);
   const pressed = activePreset(presets, zoom, atHome);
   const tool = `${btnSecondary} ${btnSmall}`;
+  const magnification = magnificationText(zoom, objective);
 
   return (
     <div
@@ -485,6 +592,9 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
         data-zoom={zoom == null ? '' : zoom.toFixed(4)}
         data-rotation={rotation}
         data-center={center}
+        data-view-zoom={shared.zoom}
+        data-norm-center={shared.center}
+        data-objective={objective ?? ''}
         data-loading={state === 'loading' || (state === 'ready' && tilesLoading) ? 'true' : 'false'}
       >
         {previewShown && !previewFailed && (
@@ -575,19 +685,25 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
           <Icon name="minus" className="size-3.5" />
           <span className="hidden sm:inline">Zoom out</span>
         </button>
-        <span className="flex flex-wrap gap-1" role="group" aria-label="Zoom presets">
-          {presets.map((p) => (
-            <button
-              key={p.label}
-              className={`${tool} ${pressed === p.label ? 'ring-2 ring-indigo-500' : ''}`}
-              onClick={() => (p.zoom == null ? fit() : zoomToImage(p.zoom))}
-              disabled={!ready || (p.zoom != null && state !== 'ready')}
-              aria-pressed={pressed === p.label}
-              title={p.title}
-            >
-              {p.label}
-            </button>
-          ))}
+        <span className="flex flex-wrap gap-1" role="group" aria-label={objective != null ? 'Magnification' : 'Zoom presets'} data-testid="zoom-presets">
+          {presets.map((p) => {
+            const off = presetOff(p);
+            return (
+              <button
+                key={p.label}
+                className={`${tool} ${pressed === p.label ? 'ring-2 ring-indigo-500' : ''}`}
+                onClick={() => choosePreset(p)}
+                disabled={off != null}
+                aria-pressed={pressed === p.label}
+                aria-keyshortcuts={p.key}
+                title={off && ready ? `${p.title}. ${off}` : p.title}
+                data-testid="zoom-preset"
+                data-zoom={p.zoom ?? ''}
+              >
+                {p.label}
+              </button>
+            );
+          })}
         </span>
         <button className={tool} onClick={() => rotateBy(-90)} disabled={!ready} aria-label="Rotate anticlockwise" title="Rotate 90° anticlockwise (Shift+R)">
           <Icon name="rotateLeft" className="size-3.5" />
@@ -647,6 +763,18 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
             )}
           </span>
         )}
+        {compare && (
+          <button
+            className={tool}
+            onClick={() => setComparing(true)}
+            aria-label="Side by side…"
+            title="Look at another image beside this one, panning and zooming together"
+            data-testid="viewer-compare"
+          >
+            <Icon name="columns" className="size-3.5" />
+            <span className="hidden sm:inline">Side by side…</span>
+          </button>
+        )}
         {canDraw && (
           <button
             className={`${tool} ${drawing ? 'ring-2 ring-amber-500' : ''}`}
@@ -662,13 +790,16 @@ function ImageViewer({ id, filename, fill = false }: ViewerProps) {
           </button>
         )}
         <span className={`ml-auto text-xs ${fullscreen ? 'text-slate-300' : 'text-slate-500 dark:text-slate-400'}`} aria-live="off" data-testid="viewer-zoom">
+          {magnification != null && <span title={`As seen through a ${magnification} objective`}>{magnification} · </span>}
           {zoom != null && `${Math.round(zoom * 100)}%`}
           {rotation !== 0 && ` · ${rotation}°`}
           {state === 'preview' && ' · preview only (no deep-zoom tiles)'}
         </span>
       </div>
+      {comparing && <CompareDialog id={id} filename={filename} onClose={() => setComparing(false)} />}
       <p className={`text-xs ${fullscreen ? 'text-slate-400' : 'hidden text-slate-500 lg:block dark:text-slate-400'}`} data-testid="viewer-keys">
-        Image keys (click the image first): arrows pan · + − zoom · 0 fit · 1 full resolution · R / Shift+R rotate · F full screen
+        Image keys (click the image first): arrows pan · + − zoom · 0 fit · {presets.length > 2 ? `1–${presets.length - 1}` : '1'} the{' '}
+        {objective != null ? 'magnifications' : 'zoom levels'} in order · R / Shift+R rotate · F full screen
         {fullscreen ? ' · Esc leaves' : ''}
       </p>
     </div>

@@ -60,6 +60,9 @@ const iconPaths = {
   shrink: 'M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5',
   region: 'M4 8V4h4M11 4h2M16 4h4v4M20 11v2M20 16v4h-4M13 20h-2M8 20H4v-4M4 13v-2',
   retry: 'M4 4v5h5M4.6 9A8 8 0 1 1 4 13',
+  columns: 'M4 5h7v14H4zM13 5h7v14h-7z',
+  swap: 'M7 7h13m0 0l-4-4m4 4l-4 4M17 17H4m0 0l4-4m-4 4l4 4',
+  restore: 'M4 4v5h5M4.6 9A8 8 0 1 1 4 13M12 8v4l3 2',
 } as const;
 
 export function Icon({ name, className = 'size-4' }: { name: keyof typeof iconPaths; className?: string }) {

@@ -48,6 +48,8 @@ export interface Filters {
   limit: number;
   offset: number;
   open: number | null;
+  /** History › Deleted: the deleted records, to restore them (no review panel there). */
+  deleted: boolean;
 }
 
 export function readFilters(search: string): Filters {
@@ -68,6 +70,7 @@ export function readFilters(search: string): Filters {
     limit: PAGE_SIZES.includes(limit) ? limit : 50,
     offset: Math.max(0, Number(q.get('offset')) || 0),
     open: Number.isInteger(open) && open > 0 ? open : null,
+    deleted: q.get('deleted') === '1' || q.get('deleted') === 'true',
   };
 }
 
@@ -85,6 +88,7 @@ export function writeFilters(f: Filters): string {
   if (f.limit !== 50) q.set('limit', String(f.limit));
   if (f.offset) q.set('offset', String(f.offset));
   if (f.open) q.set('open', String(f.open));
+  if (f.deleted) q.set('deleted', '1');
   const s = q.toString();
   return '/history' + (s ? `?${s}` : '');
 }
@@ -109,6 +113,7 @@ export function toParams(f: Filters): ListParams {
     dir: f.dir,
     limit: f.limit,
     offset: f.offset,
+    deleted: f.deleted || undefined,
   };
 }
 

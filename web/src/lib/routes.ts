@@ -3,6 +3,7 @@
 export type Route =
   | { page: 'score' }
   | { page: 'history' }
+  | { page: 'compare' }
   | { page: 'studies' }
   | { page: 'new-study' }
   | { page: 'study'; id: string }
@@ -13,6 +14,7 @@ export function matchRoute(pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean);
   const [first, second, third] = parts;
   if (first === 'history') return { page: 'history' };
+  if (first === 'compare') return { page: 'compare' };
   if (first === 'users') return { page: 'users' };
   if (first === 'models') return { page: 'models' };
   if (first === 'studies') {
@@ -27,6 +29,7 @@ export function matchRoute(pathname: string): Route {
 export const PAGE_TITLES: Record<Route['page'], string> = {
   score: 'Score',
   history: 'History',
+  compare: 'Side by side',
   studies: 'Studies',
   'new-study': 'New study',
   study: 'Study',

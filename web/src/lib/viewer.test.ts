@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { activePreset, firstTiles, normaliseRotation, parseDzi, viewerKeyAction, zoomPresets } from './viewer';
+import {
+  activePreset,
+  firstTiles,
+  magnificationPresets,
+  magnificationText,
+  normaliseRotation,
+  outOfReach,
+  parseDzi,
+  presetAt,
+  presetsFor,
+  viewerKeyAction,
+  zoomPresets,
+} from './viewer';
 
 describe('viewerKeyAction', () => {
   it('maps the viewer keys', () => {
@@ -13,7 +25,9 @@ describe('viewerKeyAction', () => {
     expect(viewerKeyAction({ key: '+' }, false)).toEqual({ kind: 'zoom', factor: 1.5 });
     expect(viewerKeyAction({ key: '-' }, false)).toEqual({ kind: 'zoom', factor: 1 / 1.5 });
     expect(viewerKeyAction({ key: '0' }, false)).toEqual({ kind: 'fit' });
-    expect(viewerKeyAction({ key: '1' }, false)).toEqual({ kind: 'actual' });
+    expect(viewerKeyAction({ key: '1' }, false)).toEqual({ kind: 'preset', index: 0 });
+    expect(viewerKeyAction({ key: '6' }, false)).toEqual({ kind: 'preset', index: 5 });
+    expect(viewerKeyAction({ key: '7' }, false)).toBeNull();
   });
   it('leaves browser shortcuts and other keys alone', () => {
     expect(viewerKeyAction({ key: 'f', ctrlKey: true }, false)).toBeNull();
@@ -32,6 +46,37 @@ describe('rotation and presets', () => {
     // 1:1 always (the full resolution), even for an image smaller than the view.
     expect(zoomPresets(1.5, 2).map((p) => p.label)).toEqual(['Fit', '1:1', '2:1']);
     expect(zoomPresets(null, 1).map((p) => p.label)).toEqual(['Fit', '1:4', '1:2', '1:1']);
+  });
+  it('numbers the presets for the keys: Fit is 0, the others 1, 2, …', () => {
+    const presets = zoomPresets(0.1, 2);
+    expect(presets.map((p) => p.key)).toEqual(['0', '1', '2', '3', '4']);
+    expect(presetAt(presets, 2)?.label).toBe('1:1');
+    expect(presetAt(presets, 4)).toBeNull();
+    expect(presets[3]?.title).toMatch(/\(key 3\)$/);
+  });
+  it('offers magnifications on a slide that gives its objective, up to twice the objective', () => {
+    const at20 = magnificationPresets(20, 2);
+    expect(at20.map((p) => p.label)).toEqual(['Fit', '1×', '2×', '5×', '10×', '20×', '40×']);
+    // 10× on a 20× scan: one screen pixel for two pixels of the slide.
+    expect(at20.find((p) => p.label === '10×')?.zoom).toBeCloseTo(0.5, 9);
+    expect(at20.find((p) => p.label === '40×')?.zoom).toBeCloseTo(2, 9);
+    expect(presetAt(at20, 3)?.label).toBe('10×');
+    expect(magnificationPresets(10, 2).map((p) => p.label)).toEqual(['Fit', '1×', '2×', '5×', '10×', '20×']);
+    expect(magnificationPresets(40, 2).map((p) => p.label)).toEqual(['Fit', '1×', '2×', '5×', '10×', '20×', '40×']);
+    // The viewer's own limit (2:1) comes first: 40× on a 10× scan would be 4:1.
+    expect(magnificationPresets(10, 1).map((p) => p.label)).toEqual(['Fit', '1×', '2×', '5×', '10×']);
+    // Without an objective, zoom levels.
+    expect(presetsFor(null, 0.1, 2).map((p) => p.label)).toEqual(['Fit', '1:4', '1:2', '1:1', '2:1']);
+    expect(presetsFor(20, 0.1, 2).map((p) => p.label)[4]).toBe('10×');
+  });
+  it('knows which presets the view cannot reach, and names the magnification shown', () => {
+    const [, one, , five] = magnificationPresets(20, 2);
+    expect(outOfReach(one as never, 0.15)).toBe(true);
+    expect(outOfReach(five as never, 0.15)).toBe(false);
+    expect(outOfReach(one as never, null)).toBe(false);
+    expect(magnificationText(0.5, 20)).toBe('10×');
+    expect(magnificationText(0.123, 20)).toBe('2.5×');
+    expect(magnificationText(0.5, null)).toBeNull();
   });
   it('knows which preset is shown', () => {
     const presets = zoomPresets(0.1, 2);

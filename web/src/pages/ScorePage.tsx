@@ -88,7 +88,7 @@ export function ScorePage({ queue }: { queue: UploadQueue }) {
 /** The image of the open record, as large as the page allows; the preview shows at once. */
 function ImageStage({ id }: { id: number }) {
   const entry = useRecord(id);
-  return <Viewer id={id} filename={entry?.record.filename ?? `image ${id}`} fill />;
+  return <Viewer id={id} filename={entry?.record.filename ?? `image ${id}`} fill compare />;
 }
 
 function ViewerNote() {

@@ -10,6 +10,12 @@ import { btnSecondary, btnSmall, card, input } from '../ui';
 export function FilterBar({ filters, groups, update }: { filters: Filters; groups: GroupSummary[]; update: UpdateFilters }) {
   const config = useConfig();
   const [searchText, setSearchText] = useState(filters.search);
+  // A search changed by a link or Back (not by typing here) shows in the box.
+  const [shownSearch, setShownSearch] = useState(filters.search);
+  if (shownSearch !== filters.search) {
+    setShownSearch(filters.search);
+    setSearchText(filters.search);
+  }
 
   // Debounced search box.
   useEffect(() => {
@@ -25,6 +31,19 @@ export function FilterBar({ filters, groups, update }: { filters: Filters; group
       <label className="flex min-w-56 flex-1 flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
         Search (file name, serial)
         <input type="search" className={input} value={searchText} onChange={(e) => setSearchText(e.target.value)} placeholder="e.g. S-3602" data-testid="history-search" />
+      </label>
+      <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
+        Records
+        <select
+          className={`${input} ${filters.deleted ? 'border-red-400 dark:border-red-700' : ''}`}
+          value={filters.deleted ? 'deleted' : 'current'}
+          onChange={(e) => update({ deleted: e.target.value === 'deleted', open: null })}
+          title="Deleted: the records deleted from the History, to restore them"
+          data-testid="history-show"
+        >
+          <option value="current">Current</option>
+          <option value="deleted">Deleted</option>
+        </select>
       </label>
       <label className="flex flex-col gap-1 text-xs font-medium text-slate-600 dark:text-slate-300">
         Group

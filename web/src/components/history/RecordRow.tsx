@@ -8,9 +8,12 @@ import { middleTruncate } from '../../lib/text';
 import { COL } from './columns';
 import { formatScore, totalScore } from '../../lib/scores';
 import { isSlide, SLIDE_SPREAD_HELP } from '../../lib/slides';
-import { Badge } from '../ui';
+import { Badge, btnSecondary, btnSmall, Icon, Spinner } from '../ui';
 
-/** One record in the history table; a click opens it in the review panel. */
+/**
+ * One record in the history table; a click opens it in the review panel. A deleted record
+ * (History › Deleted) does not open: it shows when and by whom it was deleted, and Restore.
+ */
 export function RecordRow({
   r,
   selected,
@@ -19,6 +22,7 @@ export function RecordRow({
   onCheck,
   showSpread,
   modelNames,
+  restore,
 }: {
   r: ImageRecord;
   selected: boolean;
@@ -30,14 +34,17 @@ export function RecordRow({
   showSpread: boolean;
   /** Model names by id: an AI change reads “AI (Pancreas v1)”. */
   modelNames: ReadonlyMap<string, string>;
+  /** A deleted record: its Restore button (`allowed`: the caller may restore; `busy`: being restored). */
+  restore?: { allowed: boolean; busy: boolean; onRestore: () => void };
 }) {
   const { schema } = useConfig();
   const total = totalScore(r.scores, schema);
   const slide = isSlide(r);
+  const deleted = restore != null;
   return (
     <tr
-      className={`cursor-pointer border-t border-slate-100 hover:bg-slate-50 dark:border-slate-800 dark:hover:bg-slate-800/50 ${selected ? 'bg-indigo-50 dark:bg-indigo-950/40' : ''}`}
-      onClick={onOpen}
+      className={`border-t border-slate-100 dark:border-slate-800 ${deleted ? '' : 'cursor-pointer hover:bg-slate-50 dark:hover:bg-slate-800/50'} ${selected && !deleted ? 'bg-indigo-50 dark:bg-indigo-950/40' : ''}`}
+      onClick={deleted ? undefined : onOpen}
       data-testid="history-row"
       data-record-id={r.id}
       aria-selected={selected}
@@ -55,31 +62,49 @@ export function RecordRow({
         </td>
       )}
       <td className="w-12 px-2 py-1.5">
-        <img
-          src={imageUrls(r.id).thumbnail}
-          alt=""
-          loading="lazy"
-          width={36}
-          height={36}
-          className="size-9 max-w-none shrink-0 rounded bg-slate-200 object-cover dark:bg-slate-800"
-          onError={(e) => (e.currentTarget.style.visibility = 'hidden')}
-          data-testid="row-thumb"
-        />
+        {deleted ? (
+          // The server shows no pixels of a deleted record.
+          <span className="flex size-9 items-center justify-center rounded bg-slate-100 text-slate-400 dark:bg-slate-800 dark:text-slate-500" data-testid="row-thumb">
+            <Icon name="image" className="size-5" />
+          </span>
+        ) : (
+          <img
+            src={imageUrls(r.id).thumbnail}
+            alt=""
+            loading="lazy"
+            width={36}
+            height={36}
+            className="size-9 max-w-none shrink-0 rounded bg-slate-200 object-cover dark:bg-slate-800"
+            onError={(e) => (e.currentTarget.style.visibility = 'hidden')}
+            data-testid="row-thumb"
+          />
+        )}
       </td>
       <td className={`${COL.id} px-3 py-1.5 tabular-nums text-slate-500 dark:text-slate-400`}>{r.id}</td>
       <td className="w-[15rem] min-w-[15rem] px-3 py-1.5">
-        <button
-          type="button"
-          className="block max-w-full truncate text-left font-medium text-indigo-700 hover:underline dark:text-indigo-300"
-          onClick={(e) => {
-            e.stopPropagation();
-            onOpen();
-          }}
-          title={r.filename}
-          data-testid="row-filename"
-        >
-          {middleTruncate(r.filename, 28)}
-        </button>
+        {deleted ? (
+          <>
+            <span className="block max-w-full truncate font-medium" title={r.filename} data-testid="row-filename">
+              {middleTruncate(r.filename, 28)}
+            </span>
+            <span className="block text-xs text-red-700 dark:text-red-400" data-testid="row-deleted">
+              deleted {formatDateTime(r.deleted_at)} by {actorLabel(r.updated_by, modelNames)}
+            </span>
+          </>
+        ) : (
+          <button
+            type="button"
+            className="block max-w-full truncate text-left font-medium text-indigo-700 hover:underline dark:text-indigo-300"
+            onClick={(e) => {
+              e.stopPropagation();
+              onOpen();
+            }}
+            title={r.filename}
+            data-testid="row-filename"
+          >
+            {middleTruncate(r.filename, 28)}
+          </button>
+        )}
         {slide && (
           <Badge tone="slate" title="A whole-slide image: scored field by field">
             <span data-testid="row-slide">slide</span>
@@ -148,6 +173,27 @@ export function RecordRow({
         </span>
       </td>
       <td className={`${COL.uploaded} px-3 py-1.5 whitespace-nowrap text-slate-500 dark:text-slate-400`}>{formatDateTime(r.created_at)}</td>
+      {restore && (
+        <td className="px-3 py-1.5 text-right">
+          {restore.allowed ? (
+            <button
+              type="button"
+              className={`${btnSecondary} ${btnSmall}`}
+              onClick={restore.onRestore}
+              disabled={restore.busy}
+              aria-label={`Restore ${r.filename}`}
+              title="Bring it back into the History, with its scores and corrections"
+              data-testid="row-restore"
+            >
+              {restore.busy ? <Spinner /> : <Icon name="restore" className="size-3.5" />} Restore
+            </button>
+          ) : (
+            <span className="text-xs text-slate-500 dark:text-slate-400" title="Your account may not restore records: ask a pathologist or an administrator">
+              –
+            </span>
+          )}
+        </td>
+      )}
     </tr>
   );
 }

@@ -10,9 +10,19 @@ import { Pagination } from './Pagination';
 import { RecordRow } from './RecordRow';
 import { RescoreBar } from './RescoreBar';
 
+/** History › Deleted: each row restores its record (for whoever may score). */
+export interface RestoreRows {
+  /** The caller may restore (a viewer may not). */
+  allowed: boolean;
+  /** The record being restored now. */
+  busy: number | null;
+  onRestore: (r: ImageRecord) => void;
+}
+
 /**
- * The records on the page the filters chose, with the pagers; administrators tick records here
- * to re-score them.
+ * The records on the page the filters chose, with the pagers; ticking two shows them side by
+ * side, administrators tick records here to re-score them. In History › Deleted, the deleted
+ * records, each with its Restore button (`restore`).
  */
 export function RecordsTable({
   items,
@@ -21,14 +31,19 @@ export function RecordsTable({
   filters,
   update,
   selectable,
+  canRescore = false,
+  restore,
 }: {
   items: ImageRecord[];
   total: number;
   loading: boolean;
   filters: Filters;
   update: UpdateFilters;
-  /** Administrators tick records to re-score them with another model. */
+  /** Rows can be ticked (to compare two, or re-score). */
   selectable: boolean;
+  /** Administrators re-score the ticked records with another model. */
+  canRescore?: boolean;
+  restore?: RestoreRows;
 }) {
   const config = useConfig();
   const modelNames = useModelNames();
@@ -75,7 +90,7 @@ export function RecordsTable({
         </h2>
         <Pagination filters={filters} total={total} page={page} pages={pages} update={update} />
       </div>
-      {selectable && <RescoreBar selected={selected} offPage={selected.size - selectedOnPage} onClear={() => setSelected(new Set())} />}
+      {selectable && <RescoreBar selected={selected} offPage={selected.size - selectedOnPage} onClear={() => setSelected(new Set())} canRescore={canRescore} />}
       <div className="@container relative overflow-x-auto">
         <table className="w-full text-sm" data-testid="history-table">
           <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
@@ -104,12 +119,19 @@ export function RecordsTable({
               </th>
               <SortHeader k="updated_at" label="Last change" filters={filters} onSort={sortBy} className={COL.changed} />
               <SortHeader k="created_at" label="Uploaded" filters={filters} onSort={sortBy} className={COL.uploaded} />
+              {restore && (
+                <th scope="col" className="px-3 py-2">
+                  <span className="sr-only">Restore</span>
+                </th>
+              )}
             </tr>
           </thead>
           <tbody>
             {items.map((r0) => {
               const e = getEntry(r0.id);
               const r = e && e.record.version > r0.version ? e.record : r0;
+              // Restored since the list was loaded: it leaves the deleted records at once.
+              if (restore && !r.deleted_at) return null;
               return (
                 <RecordRow
                   key={r.id}
@@ -120,13 +142,14 @@ export function RecordsTable({
                   checked={selectable ? selected.has(r.id) : null}
                   onCheck={(on) => toggle(r.id, on)}
                   showSpread={filters.sort === 'uncertainty'}
+                  restore={restore ? { allowed: restore.allowed, busy: restore.busy === r.id, onRestore: () => restore.onRestore(r) } : undefined}
                 />
               );
             })}
             {!loading && items.length === 0 && (
               <tr>
                 <td colSpan={11 + config.schema.metrics.length} className="px-3 py-8 text-center text-slate-500 dark:text-slate-400">
-                  No records match.
+                  {restore ? 'No deleted records match.' : 'No records match.'}
                 </td>
               </tr>
             )}
