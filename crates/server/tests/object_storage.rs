@@ -10,7 +10,7 @@ mod harness;
 
 use std::sync::Arc;
 
-use common::{fixtures, TestApp};
+use common::{fixtures, s3_endpoint, TestApp};
 use harness::TestDb;
 use histoscore_app::blobs::BlobStore;
 use histoscore_app::s3::{S3Blobs, S3Options};
@@ -20,20 +20,6 @@ on_both_backends!(
     uploads_live_in_the_bucket,
     a_store_outage_answers_503_and_keeps_nothing,
 );
-
-fn s3_endpoint() -> Option<String> {
-    match std::env::var("HISTOSCORE_TEST_S3") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            assert!(
-                std::env::var("HISTOSCORE_REQUIRE_S3").as_deref() != Ok("1"),
-                "HISTOSCORE_REQUIRE_S3=1 but HISTOSCORE_TEST_S3 names no S3 server"
-            );
-            eprintln!("skipped: HISTOSCORE_TEST_S3 is not set (scripts/test starts moto)");
-            None
-        }
-    }
-}
 
 fn options(endpoint: &str, retries: usize) -> S3Options {
     S3Options {

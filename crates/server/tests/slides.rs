@@ -10,7 +10,7 @@ mod common;
 #[allow(dead_code)]
 mod harness;
 
-use common::{shared, TestApp};
+use common::{have_openslide, shared, TestApp};
 use harness::TestDb;
 use serde_json::Value;
 
@@ -21,20 +21,6 @@ on_both_backends!(
     a_slide_registered_in_place_is_read_from_its_path,
     a_vms_slide_arrives_as_one_zip,
 );
-
-fn have_openslide() -> bool {
-    match histoscore_imaging::slide::openslide_status() {
-        Ok(_) => true,
-        Err(why) => {
-            assert!(
-                std::env::var("HISTOSCORE_REQUIRE_OPENSLIDE").as_deref() != Ok("1"),
-                "HISTOSCORE_REQUIRE_OPENSLIDE=1 but {why}"
-            );
-            eprintln!("skipped: {why}");
-            false
-        }
-    }
-}
 
 fn real(name: &str) -> std::path::PathBuf {
     shared().join("corpus/real").join(name)

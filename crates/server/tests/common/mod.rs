@@ -186,3 +186,35 @@ pub fn temp_files(data_dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Whether OpenSlide loads; `HISTOSCORE_REQUIRE_OPENSLIDE=1` (CI) turns its absence into a
+/// failure instead of a skip.
+pub fn have_openslide() -> bool {
+    match histoscore_imaging::slide::openslide_status() {
+        Ok(_) => true,
+        Err(why) => {
+            assert!(
+                std::env::var("HISTOSCORE_REQUIRE_OPENSLIDE").as_deref() != Ok("1"),
+                "HISTOSCORE_REQUIRE_OPENSLIDE=1 but {why}"
+            );
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+/// The S3 test server `scripts/test` starts (moto), if any; `HISTOSCORE_REQUIRE_S3=1` (CI)
+/// turns its absence into a failure instead of a skip.
+pub fn s3_endpoint() -> Option<String> {
+    match std::env::var("HISTOSCORE_TEST_S3") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ => {
+            assert!(
+                std::env::var("HISTOSCORE_REQUIRE_S3").as_deref() != Ok("1"),
+                "HISTOSCORE_REQUIRE_S3=1 but HISTOSCORE_TEST_S3 names no S3 server"
+            );
+            eprintln!("skipped: HISTOSCORE_TEST_S3 is not set (scripts/test starts moto)");
+            None
+        }
+    }
+}
