@@ -7,6 +7,7 @@
 use futures_util::future::BoxFuture;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A local copy of a stored object, for code that needs a file path (the decoders).
 pub struct LocalCopy {
@@ -38,6 +39,12 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Keys under `prefix` (`""` for all) with their age in seconds.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, io::Result<Vec<(String, u64)>>>;
     /// Where the objects are, for messages.
+    /// Aborts multipart uploads started more than `older_than` ago and never finished (a
+    /// process died mid-upload), so their parts stop taking space; how many. Stores without
+    /// multipart uploads have none.
+    fn abort_stale_uploads(&self, _older_than: Duration) -> BoxFuture<'_, io::Result<usize>> {
+        Box::pin(async { Ok(0) })
+    }
     fn describe(&self) -> String;
 }
 

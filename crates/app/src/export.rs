@@ -8,19 +8,21 @@
 //! The records export:
 //!
 //! CSV columns, in order (documented in docs/export.md):
-//! `id, created_at, updated_at, reviewed_at, review_status, status, filename, serial, group,
-//! image_number, sha256`, then per metric `AI <metric>` (the model's draft) and `<metric>`
-//! (the final value), then `total, updated_by, model_id, model_demo, app_version, schema`.
-//! Times are UTC ISO 8601. Text cells that a spreadsheet would run as a formula are
-//! neutralised; numbers are written as numbers.
+//! `id, created_at, [created_at_local], updated_at, reviewed_at, review_status, reviewed_by,
+//! status, filename, serial, group, image_number, sha256`, then per metric `ai_<metric>` (the
+//! model's draft), `<metric>` (the final value) and `<metric>_corrected` (yes/no), then
+//! `total, updated_by, model_id, model_demo, app_version, schema`; every name in one style
+//! (lower case, `_`). Times are UTC ISO 8601 (the local column in the zone asked for). The
+//! style ([`CsvStyle`]) chooses the separator, the decimal mark and whether text cells that a
+//! spreadsheet would run as a formula are neutralised.
 
 use std::collections::HashSet;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use histoscore_domain::export::csv_text;
+use histoscore_domain::export::{column_name, csv_text, CsvStyle};
 use histoscore_domain::Schema;
-use histoscore_store::{AuditEntry, ExportPages, ImageRecord, Store};
+use histoscore_store::{AuditEntry, ExportPages, ImageRecord, ListQuery, Store};
 use serde::Serialize;
 
 use crate::{AppError, Result};
@@ -32,25 +34,66 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 
 pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn csv_header(schema: &Schema) -> Vec<String> {
-    let mut h: Vec<String> = [
-        "id",
-        "created_at",
-        "updated_at",
-        "reviewed_at",
-        "review_status",
-        "status",
-        "filename",
-        "serial",
-        "group",
-        "image_number",
-        "sha256",
-    ]
-    .map(String::from)
-    .to_vec();
+/// How the records CSV is written: the spreadsheet style, and the time zone of the
+/// `created_at_local` column (none: no such column).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CsvOptions {
+    pub style: CsvStyle,
+    pub tz: Option<chrono_tz::Tz>,
+}
+
+impl CsvOptions {
+    /// The options of the export's `style` and `tz` parameters (empty: the default).
+    pub fn parse(style: Option<&str>, tz: Option<&str>) -> Result<Self> {
+        let style = match style.filter(|s| !s.is_empty()) {
+            None => CsvStyle::default(),
+            Some(s) => CsvStyle::parse(s).ok_or_else(|| {
+                AppError::invalid(
+                    "style",
+                    format!("{s:?} is not a CSV style; use comma, semicolon or raw"),
+                )
+            })?,
+        };
+        let tz = tz
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<chrono_tz::Tz>().map_err(|_| {
+                    AppError::invalid(
+                        "tz",
+                        format!("{t:?} is not a time zone; use a name such as Europe/Berlin"),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self { style, tz })
+    }
+}
+
+pub fn csv_header(schema: &Schema, opts: &CsvOptions) -> Vec<String> {
+    let mut h: Vec<String> = vec!["id".into(), "created_at".into()];
+    if opts.tz.is_some() {
+        h.push("created_at_local".into());
+    }
+    h.extend(
+        [
+            "updated_at",
+            "reviewed_at",
+            "review_status",
+            "reviewed_by",
+            "status",
+            "filename",
+            "serial",
+            "group",
+            "image_number",
+            "sha256",
+        ]
+        .map(String::from),
+    );
     for m in &schema.metrics {
-        h.push(format!("AI {}", m.name));
-        h.push(m.name.clone());
+        let name = column_name(&m.name);
+        h.push(format!("ai_{name}"));
+        h.push(name.clone());
+        h.push(format!("{name}_corrected"));
     }
     h.extend(
         [
@@ -66,20 +109,29 @@ pub fn csv_header(schema: &Schema) -> Vec<String> {
     h
 }
 
-pub fn csv_row(schema: &Schema, r: &ImageRecord) -> Vec<String> {
-    let mut rec = vec![
-        r.id.to_string(),
-        timestamp(r.created_at),
+pub fn csv_row(schema: &Schema, r: &ImageRecord, opts: &CsvOptions) -> Vec<String> {
+    let style = opts.style;
+    let mut rec = vec![r.id.to_string(), timestamp(r.created_at)];
+    if let Some(tz) = opts.tz {
+        rec.push(
+            r.created_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+        );
+    }
+    rec.extend([
         timestamp(r.updated_at),
         r.reviewed_at.map(timestamp).unwrap_or_default(),
         r.review_status.as_str().to_string(),
+        style.text(r.reviewed_by.as_deref().unwrap_or("")),
         r.status.as_str().to_string(),
-        csv_text(&r.filename),
-        csv_text(r.serial.as_deref().unwrap_or("")),
-        csv_text(r.group_name.as_deref().unwrap_or("")),
+        style.text(&r.filename),
+        style.text(r.serial.as_deref().unwrap_or("")),
+        style.text(r.group_name.as_deref().unwrap_or("")),
         r.image_number.map(|n| n.to_string()).unwrap_or_default(),
         r.sha256.clone(),
-    ];
+    ]);
     let mut total = 0.0;
     let mut any = false;
     for m in &schema.metrics {
@@ -93,15 +145,21 @@ pub fn csv_row(schema: &Schema, r: &ImageRecord) -> Vec<String> {
             total += v;
             any = true;
         }
-        rec.push(ai.map(|x| x.to_string()).unwrap_or_default());
-        rec.push(v.map(|x| x.to_string()).unwrap_or_default());
+        rec.push(ai.map(|x| style.number(x)).unwrap_or_default());
+        rec.push(v.map(|x| style.number(x)).unwrap_or_default());
+        // Corrected: a person's value differs from the model's draft (or there is no draft).
+        rec.push(match (ai, v) {
+            (_, None) => String::new(),
+            (Some(a), Some(v)) if a == v => "no".into(),
+            _ => "yes".into(),
+        });
     }
     rec.push(if any {
-        schema.round_to_step(total).to_string()
+        style.number(schema.round_to_step(total))
     } else {
         String::new()
     });
-    rec.push(csv_text(&r.updated_by));
+    rec.push(style.text(&r.updated_by));
     rec.push(
         r.draft
             .as_ref()
@@ -115,7 +173,7 @@ pub fn csv_row(schema: &Schema, r: &ImageRecord) -> Vec<String> {
             .unwrap_or_default(),
     );
     rec.push(APP_VERSION.to_string());
-    rec.push(csv_text(&schema.name));
+    rec.push(style.text(&schema.name));
     rec
 }
 
@@ -132,7 +190,8 @@ pub trait Source: Send {
 
 /// What a download is written as.
 pub enum Format {
-    Csv,
+    /// CSV with this delimiter.
+    Csv(u8),
     /// `{<head fields>, "records": [...]}`.
     Json(Vec<(&'static str, serde_json::Value)>),
 }
@@ -162,7 +221,7 @@ impl<S: Source> Download<S> {
     }
 
     pub fn csv(source: S) -> Self {
-        Self::new(source, Format::Csv)
+        Self::new(source, Format::Csv(b','))
     }
 
     /// Records written so far.
@@ -177,9 +236,9 @@ impl<S: Source> Download<S> {
             Stage::Start => {
                 self.stage = Stage::Rows { first: true };
                 match &self.format {
-                    Format::Csv => {
+                    Format::Csv(delimiter) => {
                         let mut out = "\u{feff}".as_bytes().to_vec();
-                        out.extend(csv_lines([self.source.header()])?);
+                        out.extend(csv_lines(*delimiter, [self.source.header()])?);
                         Ok(Some(out))
                     }
                     Format::Json(head) => {
@@ -199,12 +258,14 @@ impl<S: Source> Download<S> {
                 let Some(page) = self.source.next_page().await? else {
                     self.stage = Stage::Done;
                     return Ok(match self.format {
-                        Format::Csv => None,
+                        Format::Csv(_) => None,
                         Format::Json(_) => Some(b"]}".to_vec()),
                     });
                 };
                 let out = match self.format {
-                    Format::Csv => csv_lines(page.iter().map(|r| self.source.csv_row(r)))?,
+                    Format::Csv(delimiter) => {
+                        csv_lines(delimiter, page.iter().map(|r| self.source.csv_row(r)))?
+                    }
                     Format::Json(_) => {
                         let mut out = Vec::new();
                         for (i, r) in page.iter().enumerate() {
@@ -226,20 +287,23 @@ impl<S: Source> Download<S> {
     }
 }
 
-fn csv_lines(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+fn csv_lines(delimiter: u8, rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_writer(Vec::new());
     for r in rows {
         w.write_record(&r).map_err(AppError::failed)?;
     }
     w.into_inner().map_err(AppError::failed)
 }
 
-/// Every non-retracted record, in id order; the AI draft and scores of `hidden` images are
-/// left out (a blinded reader's export).
+/// Every non-retracted record (or those matching the history's filters), in id order; the
+/// AI draft and scores of `hidden` images are left out (a blinded reader's export).
 pub struct Records {
     schema: Schema,
     pages: ExportPages,
     hidden: HashSet<i64>,
+    csv: CsvOptions,
 }
 
 impl Records {
@@ -248,7 +312,29 @@ impl Records {
             schema,
             pages: store.all_images_for_export(),
             hidden,
+            csv: CsvOptions::default(),
         }
+    }
+
+    /// The records matching the history's filters `q`, written as `csv` says.
+    pub fn matching(
+        store: &Store,
+        schema: Schema,
+        hidden: HashSet<i64>,
+        q: &ListQuery,
+        csv: CsvOptions,
+    ) -> Self {
+        Self {
+            schema,
+            pages: store.export_matching(q, 1000),
+            hidden,
+            csv,
+        }
+    }
+
+    /// How this export's CSV is written.
+    pub fn csv_options(&self) -> CsvOptions {
+        self.csv
     }
 
     /// The head of the JSON export: version, schema and time.
@@ -276,11 +362,11 @@ impl Source for Records {
     type Record = ImageRecord;
 
     fn header(&self) -> Vec<String> {
-        csv_header(&self.schema)
+        csv_header(&self.schema, &self.csv)
     }
 
     fn csv_row(&self, r: &ImageRecord) -> Vec<String> {
-        csv_row(&self.schema, r)
+        csv_row(&self.schema, r, &self.csv)
     }
 
     async fn next_page(&mut self) -> Result<Option<Vec<ImageRecord>>> {

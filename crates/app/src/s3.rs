@@ -7,11 +7,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthorizer};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,6 +48,11 @@ fn io_error(e: object_store::Error) -> io::Error {
 
 pub struct S3Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The same store as its concrete type: credentials and multipart uploads.
+    s3: Arc<AmazonS3>,
+    /// `ENDPOINT/BUCKET` (path style), for requests object_store has no call for.
+    bucket_url: String,
+    region: String,
     /// `""` or `PREFIX/`.
     prefix: String,
     url: String,
@@ -122,12 +128,22 @@ impl S3Blobs {
                 ..Default::default()
             });
         }
-        let store = b
-            .build()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {e}")))?;
+        let region = b
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let endpoint = b
+            .get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let store = Arc::new(
+            b.build()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {e}")))?,
+        );
         std::fs::create_dir_all(&cache)?;
         Ok(Self {
-            store: Arc::new(store),
+            store: store.clone(),
+            s3: store,
+            bucket_url: format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+            region,
             prefix: if prefix.is_empty() {
                 String::new()
             } else {
@@ -337,5 +353,191 @@ impl BlobStore for S3Blobs {
 
     fn describe(&self) -> String {
         self.url.clone()
+    }
+
+    fn abort_stale_uploads(&self, older_than: Duration) -> BoxFuture<'_, io::Result<usize>> {
+        Box::pin(async move {
+            let mut aborted = 0;
+            let mut marker: Option<(String, String)> = None;
+            loop {
+                let page = self.list_uploads(marker.as_ref()).await?;
+                let now = chrono::Utc::now();
+                for u in &page.uploads {
+                    let old = u
+                        .initiated
+                        .is_none_or(|t| (now - t).to_std().unwrap_or_default() >= older_than);
+                    if old && u.key.starts_with(self.prefix.as_str()) {
+                        self.s3
+                            .abort_multipart(&ObjectPath::from(u.key.as_str()), &u.id)
+                            .await
+                            .map_err(io_error)?;
+                        aborted += 1;
+                    }
+                }
+                match page.next {
+                    Some(next) => marker = Some(next),
+                    None => return Ok(aborted),
+                }
+            }
+        })
+    }
+}
+
+/// An unfinished multipart upload, as `ListMultipartUploads` names it.
+#[derive(Debug, PartialEq)]
+struct Upload {
+    key: String,
+    id: String,
+    initiated: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One page of `ListMultipartUploads`; `next`: the key and upload-id markers of the next.
+#[derive(Debug, PartialEq)]
+struct Uploads {
+    uploads: Vec<Upload>,
+    next: Option<(String, String)>,
+}
+
+impl S3Blobs {
+    /// `GET /BUCKET?uploads&prefix=…`, signed with the store's credentials (object_store has
+    /// no call for it).
+    async fn list_uploads(&self, marker: Option<&(String, String)>) -> io::Result<Uploads> {
+        let credential = self
+            .s3
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(io_error)?;
+        let mut url = format!(
+            "{}?uploads&prefix={}",
+            self.bucket_url,
+            query_encode(&self.prefix)
+        );
+        if let Some((key, id)) = marker {
+            url.push_str(&format!(
+                "&key-marker={}&upload-id-marker={}",
+                query_encode(key),
+                query_encode(id)
+            ));
+        }
+        let mut request = http::Request::builder()
+            .method("GET")
+            .uri(&url)
+            .body(object_store::client::HttpRequestBody::empty())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut request, None);
+        let response = reqwest::Client::new()
+            .get(&url)
+            .headers(request.headers().clone())
+            .send()
+            .await
+            .map_err(|e| io::Error::other(StorageUnavailable(e.to_string())))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| io::Error::other(StorageUnavailable(e.to_string())))?;
+        if !status.is_success() {
+            return Err(io::Error::other(StorageUnavailable(format!(
+                "listing unfinished uploads answered {status}: {}",
+                body.chars().take(300).collect::<String>()
+            ))));
+        }
+        Ok(parse_uploads(&body))
+    }
+}
+
+/// Percent-encodes a query value (everything but S3's unreserved characters).
+fn query_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The text of each `<tag>…</tag>` in `xml`, unescaped.
+fn elements<'a>(xml: &'a str, tag: &'a str) -> impl Iterator<Item = String> + 'a {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut rest = xml;
+    std::iter::from_fn(move || {
+        let start = rest.find(&open)? + open.len();
+        let end = start + rest[start..].find(&close)?;
+        let text = &rest[start..end];
+        rest = &rest[end + close.len()..];
+        Some(
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        )
+    })
+}
+
+fn parse_uploads(xml: &str) -> Uploads {
+    let uploads = elements(xml, "Upload")
+        .filter_map(|u| {
+            Some(Upload {
+                key: elements(&u, "Key").next()?,
+                id: elements(&u, "UploadId").next()?,
+                initiated: elements(&u, "Initiated")
+                    .next()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            })
+        })
+        .collect();
+    let truncated = elements(xml, "IsTruncated").next().as_deref() == Some("true");
+    let next = truncated
+        .then(|| {
+            Some((
+                elements(xml, "NextKeyMarker").next()?,
+                elements(xml, "NextUploadIdMarker").next()?,
+            ))
+        })
+        .flatten();
+    Uploads { uploads, next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_uploads_are_read_from_the_listing() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>lab</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+  <NextKeyMarker>p/originals/ab/c&amp;d</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker>
+  <IsTruncated>true</IsTruncated>
+  <Upload><Key>p/originals/ab/abc</Key><UploadId>u1</UploadId>
+    <Initiated>2026-11-30T10:00:00.000Z</Initiated></Upload>
+  <Upload><Key>p/originals/ab/c&amp;d</Key><UploadId>u2</UploadId></Upload>
+</ListMultipartUploadsResult>"#;
+        let page = parse_uploads(xml);
+        assert_eq!(page.uploads.len(), 2);
+        assert_eq!(page.uploads[0].key, "p/originals/ab/abc");
+        assert_eq!(page.uploads[0].id, "u1");
+        assert_eq!(
+            page.uploads[0].initiated.unwrap().to_rfc3339(),
+            "2026-11-30T10:00:00+00:00"
+        );
+        assert_eq!(page.uploads[1].key, "p/originals/ab/c&d");
+        assert_eq!(page.uploads[1].initiated, None);
+        assert_eq!(page.next, Some(("p/originals/ab/c&d".into(), "u2".into())));
+        let last = parse_uploads("<IsTruncated>false</IsTruncated>");
+        assert_eq!(
+            last,
+            Uploads {
+                uploads: vec![],
+                next: None
+            }
+        );
+        assert_eq!(query_encode("lab 1/x+y"), "lab%201%2Fx%2By");
     }
 }

@@ -5,6 +5,7 @@ pub mod agreement;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod reading;
 pub mod schema;
 pub mod serial;
 pub mod slide;

@@ -41,7 +41,7 @@ pub(crate) struct LoadArgs {
     )]
     source: PathBuf,
     #[command(flatten)]
-    model: ModelArg,
+    pub(crate) model: ModelArg,
 }
 
 impl LoadArgs {
@@ -232,7 +232,12 @@ impl Images {
     }
 }
 
-async fn upload(c: &reqwest::Client, base: &str, bytes: Vec<u8>, name: String) -> Result<i64> {
+pub(crate) async fn upload(
+    c: &reqwest::Client,
+    base: &str,
+    bytes: Vec<u8>,
+    name: String,
+) -> Result<i64> {
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name(name),
@@ -267,7 +272,7 @@ async fn wait_scored(c: &reqwest::Client, base: &str, id: i64, poll: Duration) -
     }
 }
 
-async fn wait_queue_empty(c: &reqwest::Client, base: &str) -> Result<()> {
+pub(crate) async fn wait_queue_empty(c: &reqwest::Client, base: &str) -> Result<()> {
     loop {
         let v: Value = c
             .get(format!("{base}/api/images?status=queued&limit=1"))
@@ -422,7 +427,7 @@ pub fn run(args: BenchServerArgs) -> Result<()> {
 }
 
 /// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => {
             let user = &url[s + 3..at];

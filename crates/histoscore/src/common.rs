@@ -84,6 +84,37 @@ impl DataArgs {
             .await
             .with_context(|| "could not open the database (check --database / DATABASE_URL)")
     }
+
+    /// Opens the database, waiting with backoff while it cannot be reached (a worker started
+    /// before its database, or during an outage). `None`: `stop` turned true first. Any
+    /// other failure (a wrong URL, a failed migration) ends at once.
+    pub async fn open_waiting(
+        &self,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Option<Store>> {
+        let url = self.url()?;
+        let mut backoff = histoscore_app::jobs::Backoff::default();
+        loop {
+            match Store::open(&url).await {
+                Ok(store) => return Ok(Some(store)),
+                Err(e) if e.is_unreachable() => {
+                    let wait = backoff.failed();
+                    tracing::error!(
+                        "the database cannot be reached ({e}); trying again in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return Ok(None),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("could not open the database (check --database / DATABASE_URL)"))
+                }
+            }
+        }
+    }
 }
 
 /// The data options to repeat in a suggested command, when they are not the defaults.

@@ -4,7 +4,8 @@ use crate::common::{runtime, DataArgs};
 use crate::SchemaArg;
 use anyhow::{Context, Result};
 use clap::Args;
-use histoscore_app::export::{Download, Records};
+use histoscore_app::export::{CsvOptions, Download, Format, Records};
+use histoscore_store::ListQuery;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -17,6 +18,13 @@ pub struct ExportArgs {
     /// File to write; `.json` writes JSON, anything else CSV. `-` writes CSV to stdout.
     #[arg(long, value_name = "FILE", env = "HISTOSCORE_EXPORT_OUT")]
     out: PathBuf,
+    /// CSV for: `comma` (`,` and 1.5), `semicolon` (`;` and 1,5, e.g. German or French
+    /// Excel) or `raw` (R / Python: cells exactly as stored, no formula guard).
+    #[arg(long, default_value = "comma", value_parser = ["comma", "semicolon", "raw"], env = "HISTOSCORE_EXPORT_STYLE")]
+    style: String,
+    /// Add a `created_at_local` column in this time zone (e.g. `Europe/Berlin`).
+    #[arg(long, value_name = "ZONE", env = "HISTOSCORE_EXPORT_TZ")]
+    tz: Option<String>,
 }
 
 pub fn export(args: ExportArgs) -> Result<bool> {
@@ -36,12 +44,14 @@ pub fn export(args: ExportArgs) -> Result<bool> {
             ))
         };
         // The same writer as the web UI's downloads.
-        let records = Records::new(&store, schema, HashSet::new());
+        let opts = CsvOptions::parse(Some(&args.style), args.tz.as_deref())?;
+        let records =
+            Records::matching(&store, schema, HashSet::new(), &ListQuery::default(), opts);
         let mut download = if json {
             let head = records.json_head();
             Download::new(records, head)
         } else {
-            Download::csv(records)
+            Download::new(records, Format::Csv(opts.style.delimiter()))
         };
         while let Some(chunk) = download.next_chunk().await? {
             out.write_all(&chunk)?;

@@ -5,6 +5,7 @@ mod bench;
 mod bench_server;
 mod bench_slide;
 mod bench_train;
+mod bench_workers;
 mod common;
 mod export;
 mod import;
@@ -52,6 +53,9 @@ enum Command {
     /// Measure the review server: upload→scored latency, throughput, memory under concurrent
     /// uploads, score-edit latency, history search over many records. Prints a table.
     BenchServer(bench_server::BenchServerArgs),
+    /// Measure scoring throughput with 1, 2, 3… worker processes on one PostgreSQL database
+    /// and file store, and each worker's share of the jobs. Prints a table.
+    BenchWorkers(bench_workers::BenchWorkersArgs),
     /// Measure a whole-slide image: tissue and fields, scoring every field (fields per
     /// second, peak memory), and deep-zoom tile latency cold and cached. Prints a table.
     BenchSlide(bench_slide::BenchSlideArgs),
@@ -374,6 +378,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::BenchServer(args) => bench_server::run(args).map(|_| true),
+        Command::BenchWorkers(args) => bench_workers::run(args).map(|_| true),
         Command::BenchTrain(args) => bench_train::run(args).map(|_| true),
         Command::BenchSlide(args) => bench_slide::run(args).map(|_| true),
         Command::Soak(args) => soak::run(args),

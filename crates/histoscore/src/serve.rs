@@ -101,6 +101,63 @@ pub struct ServeArgs {
     /// `X-Forwarded-Proto: https`.
     #[arg(long, env = "HISTOSCORE_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Creates the first administrator (named by --admin-user) with this password at start,
+    /// when the database has no accounts yet; ignored once any account exists. For
+    /// containers and scripted installs: give it in the environment, not on the command line.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "HISTOSCORE_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    admin_password: Option<String>,
+    /// Name of the administrator --admin-password creates.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "admin",
+        env = "HISTOSCORE_ADMIN_USER"
+    )]
+    admin_user: String,
+}
+
+/// Creates the first administrator from `--admin-password` when there are no accounts. Two
+/// servers starting at once on one database may both try: the second finds the account made.
+async fn first_admin(store: &histoscore_store::Store, args: &ServeArgs) -> Result<()> {
+    let Some(password) = args.admin_password.as_deref().filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    if store.has_users().await? {
+        tracing::info!(
+            "accounts exist; HISTOSCORE_ADMIN_PASSWORD is not used (change passwords with \
+             `histoscore user passwd`)"
+        );
+        return Ok(());
+    }
+    let name = args.admin_user.trim();
+    histoscore_store::check_user_name(name)
+        .map_err(|e| anyhow::anyhow!("--admin-user {name:?}: {e}"))?;
+    if let Some(problem) = histoscore_app::passwords::password_problem(password, name) {
+        bail!("HISTOSCORE_ADMIN_PASSWORD (--admin-password): {problem}; no account was created");
+    }
+    let hash = histoscore_app::passwords::hash_password(password)?;
+    match store
+        .create_user(name, histoscore_store::Role::Admin, &hash)
+        .await
+    {
+        Ok(u) => {
+            crate::common::announce(format!(
+                "created the first administrator {:?} from HISTOSCORE_ADMIN_PASSWORD",
+                u.name
+            ));
+            Ok(())
+        }
+        Err(e) if store.user(name).await.ok().flatten().is_some() => {
+            tracing::info!("administrator {name:?} was created by another process ({e})");
+            Ok(())
+        }
+        Err(e) => Err(crate::users::explain(e)),
+    }
 }
 
 fn limits(work: &WorkArgs) -> Limits {
@@ -176,6 +233,7 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
             .await
             .with_context(|| format!("could not listen on {} (is another server running there? choose another with --bind)", args.bind))?;
         let addr = listener.local_addr()?;
+        first_admin(&store, &args).await?;
         let accounts = store.has_active_admin().await?;
         if !addr.ip().is_loopback() && !accounts {
             drop(listener);
@@ -184,7 +242,9 @@ pub fn serve(args: ServeArgs) -> Result<bool> {
                  anyone could read and change every score.\n\
                  Create the first administrator, then start again:\n  \
                  histoscore user add NAME --role admin{}\n\
-                 (or keep the default --bind 127.0.0.1:8000 for single-user use on this computer)",
+                 (or set HISTOSCORE_ADMIN_PASSWORD for this start to create one named \
+                 --admin-user, default \"admin\";\n\
+                 or keep the default --bind 127.0.0.1:8000 for single-user use on this computer)",
                 data_hint(&args.data)
             );
         }

@@ -501,6 +501,70 @@ fn user_accounts_and_the_non_loopback_rule() {
     );
 }
 
+/// Containers start on 0.0.0.0 with no one to run `user add`: HISTOSCORE_ADMIN_PASSWORD
+/// creates the first administrator at start (a weak one is refused), and is ignored once
+/// accounts exist.
+#[test]
+fn the_first_administrator_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = s(dir.path());
+    let serve = |password: &str, user: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_histoscore"));
+        c.args(["serve", "--bind", "0.0.0.0:0", "--workers", "0"])
+            .env("HISTOSCORE_DATA_DIR", &data)
+            .env("HISTOSCORE_ADMIN_PASSWORD", password)
+            .env_remove("HISTOSCORE_MODEL")
+            .env_remove("DATABASE_URL")
+            .stderr(std::process::Stdio::piped());
+        if let Some(u) = user {
+            c.env("HISTOSCORE_ADMIN_USER", u);
+        }
+        let mut child = c.spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
+            seen.push_str(&line);
+            if line.contains("listening on") {
+                break;
+            }
+            line.clear();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        seen
+    };
+    let weak = serve("password1234", None);
+    assert!(weak.contains("HISTOSCORE_ADMIN_PASSWORD"), "{weak}");
+    assert!(weak.contains("no account was created"), "{weak}");
+    assert!(!weak.contains("listening on"), "{weak}");
+    let first = serve("a container's first passphrase", Some("labadmin"));
+    assert!(
+        first.contains("created the first administrator \"labadmin\""),
+        "{first}"
+    );
+    assert!(first.contains("listening on http://0.0.0.0:"), "{first}");
+    // Accounts exist now: the variable changes nothing.
+    let again = serve("another container passphrase", Some("other"));
+    assert!(
+        !again.contains("created the first administrator"),
+        "{again}"
+    );
+    assert!(again.contains("listening on http://0.0.0.0:"), "{again}");
+    let out = Command::new(env!("CARGO_BIN_EXE_histoscore"))
+        .args(["user", "list"])
+        .env("HISTOSCORE_DATA_DIR", &data)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("labadmin") && list.contains("admin"),
+        "{list}"
+    );
+    assert!(!list.contains("other"), "{list}");
+}
+
 /// The registry from the command line: import (never activates), activate, roll back, and
 /// export as safetensors that load back as the same model.
 #[test]

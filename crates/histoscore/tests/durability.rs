@@ -403,7 +403,7 @@ async fn backup_while_serving_export_and_restore() {
     let mut rdr = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
     let header = rdr.headers().unwrap().clone();
     let row = rdr.records().next().unwrap().unwrap();
-    let col = header.iter().position(|h| h == "Fibrosis").unwrap();
+    let col = header.iter().position(|h| h == "fibrosis").unwrap();
     assert_eq!(&row[col], "2.75");
     s.terminate();
 

@@ -95,7 +95,7 @@ pub struct ListParams {
     /// Case-insensitive part of the filename (also a name it was uploaded again under),
     /// serial or group.
     search: Option<String>,
-    /// Exact group name.
+    /// The start of the group name, in any case (`s-36` matches S-3602 and S-3618).
     group: Option<String>,
     /// `true`: the retracted (deleted) records, to restore them; default: the live ones.
     deleted: Option<bool>,
@@ -128,7 +128,10 @@ pub struct ListResponse {
     groups: Vec<GroupSummary>,
 }
 
-fn parse_time(field: &'static str, v: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+pub(crate) fn parse_time(
+    field: &'static str,
+    v: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
@@ -142,7 +145,7 @@ fn parse_time(field: &'static str, v: &str) -> Result<chrono::DateTime<chrono::U
 }
 
 /// A query parameter naming one of a fixed set of values (empty: not given).
-fn parse_enum<T: std::str::FromStr<Err = histoscore_store::StoreError>>(
+pub(crate) fn parse_enum<T: std::str::FromStr<Err = histoscore_store::StoreError>>(
     field: &'static str,
     v: Option<&str>,
 ) -> Result<Option<T>, ApiError> {
@@ -160,7 +163,9 @@ pub async fn list(
     caller: Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<ListResponse>, ApiError> {
+    let view = View::of(&s, &caller).await?;
     let q = ListQuery {
+        exclude_ids: view.coded_ids(),
         search: p.search.filter(|x| !x.is_empty()),
         group: p.group.filter(|x| !x.is_empty()),
         deleted: p.deleted.unwrap_or(false),
@@ -185,7 +190,6 @@ pub async fn list(
         offset: p.offset.unwrap_or(0).max(0),
     };
     let (mut items, total) = s.store.list_images(&q).await?;
-    let view = View::of(&s, &caller).await?;
     for r in &mut items {
         view.record(r);
     }
@@ -219,7 +223,11 @@ pub async fn groups(
     let view = View::of(&s, &caller).await?;
     let hidden_for = (!view.hidden.is_empty()).then_some(caller.name.as_str());
     let metrics = s.scorer.schema.metric_names();
-    let q = ListQuery::default();
+    // A blinded reader's coded study images are left out: their groups are not to be known.
+    let q = ListQuery {
+        exclude_ids: view.coded_ids(),
+        ..ListQuery::default()
+    };
     Ok(Json(
         s.store
             .group_summary(&q, hidden_for, None, &metrics)

@@ -14,7 +14,7 @@ pub mod extract;
 pub mod fuzzing;
 mod images;
 pub mod media;
-mod metrics;
+pub mod metrics;
 mod openapi;
 mod registry_routes;
 pub mod resumable;
@@ -41,7 +41,6 @@ use axum::Router;
 use events::EventHub;
 use extract::Json;
 use histoscore_app::blobs::LocalBlobs;
-use histoscore_app::jobs::JobObserver;
 use histoscore_app::App;
 pub use histoscore_app::{unique, worker_prefix, LOCAL_USER};
 use histoscore_engine::{InferenceQueue, Scorer};
@@ -144,33 +143,6 @@ impl std::ops::DerefMut for AppState {
     }
 }
 
-/// Workers of the server process report to its metrics and its event stream.
-struct ServerObserver {
-    events: EventHub,
-    metrics: Arc<Metrics>,
-}
-
-impl JobObserver for ServerObserver {
-    fn changed(&self) {
-        self.events.poke();
-    }
-
-    fn scored(&self, ok: bool) {
-        if ok {
-            self.metrics.scored.inc();
-        } else {
-            self.metrics.failed.inc();
-        }
-    }
-
-    fn stage_seconds(&self, stage: &'static str, seconds: f64) {
-        self.metrics
-            .inference_seconds
-            .with_label_values(&[stage])
-            .observe(seconds);
-    }
-}
-
 impl AppState {
     /// State over a data directory (`blobs/`, `tmp/`, `cache/` are created in it).
     /// `shutdown` turning true ends event streams and workers.
@@ -192,8 +164,8 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let mut app = App::new(store, blobs, scorer, queue, data_dir, limits.decode_slots);
         app.job_lease = limits.job_lease;
-        app.observer = Arc::new(ServerObserver {
-            events: events.clone(),
+        app.observer = Arc::new(metrics::MetricsObserver {
+            events: Some(events.clone()),
             metrics: metrics.clone(),
         });
         Ok(Self {
@@ -260,6 +232,20 @@ impl AppState {
             }
             Err(e) => return Err(e),
         };
+        // Multipart uploads a dead process left unfinished (their parts take space but are
+        // no object). Another server's upload may be in progress: only old ones go.
+        match self
+            .blobs
+            .abort_stale_uploads(grace.max(Duration::from_secs(6 * 3600)))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!("aborted {n} unfinished multipart uploads in the file store"),
+            Err(e) => tracing::warn!(
+                "unfinished multipart uploads in {} were not checked: {e}",
+                self.blobs.describe()
+            ),
+        }
         for (key, age) in stored {
             let Some(sha) = key.rsplit('/').next() else {
                 continue;

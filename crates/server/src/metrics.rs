@@ -7,7 +7,11 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use std::sync::Arc;
 use std::time::Instant;
+
+use histoscore_app::jobs::JobObserver;
+use histoscore_store::JobKind;
 
 use crate::AppState;
 
@@ -22,6 +26,10 @@ pub struct Metrics {
     pub failed: IntCounter,
     pub refused: IntCounterVec,
     pub uploads_in_flight: IntGauge,
+    pub jobs: IntCounterVec,
+    pub job_seconds: HistogramVec,
+    pub database_errors: IntCounter,
+    pub database_unreachable: IntGauge,
 }
 
 impl Default for Metrics {
@@ -70,6 +78,36 @@ impl Metrics {
         .unwrap();
         let uploads_in_flight =
             IntGauge::new("uploads_in_flight", "Uploads being received or checked").unwrap();
+        let jobs = IntCounterVec::new(
+            Opts::new(
+                "jobs_total",
+                "Background jobs this process ran, by kind (score, train) and outcome \
+                 (finished, interrupted, unrecorded)",
+            ),
+            &["kind", "outcome"],
+        )
+        .unwrap();
+        let job_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "job_duration_seconds",
+                "Time one background job took, by kind",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+            ]),
+            &["kind"],
+        )
+        .unwrap();
+        let database_errors = IntCounter::new(
+            "worker_database_errors_total",
+            "Times a worker could not reach the database to take a job (it retries with backoff)",
+        )
+        .unwrap();
+        let database_unreachable = IntGauge::new(
+            "worker_database_unreachable",
+            "1 while this process's workers cannot reach the database, else 0",
+        )
+        .unwrap();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -80,6 +118,10 @@ impl Metrics {
             Box::new(failed.clone()),
             Box::new(refused.clone()),
             Box::new(uploads_in_flight.clone()),
+            Box::new(jobs.clone()),
+            Box::new(job_seconds.clone()),
+            Box::new(database_errors.clone()),
+            Box::new(database_unreachable.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -94,6 +136,10 @@ impl Metrics {
             failed,
             refused,
             uploads_in_flight,
+            jobs,
+            job_seconds,
+            database_errors,
+            database_unreachable,
         }
     }
 
@@ -157,18 +203,127 @@ pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Respo
 
 /// `GET /metrics` (Prometheus text format).
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    if let Ok(d) = s.store.queue_depth().await {
-        s.metrics.queue_queued.set(d.queued);
-        s.metrics.queue_running.set(d.running);
+    exposition(&s.metrics, &s.store).await
+}
+
+/// The metrics as Prometheus text, with the queue's depth read from the database now.
+async fn exposition(m: &Metrics, store: &histoscore_store::Store) -> Response {
+    if let Ok(d) = store.queue_depth().await {
+        m.queue_queued.set(d.queued);
+        m.queue_running.set(d.running);
     }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        m.render(),
     )
         .into_response()
+}
+
+/// Counts what this process's workers do (Prometheus) and, in the server, tells open
+/// browsers when records change.
+pub struct MetricsObserver {
+    pub metrics: Arc<Metrics>,
+    pub events: Option<crate::events::EventHub>,
+}
+
+impl JobObserver for MetricsObserver {
+    fn changed(&self) {
+        if let Some(e) = &self.events {
+            e.poke();
+        }
+    }
+
+    fn scored(&self, ok: bool) {
+        if ok {
+            self.metrics.scored.inc();
+        } else {
+            self.metrics.failed.inc();
+        }
+    }
+
+    fn stage_seconds(&self, stage: &'static str, seconds: f64) {
+        self.metrics
+            .inference_seconds
+            .with_label_values(&[stage])
+            .observe(seconds);
+    }
+
+    fn job_ended(&self, kind: JobKind, outcome: &'static str, seconds: f64) {
+        self.metrics
+            .jobs
+            .with_label_values(&[kind.as_str(), outcome])
+            .inc();
+        self.metrics
+            .job_seconds
+            .with_label_values(&[kind.as_str()])
+            .observe(seconds);
+    }
+
+    fn database_unreachable(&self, _retry: f64) {
+        self.metrics.database_errors.inc();
+        self.metrics.database_unreachable.set(1);
+    }
+
+    fn database_back(&self) {
+        self.metrics.database_unreachable.set(0);
+    }
+}
+
+/// The HTTP endpoint of a stand-alone worker (`histoscore worker --metrics-bind`):
+/// `/metrics` (Prometheus), `/healthz` (the process is up) and `/readyz` (the database
+/// answers: 200, else 503). Runs until `stop` turns true.
+pub async fn serve_worker_endpoint(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    store: histoscore_store::Store,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    #[derive(Clone)]
+    struct Worker {
+        metrics: Arc<Metrics>,
+        store: histoscore_store::Store,
+    }
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(|State(w): State<Worker>| async move { exposition(&w.metrics, &w.store).await }),
+        )
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(|State(w): State<Worker>| async move {
+                match w.store.health_check().await {
+                    Ok(()) => (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({
+                            "status": "ready",
+                            "database": w.store.backend_name(),
+                        })),
+                    ),
+                    Err(e) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(serde_json::json!({
+                            "status": "unavailable",
+                            "detail": format!("the database does not answer: {e}"),
+                        })),
+                    ),
+                }
+            }),
+        )
+        .with_state(Worker { metrics, store });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -202,6 +202,7 @@ pub(crate) fn table() -> Table {
         Only(Pathologist),
         routes!(studies::open_read, studies::submit_read),
     )
+    .add(Quick, Only(Pathologist), routes!(studies::active))
     .add(Quick, Only(Admin), routes!(studies::set_final))
     .add(Quick, admins_change, routes!(studies::agreement))
     .add(Stream, admins_change, routes!(export::agreement_csv))

@@ -49,7 +49,11 @@ pub struct SlideFields {
 
 /// The record of a live slide the caller may see the fields of.
 async fn visible_slide(s: &AppState, caller: &Caller, id: i64) -> Result<ImageRecord, ApiError> {
-    let r = s.store.get_image(id).await?;
+    let mut r = s.store.get_image(id).await?;
+    // A blinded reader's downloads are named by the study-local code, not the file name.
+    if let Some(code) = crate::visibility::View::of(s, caller).await?.code(id) {
+        r.filename = code;
+    }
     if r.is_deleted() {
         return Err(ApiError::not_found(id));
     }

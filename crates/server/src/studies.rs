@@ -186,6 +186,9 @@ impl From<&ReaderRead> for ReadView {
 #[derive(Serialize, ToSchema)]
 pub struct StudyImage {
     image_id: i64,
+    /// The study-local code (`3-007`): what a blinded reader sees instead of the file name.
+    code: String,
+    /// The file name; for a blinded reader whose read is open, `case <code>`.
     filename: String,
     serial: Option<String>,
     group: Option<String>,
@@ -222,11 +225,26 @@ fn study_image(caller: &Caller, study: &Study, row: &StudyImageRow) -> StudyImag
         .filter(|(r, _)| full || **r == caller.name)
         .map(|(r, read)| (r.clone(), ReadView::from(read)))
         .collect();
+    // A blinded reader sees the code until their read is adjudicated (the View's rule).
+    let coded = !full && study.blinded && is_reader;
     StudyImage {
         image_id: row.record.id,
-        filename: row.record.filename.clone(),
-        serial: row.record.serial.clone(),
-        group: row.record.group_name.clone(),
+        code: row.code.clone(),
+        filename: if coded {
+            crate::visibility::coded_name(&row.code)
+        } else {
+            row.record.filename.clone()
+        },
+        serial: if coded {
+            None
+        } else {
+            row.record.serial.clone()
+        },
+        group: if coded {
+            None
+        } else {
+            row.record.group_name.clone()
+        },
         status: row.record.status,
         my_state: is_reader.then(|| my_state(study, mine)),
         ai: if hidden {
@@ -254,7 +272,19 @@ pub async fn images(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<StudyImage>>, ApiError> {
     let study = load_study(&s, &caller, id).await?;
-    let rows = s.store.study_rows(&study).await?;
+    let mut rows = s.store.study_rows(&study).await?;
+    if study.has_reader(&caller.name) {
+        // Each reader reads in their own random order, fixed by the study's seed.
+        let ids: Vec<i64> = rows.iter().map(|r| r.record.id).collect();
+        let order =
+            histoscore_domain::reading::reading_order(study.order_seed as u64, &caller.name, &ids);
+        let rank: std::collections::HashMap<i64, usize> = order
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect();
+        rows.sort_by_key(|r| rank.get(&r.record.id).copied());
+    }
     Ok(Json(
         rows.iter()
             .map(|r| study_image(&caller, &study, r))
@@ -346,7 +376,52 @@ pub async fn open_read(
 ) -> Result<Json<Read>, ApiError> {
     let study = reader_study(&s, &caller, id).await?;
     let read = s.store.open_read(&study, image_id, &caller.name).await?;
-    let record = s.store.get_image(image_id).await?;
+    let record = coded_record(&s, &caller, image_id).await?;
+    Ok(Json(read_view(&study, &record, &read)))
+}
+
+/// The image's record with its name and group replaced by the study-local code while the
+/// caller's blinded read is open.
+async fn coded_record(
+    s: &AppState,
+    caller: &Caller,
+    image_id: i64,
+) -> Result<ImageRecord, ApiError> {
+    let mut record = s.store.get_image(image_id).await?;
+    if let Some(code) = crate::visibility::View::of(s, caller).await?.code(image_id) {
+        record.filename = code;
+        record.serial = None;
+        record.group_name = None;
+    }
+    Ok(record)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ActiveBody {
+    /// Milliseconds of active viewing since the last report (1 to 60 000).
+    ms: i64,
+}
+
+/// Report active viewing of an image being read (the page visible and in use): time on
+/// task counts this, not the time since the image was first opened. The web UI reports
+/// every few seconds while the reader works.
+#[utoipa::path(post, path = "/api/studies/{id}/images/{image_id}/active", tag = "studies",
+    request_body = ActiveBody,
+    params(("id" = i64, Path, description = "Study id"), ("image_id" = i64, Path, description = "Image id")),
+    responses((status = 200, body = Read), (status = 403, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+pub async fn active(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, image_id)): Path<(i64, i64)>,
+    Json(body): Json<ActiveBody>,
+) -> Result<Json<Read>, ApiError> {
+    let study = reader_study(&s, &caller, id).await?;
+    let read = s
+        .store
+        .add_active_time(&study, image_id, &caller.name, body.ms)
+        .await?;
+    let record = coded_record(&s, &caller, image_id).await?;
     Ok(Json(read_view(&study, &record, &read)))
 }
 
@@ -381,7 +456,7 @@ pub async fn submit_read(
             &s.scorer.schema,
         )
         .await?;
-    let record = s.store.get_image(image_id).await?;
+    let record = coded_record(&s, &caller, image_id).await?;
     Ok(Json(read_view(&study, &record, &read)))
 }
 

@@ -9,6 +9,11 @@
 //!   their read is open (until their blind score is in and an adjudicator has set the final
 //!   score): they score them in the study.
 //!
+//! - A reader of a blinded study sees neither the file name nor the group of the study's
+//!   images while their read is open, but the image's study-local code, in every answer
+//!   (records, audit trails, downloads); the history and its export leave those images out,
+//!   so that a search by name cannot link a name to a code.
+//!
 //! Administrators (the adjudicators) and single-user mode see and change everything.
 
 use std::collections::{HashMap, HashSet};
@@ -18,6 +23,11 @@ use histoscore_store::{AuditAction, AuditEntry, ImageRecord, Role};
 
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
+
+/// What a blinded reader sees as an image's name: `case 3-007` (study 3, seventh code).
+pub(crate) fn coded_name(code: &str) -> String {
+    format!("case {code}")
+}
 
 /// Study-reading audit actions: one reader's own scores.
 const READER_ACTIONS: [AuditAction; 3] = [
@@ -37,6 +47,8 @@ pub(crate) struct View {
     reads_in: HashSet<i64>,
     /// The caller's name (their own audit entries are always shown).
     name: String,
+    /// Images whose name and group the caller may not see: image → its study-local code.
+    codes: HashMap<i64, String>,
 }
 
 impl View {
@@ -56,6 +68,7 @@ impl View {
             // Open until both the reader's blind score and the adjudication are in.
             if !(r.submitted && r.adjudicated) {
                 v.locked.entry(r.image_id).or_insert(r.study_id);
+                v.codes.entry(r.image_id).or_insert(r.code);
             }
         }
         v.reads_in = s.store.studies_read_by(&caller.name).await?;
@@ -66,6 +79,25 @@ impl View {
     pub fn record(&self, r: &mut ImageRecord) {
         histoscore_app::export::mask(r, &self.hidden);
         r.locked_by_study = self.locked.get(&r.id).copied();
+        if let Some(code) = self.codes.get(&r.id) {
+            r.filename = coded_name(code);
+            r.serial = None;
+            r.group_name = None;
+            r.image_number = None;
+            r.source = None;
+        }
+    }
+
+    /// The study-local code that stands for the image's name, if the caller may not see it.
+    pub fn code(&self, image_id: i64) -> Option<String> {
+        self.codes.get(&image_id).map(|c| coded_name(c))
+    }
+
+    /// Images the history and its export leave out for this caller (their names are coded).
+    pub fn coded_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.codes.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Refuses a change of the image's official score (scores, review state, retraction) by a
@@ -88,6 +120,15 @@ impl View {
     /// The part of an image's audit trail the caller may see: before their blind score only
     /// the upload and their own entries; never another reader's study scores.
     pub fn audit(&self, image_id: i64, entries: &mut Vec<AuditEntry>) {
+        if let Some(code) = self.code(image_id) {
+            // The names it was uploaded under are coded too.
+            for e in entries.iter_mut() {
+                if e.field.as_deref() == Some("filename") {
+                    e.old_value = e.old_value.as_ref().map(|_| code.clone());
+                    e.new_value = e.new_value.as_ref().map(|_| code.clone());
+                }
+            }
+        }
         if self.hidden.contains(&image_id) {
             entries.retain(|e| e.actor == self.name || e.action == AuditAction::Create);
             return;

@@ -19,6 +19,7 @@ on_both_backends!(
     queued_jobs_survive_a_restart,
     every_corpus_file_is_scored_or_refused,
     other_host_names_get_421_and_every_answer_has_security_headers,
+    spreadsheet_styles_history_filters_and_local_time,
 );
 
 const NAME: &str = "S-3602-10X_Image002_ch00.tif";
@@ -439,12 +440,14 @@ async fn review_cycle(db: TestDb) {
         .iter()
         .find(|r| r[col("id")] == id.to_string())
         .unwrap();
-    assert_eq!(&row[col("Fibrosis")], "3.5");
+    assert_eq!(&row[col("fibrosis")], "3.5");
     assert_eq!(
-        &row[col("AI Fibrosis")],
+        &row[col("ai_fibrosis")],
         expected(NAME)["Fibrosis"].to_string().as_str()
     );
+    assert_eq!(&row[col("fibrosis_corrected")], "yes");
     assert_eq!(&row[col("review_status")], "reviewed");
+    assert_eq!(&row[col("reviewed_by")], "local");
     assert!(!row[col("reviewed_at")].is_empty());
     assert_eq!(&row[col("updated_by")], "local");
     let json_export = app.get_json("/api/export.json").await;
@@ -801,5 +804,134 @@ async fn other_host_names_get_421_and_every_answer_has_security_headers(db: Test
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    app.stop().await;
+}
+
+/// The records CSV in each spreadsheet style: semicolons and decimal commas for Excel where
+/// 1.5 is written 1,5; raw values without the formula guard for R / Python (and a file name
+/// that says so); the history's filters (a case-insensitive group prefix) and a local-time
+/// column. A wrong style or zone is a 400 that names it.
+async fn spreadsheet_styles_history_filters_and_local_time(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let images = fixtures().join("images");
+    let mut ids = Vec::new();
+    for (file, name) in [
+        (
+            "S-3602-10X_Image001_ch00.tif",
+            "S-3602-10X_Image001_ch00.tif",
+        ),
+        (
+            "S-4500-10x_Image123_RAW_ch00.tif",
+            "S-4500-10x_Image123_RAW_ch00.tif",
+        ),
+        ("gray_800x600.tif", "=HYPERLINK(1).tif"),
+    ] {
+        let r = app.upload(&images.join(file), name).await;
+        assert_eq!(r.status(), 201);
+        let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        assert_eq!(app.wait_done(id).await["status"], "scored");
+        ids.push(id);
+    }
+    let rec = app.get_json(&format!("/api/images/{}", ids[0])).await;
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/images/{}/scores", ids[0])))
+        .header("if-match", format!("\"{}\"", rec["version"]))
+        .json(&json!({"scores": {"Fibrosis": 1.5}, "reviewed": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The history's group filter: case-insensitive, by prefix.
+    let listed = app.get_json("/api/images?group=s-36").await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["group"], "S-3602");
+
+    let get = |query: &'static str| {
+        let c = app.client.clone();
+        let url = app.url(&format!("/api/export.csv{query}"));
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            let status = r.status();
+            let file = r
+                .headers()
+                .get("content-disposition")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            (status, file, r.text().await.unwrap())
+        }
+    };
+    let table = |text: &str, delimiter: u8| {
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        let rows: Vec<Vec<String>> = rdr
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    };
+    let cell = |header: &[String], row: &[String], name: &str| {
+        let i = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+        row[i].clone()
+    };
+
+    // Semicolon style, one group, local time in Berlin.
+    let (status, file, text) = get("?style=semicolon&tz=Europe%2FBerlin&group=s-36").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(file.contains("histoscore-export-semicolon.csv"), "{file}");
+    assert!(text
+        .trim_start_matches('\u{feff}')
+        .starts_with("id;created_at;created_at_local;"));
+    let (header, rows) = table(&text, b';');
+    assert_eq!(rows.len(), 1, "only the filtered group: {rows:?}");
+    let row = &rows[0];
+    assert_eq!(cell(&header, row, "group"), "S-3602");
+    assert_eq!(cell(&header, row, "fibrosis"), "1,5");
+    assert_eq!(cell(&header, row, "fibrosis_corrected"), "yes");
+    assert_eq!(cell(&header, row, "reviewed_by"), "local");
+    let utc = chrono::DateTime::parse_from_rfc3339(&cell(&header, row, "created_at")).unwrap();
+    let berlin = utc.with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(
+        cell(&header, row, "created_at_local"),
+        berlin.format("%Y-%m-%d %H:%M:%S").to_string()
+    );
+    // Every column name in one style.
+    for h in &header {
+        assert!(
+            h.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{h}"
+        );
+    }
+
+    // Comma style (the default): the formula guard on; raw: off, and it says so in its name.
+    let (_, file, text) = get("").await;
+    assert!(file.contains("\"histoscore-export.csv\""), "{file}");
+    let (header, rows) = table(&text, b',');
+    assert_eq!(rows.len(), 3);
+    assert!(!header.contains(&"created_at_local".to_string()));
+    assert!(rows
+        .iter()
+        .any(|r| cell(&header, r, "filename") == "'=HYPERLINK(1).tif"));
+    let (_, file, text) = get("?style=raw").await;
+    assert!(file.contains("histoscore-export-raw.csv"), "{file}");
+    let (header, rows) = table(&text, b',');
+    assert!(rows
+        .iter()
+        .any(|r| cell(&header, r, "filename") == "=HYPERLINK(1).tif"));
+    assert!(rows.iter().any(|r| cell(&header, r, "fibrosis") == "1.5"));
+
+    for (query, field) in [("?style=excel", "style"), ("?tz=Mars%2FOlympus", "tz")] {
+        let (status, _, text) = get(query).await;
+        assert_eq!(status, 400, "{query}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["field"], field, "{v}");
+    }
     app.stop().await;
 }

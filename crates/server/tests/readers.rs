@@ -1280,6 +1280,21 @@ fn assert_nothing_leaks(
     }
 }
 
+/// Fails if any answer names one of a blinded reader's study images or its group.
+fn assert_no_names(answers: &[(String, StatusCode, String)], names: &[&str]) {
+    for (route, status, text) in answers {
+        if route.ends_with("/api/openapi.json") {
+            continue; // the API's documentation, with its examples
+        }
+        for n in names {
+            assert!(
+                !text.contains(n),
+                "{route} ({status}) names {n} to a blinded reader: {text}"
+            );
+        }
+    }
+}
+
 async fn blinded_reader_learns_nothing_from_any_route(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     // The original system's API too: its routes are walked with the others.
@@ -1356,11 +1371,14 @@ async fn blinded_reader_learns_nothing_from_any_route(db: TestDb) {
         assert_eq!(st, StatusCode::OK, "{v}");
     }
 
-    // Before reader 1's blind score: neither draft, nor reader 2, on any route.
+    // Before reader 1's blind score: neither draft, nor reader 2, nor a file name or group,
+    // on any route.
     let hidden: Vec<f64> = raw.concat();
+    let secret_names = ["S-3602", "Image001", "S-4500", "Image123"];
     let before = every_answer(&app, &r1, ids[0], sid, &model).await;
     assert!(before.len() > 30);
     assert_nothing_leaks(&before, &metrics, &hidden, &r2_scores);
+    assert_no_names(&before, &secret_names);
     // Write answers in particular: a stale If-Match gets no `current` record.
     let patch = before
         .iter()
@@ -1368,13 +1386,90 @@ async fn blinded_reader_learns_nothing_from_any_route(db: TestDb) {
         .unwrap();
     assert_eq!(patch.1, StatusCode::FORBIDDEN, "{}", patch.2);
     assert!(!patch.2.contains("\"current\""), "{}", patch.2);
-    // The history's group summary of a search for one hidden image is empty.
+    // A search by a study image's name finds nothing for its blinded reader (it would link
+    // the name to the code), and its group summary is empty.
     let page = r1
         .get(&app, &format!("/api/images?search={}", names[0]))
         .await;
-    assert_eq!(page["total"], 1);
-    assert_eq!(page["items"][0]["draft"], Value::Null);
+    assert_eq!(page["total"], 0, "{page}");
     assert_eq!(page["groups"], json!([]), "{page}");
+    // The reader sees study-local codes, in an order of their own, fixed by the study's seed.
+    let study_now = r1.get(&app, &format!("/api/studies/{sid}")).await;
+    let seed = study_now["order_seed"]
+        .as_u64()
+        .expect("the seed is recorded");
+    for (who, name) in [(&r1, "r1"), (&r2, "r2")] {
+        let rows = who.get(&app, &format!("/api/studies/{sid}/images")).await;
+        let order: Vec<i64> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["image_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            histoscore_domain::reading::reading_order(seed, name, &ids),
+            "{name}'s order"
+        );
+        for r in rows.as_array().unwrap() {
+            let code = r["code"].as_str().unwrap();
+            assert!(code.starts_with(&format!("{sid}-")), "{r}");
+            assert_eq!(r["filename"], format!("case {code}"), "{r}");
+            assert_eq!(r["group"], Value::Null, "{r}");
+        }
+    }
+    // The administrator sees names beside the codes.
+    let rows = ada.get(&app, &format!("/api/studies/{sid}/images")).await;
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["filename"] == names[0]));
+    // Time on task is active viewing, reported by the reader's browser.
+    let (st, opened) = r1
+        .json(
+            &app,
+            Method::GET,
+            &format!("/api/studies/{sid}/images/{}/read", ids[1]),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{opened}");
+    assert!(
+        opened["image"]["filename"]
+            .as_str()
+            .unwrap()
+            .starts_with("case "),
+        "{opened}"
+    );
+    for _ in 0..2 {
+        let (st, read) = r1
+            .json(
+                &app,
+                Method::POST,
+                &format!("/api/studies/{sid}/images/{}/active", ids[1]),
+                Some(json!({"ms": 1500})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{read}");
+    }
+    let read = r1
+        .get(&app, &format!("/api/studies/{sid}/images/{}/read", ids[1]))
+        .await;
+    assert_eq!(read["state"], "blind");
+    assert_eq!(
+        read["blind_seconds"], 3.0,
+        "active viewing, not time since opening: {read}"
+    );
+    let (st, _) = r1
+        .json(
+            &app,
+            Method::POST,
+            &format!("/api/studies/{sid}/images/{}/active", ids[1]),
+            Some(json!({"ms": 3_600_000})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Reader 1 submits a blind score for image 0: its draft is revealed, nothing else.
     let (st, read) = r1
@@ -1389,6 +1484,8 @@ async fn blinded_reader_learns_nothing_from_any_route(db: TestDb) {
     assert!(read["ai"].is_object());
     let after = every_answer(&app, &r1, ids[0], sid, &model).await;
     assert_nothing_leaks(&after, &metrics, &raw[1], &r2_scores);
+    // Names stay coded until the read is adjudicated.
+    assert_no_names(&after, &secret_names);
     let rec = r1.get(&app, &format!("/api/images/{}", ids[0])).await;
     assert!(rec["draft"].is_object(), "revealed: {rec}");
     assert_eq!(rec["locked_by_study"], sid, "still open until adjudicated");

@@ -44,6 +44,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached (refused, reset, timed out): worth trying again
+    /// later, unlike a wrong URL or a failed statement.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
         StoreError::Invalid {
             field: field.into(),

@@ -535,14 +535,19 @@ impl Store {
                 ReviewStatus::Unreviewed
             };
             if new_review.as_str() != old_review {
-                sqlx::query("UPDATE images SET review_status = $1, reviewed_at = $2 WHERE id = $3")
-                    .bind(new_review.as_str())
-                    .bind(reviewed.then(|| at.clone()))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE images SET review_status = $1, reviewed_at = $2, reviewed_by = $3 \
+                     WHERE id = $4",
+                )
+                .bind(new_review.as_str())
+                .bind(reviewed.then(|| at.clone()))
+                .bind(reviewed.then_some(actor))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 rec.review_status = new_review;
                 rec.reviewed_at = reviewed.then(|| parse_ts(&at)).transpose()?;
+                rec.reviewed_by = reviewed.then(|| actor.to_string());
                 append_audit(
                     &mut tx,
                     &at,
@@ -727,11 +732,21 @@ impl Store {
     /// All non-deleted images in id order, `page_size` records per page (keyset paging, so
     /// the cost per page stays constant and memory stays bounded).
     pub fn export_pages(&self, page_size: usize) -> ExportPages {
+        self.export_matching(&ListQuery::default(), page_size)
+    }
+
+    /// The non-deleted images that match the history's filters (`q`'s sort and page are
+    /// ignored), in id order, `page_size` records per page.
+    pub fn export_matching(&self, q: &ListQuery, page_size: usize) -> ExportPages {
         ExportPages {
             store: self.clone(),
             after_id: 0,
             page_size: page_size.clamp(1, 10_000),
             done: false,
+            filter: ListQuery {
+                deleted: false,
+                ..q.clone()
+            },
         }
     }
 
@@ -783,6 +798,7 @@ pub struct ExportPages {
     after_id: i64,
     page_size: usize,
     done: bool,
+    filter: ListQuery,
 }
 
 impl ExportPages {
@@ -791,17 +807,18 @@ impl ExportPages {
         if self.done {
             return Ok(None);
         }
-        let ids = sqlx::query(
-            "SELECT i.id FROM images i WHERE i.deleted_at IS NULL AND i.id > $1 \
-             ORDER BY i.id LIMIT $2",
-        )
-        .bind(self.after_id)
-        .bind(self.page_size as i64)
-        .fetch_all(&self.store.pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<Vec<_>, _>>()?;
+        let mut sql = Sql::new("SELECT i.id FROM images i");
+        push_filters(&mut sql, &self.filter);
+        let after = sql.arg(Arg::I64(self.after_id));
+        let limit = sql.arg(Arg::I64(self.page_size as i64));
+        sql.push(&format!(" AND i.id > {after} ORDER BY i.id LIMIT {limit}"));
+        let ids = sql
+            .query()
+            .fetch_all(&self.store.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
         if ids.len() < self.page_size {
             self.done = true;
         }

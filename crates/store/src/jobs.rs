@@ -19,6 +19,15 @@ impl Store {
         })
     }
 
+    /// Every job with its state and the worker that last held it, oldest first (for
+    /// benchmarks and for checking who did what; a lab's queue is read with `queue_depth`).
+    pub async fn all_jobs(&self) -> Result<Vec<Job>> {
+        let rows = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     /// Takes the oldest queued job (for scoring: of a non-deleted image) for `worker_id`, after returning
     /// jobs whose heartbeat is older than `lease` to the queue. Two claimers never get the
     /// same job: PostgreSQL locks the candidate with `FOR UPDATE SKIP LOCKED`, SQLite claims

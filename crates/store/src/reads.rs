@@ -165,10 +165,53 @@ impl Store {
         self.read(study, image_id, reader).await
     }
 
+    /// Adds `ms` of active viewing (the page visible and in use) to the reader's time on task
+    /// for the image: before the blind score while it is not in (blinded studies), else
+    /// after. The read must have been opened; at most one minute is added per report.
+    pub async fn add_active_time(
+        &self,
+        study: &Study,
+        image_id: i64,
+        reader: &str,
+        ms: i64,
+    ) -> Result<ReaderRead> {
+        if !(1..=60_000).contains(&ms) {
+            return Err(StoreError::invalid(
+                "ms",
+                "report between 1 and 60 000 ms of active viewing at a time",
+            ));
+        }
+        let read = self.read(study, image_id, reader).await?;
+        if read.opened_at.is_none() {
+            return Err(StoreError::NotFound {
+                what: "open read of image",
+                id: image_id,
+            });
+        }
+        let column = if study.blinded && !read.submitted() {
+            "active_blind_ms"
+        } else {
+            "active_after_ms"
+        };
+        let (_write, mut tx) = self.begin_write().await?;
+        sqlx::query(&format!(
+            "UPDATE study_reads SET {column} = {column} + $1 \
+             WHERE study_id = $2 AND image_id = $3 AND reader = $4"
+        ))
+        .bind(ms)
+        .bind(study.id)
+        .bind(image_id)
+        .bind(reader)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.read(study, image_id, reader).await
+    }
+
     /// Every image this user reads in a blinded study, with how far that read is.
     pub async fn blinded_reads(&self, reader: &str) -> Result<Vec<BlindedRead>> {
         let rows = sqlx::query(
-            "SELECT si.study_id, si.image_id, \
+            "SELECT si.study_id, si.image_id, si.code, \
                CAST(CASE WHEN d.submitted_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS submitted, \
                CAST(CASE WHEN EXISTS (SELECT 1 FROM audit_log a WHERE a.study_id = si.study_id \
                  AND a.image_id = si.image_id AND a.action = 'adjudicate') \
@@ -187,6 +230,7 @@ impl Store {
                 Ok(BlindedRead {
                     study_id: r.try_get("study_id")?,
                     image_id: r.try_get("image_id")?,
+                    code: r.try_get::<Option<String>, _>("code")?.unwrap_or_default(),
                     submitted: r.try_get::<i64, _>("submitted")? != 0,
                     adjudicated: r.try_get::<i64, _>("adjudicated")? != 0,
                 })

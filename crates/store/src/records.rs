@@ -326,6 +326,9 @@ pub struct ImageRecord {
     /// When it was last marked reviewed; `None` while unreviewed.
     #[serde(default, with = "crate::records::millis::option")]
     pub reviewed_at: Option<DateTime<Utc>>,
+    /// Who marked it reviewed; `None` while unreviewed.
+    #[serde(default)]
+    pub reviewed_by: Option<String>,
     /// Where the blob store keeps the file; `None` for a record without pixels (imported
     /// from the original system, until its file is uploaded).
     pub storage_key: Option<String>,
@@ -460,7 +463,7 @@ pub struct QueueDepth {
 pub struct ListQuery {
     /// Case-insensitive substring of filename, serial or group name.
     pub search: Option<String>,
-    /// Exact group name.
+    /// Group name prefix, case-insensitive (`s-36` matches S-3602 and S-3618).
     pub group: Option<String>,
     /// Retracted (soft-deleted) records instead of the live ones.
     pub deleted: bool,
@@ -472,6 +475,8 @@ pub struct ListQuery {
     pub created_to: Option<DateTime<Utc>>,
     /// Has a draft from this model.
     pub model_id: Option<String>,
+    /// Leave these images out (a blinded reader's coded study images).
+    pub exclude_ids: Vec<i64>,
     pub sort: SortField,
     pub dir: SortDir,
     /// Page size, 1..=[`crate::MAX_PAGE`].
@@ -490,6 +495,7 @@ impl Default for ListQuery {
             created_from: None,
             created_to: None,
             model_id: None,
+            exclude_ids: Vec::new(),
             sort: SortField::Id,
             dir: SortDir::Asc,
             limit: 50,

@@ -101,8 +101,13 @@ pub(crate) fn push_filters(sql: &mut Sql, q: &ListQuery) {
         sql.push(&format!(" AND i.search_text LIKE {p} ESCAPE '\\'"));
     }
     if let Some(g) = &q.group {
-        let p = sql.arg(Arg::Text(g.clone()));
-        sql.push(&format!(" AND i.group_name = {p}"));
+        // Case-insensitive prefix: lower(prefix) ≤ group_key < lower(prefix) + U+10FFFF,
+        // lower-cased by the database as the column is.
+        let lo = sql.arg(Arg::Text(g.clone()));
+        let hi = sql.arg(Arg::Text(format!("{g}\u{10FFFF}")));
+        sql.push(&format!(
+            " AND i.group_key >= lower({lo}) AND i.group_key < lower({hi})"
+        ));
     }
     if let Some(s) = q.status {
         let p = sql.arg(Arg::Text(s.as_str().into()));
@@ -119,6 +124,15 @@ pub(crate) fn push_filters(sql: &mut Sql, q: &ListQuery) {
     if let Some(t) = q.created_to {
         let p = sql.arg(Arg::Text(ts(t)));
         sql.push(&format!(" AND i.created_at < {p}"));
+    }
+    if !q.exclude_ids.is_empty() {
+        let list = q
+            .exclude_ids
+            .iter()
+            .map(|id| sql.arg(Arg::I64(*id)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push(&format!(" AND i.id NOT IN ({list})"));
     }
     if let Some(m) = &q.model_id {
         let p = sql.arg(Arg::Text(m.clone()));

@@ -73,6 +73,9 @@ pub struct Study {
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub progress: BTreeMap<String, ReaderProgress>,
+    /// The seed of every reader's own random reading order (recorded with the study; the
+    /// order is `histoscore_domain::reading::reading_order(seed, reader, image ids)`).
+    pub order_seed: i64,
 }
 
 impl Study {
@@ -94,10 +97,19 @@ pub struct ReaderRead {
     pub submitted_at: Option<DateTime<Utc>>,
     #[serde(default, with = "crate::records::millis::option")]
     pub revised_at: Option<DateTime<Utc>>,
-    /// First opening → blind submit (blinded studies).
+    /// Time on task before the blind score (blinded studies): active viewing (the page
+    /// visible and in use) when the reader's browser reported it, else first opening → blind
+    /// submit.
     pub blind_seconds: Option<f64>,
-    /// Blind submit → last revision (blinded), or first opening → last save (unblinded).
+    /// Time on task after the blind score (blinded), or in all (unblinded): active viewing
+    /// when reported, else blind submit → last revision (or first opening → last save).
     pub revised_seconds: Option<f64>,
+    /// Active viewing reported before the blind score, in milliseconds.
+    #[serde(skip)]
+    pub active_blind_ms: i64,
+    /// Active viewing reported after the blind score (or in an unblinded study), in ms.
+    #[serde(skip)]
+    pub active_after_ms: i64,
 }
 
 impl ReaderRead {
@@ -111,22 +123,40 @@ impl ReaderRead {
             (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
             _ => None,
         };
+        let active = |ms: i64, fallback: Option<f64>| {
+            if ms > 0 {
+                Some(ms as f64 / 1000.0)
+            } else {
+                fallback
+            }
+        };
         if blinded {
-            self.blind_seconds = secs(self.opened_at, self.submitted_at);
-            self.revised_seconds = secs(self.submitted_at, self.revised_at);
+            self.blind_seconds = active(
+                self.active_blind_ms,
+                secs(self.opened_at, self.submitted_at),
+            );
+            self.revised_seconds = active(
+                self.active_after_ms,
+                secs(self.submitted_at, self.revised_at),
+            );
         } else {
             self.blind = None;
             self.blind_seconds = None;
-            self.revised_seconds = secs(self.opened_at, self.revised_at.or(self.submitted_at));
+            self.revised_seconds = active(
+                self.active_after_ms,
+                secs(self.opened_at, self.revised_at.or(self.submitted_at)),
+            );
         }
     }
 }
 
 /// One image a user reads in a blinded study.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlindedRead {
     pub study_id: i64,
     pub image_id: i64,
+    /// The image's study-local code (shown to the reader instead of its name and group).
+    pub code: String,
     /// The reader's blind score is in (the AI draft is revealed to them).
     pub submitted: bool,
     /// An adjudicator has set the image's final score in this study.
@@ -137,6 +167,8 @@ pub struct BlindedRead {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StudyImageRow {
     pub record: ImageRecord,
+    /// The study-local code that blinded readers see instead of the file name and group.
+    pub code: String,
     pub reads: BTreeMap<String, ReaderRead>,
 }
 
@@ -152,6 +184,7 @@ fn study_from_row(r: &AnyRow) -> Result<Study> {
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         created_by: r.try_get("created_by")?,
         progress: BTreeMap::new(),
+        order_seed: r.try_get("order_seed")?,
     })
 }
 
@@ -240,6 +273,50 @@ async fn add_images(
         .execute(&mut **tx)
         .await?;
     }
+    assign_codes(tx, study_id).await
+}
+
+/// A random seed that JavaScript numbers hold exactly (53 bits).
+fn random_seed() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    (h.finish() & ((1 << 53) - 1)) as i64
+}
+
+/// Gives the study's images without a code one (`STUDY-NNN`), numbered on from the codes
+/// already given, in a random order: the code says nothing of the file, its group or when it
+/// was uploaded.
+async fn assign_codes(tx: &mut Tx, study_id: i64) -> Result<()> {
+    let given: i64 =
+        sqlx::query("SELECT COUNT(*) FROM study_images WHERE study_id = $1 AND code IS NOT NULL")
+            .bind(study_id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    let new: Vec<i64> =
+        sqlx::query("SELECT image_id FROM study_images WHERE study_id = $1 AND code IS NULL")
+            .bind(study_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+    let shuffled = histoscore_domain::reading::reading_order(random_seed() as u64, "codes", &new);
+    for (n, image_id) in shuffled.into_iter().enumerate() {
+        sqlx::query("UPDATE study_images SET code = $1 WHERE study_id = $2 AND image_id = $3")
+            .bind(format!("{study_id}-{:03}", given + n as i64 + 1))
+            .bind(study_id)
+            .bind(image_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -256,7 +333,8 @@ impl Store {
         let (_write, mut tx) = self.begin_write().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO studies (name, description, blinded, require_reason, created_at, \
-             created_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $5) RETURNING id",
+             created_by, updated_at, order_seed) VALUES ($1, $2, $3, $4, $5, $6, $5, $7) \
+             RETURNING id",
         )
         .bind(new.name.trim())
         .bind(new.description.trim())
@@ -264,6 +342,7 @@ impl Store {
         .bind(i64::from(new.require_reason))
         .bind(&at)
         .bind(actor)
+        .bind(random_seed())
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
@@ -337,8 +416,8 @@ impl Store {
     /// One study with its readers, image count and each reader's progress.
     pub async fn study(&self, id: i64) -> Result<Study> {
         let row = sqlx::query(
-            "SELECT id, name, description, blinded, require_reason, created_at, created_by \
-             FROM studies WHERE id = $1",
+            "SELECT id, name, description, blinded, require_reason, created_at, created_by, \
+             order_seed FROM studies WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -399,7 +478,7 @@ impl Store {
             Some(name) => {
                 sqlx::query(
                     "SELECT id, name, description, blinded, require_reason, created_at, \
-                     created_by FROM studies WHERE id IN \
+                     created_by, order_seed FROM studies WHERE id IN \
                      (SELECT study_id FROM study_readers WHERE reader = $1) ORDER BY id DESC",
                 )
                 .bind(name)
@@ -409,7 +488,7 @@ impl Store {
             None => {
                 sqlx::query(
                     "SELECT id, name, description, blinded, require_reason, created_at, \
-                     created_by FROM studies ORDER BY id DESC",
+                     created_by, order_seed FROM studies ORDER BY id DESC",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -426,23 +505,33 @@ impl Store {
 
     /// The study's (non-retracted) images in id order, each with every reader's work.
     pub async fn study_rows(&self, study: &Study) -> Result<Vec<StudyImageRow>> {
-        let ids: Vec<i64> = sqlx::query(
-            "SELECT s.image_id FROM study_images s JOIN images i ON i.id = s.image_id \
+        let rows = sqlx::query(
+            "SELECT s.image_id, s.code FROM study_images s JOIN images i ON i.id = s.image_id \
              WHERE s.study_id = $1 AND i.deleted_at IS NULL ORDER BY s.image_id",
         )
         .bind(study.id)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
+        .await?;
+        let mut codes: BTreeMap<i64, String> = BTreeMap::new();
+        for r in &rows {
+            codes.insert(
+                r.try_get(0)?,
+                r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+            );
+        }
+        let ids: Vec<i64> = codes.keys().copied().collect();
         let records = self.load_records(&ids).await?;
         let mut reads = self.reads(study, None, None).await?;
         Ok(records
             .into_iter()
             .map(|record| {
                 let reads = reads.remove(&record.id).unwrap_or_default();
-                StudyImageRow { record, reads }
+                let code = codes.remove(&record.id).unwrap_or_default();
+                StudyImageRow {
+                    record,
+                    code,
+                    reads,
+                }
             })
             .collect())
     }
@@ -468,8 +557,8 @@ impl Store {
         let mut out: BTreeMap<i64, BTreeMap<String, ReaderRead>> = BTreeMap::new();
         let mut sql = Sql {
             text: format!(
-                "SELECT image_id, reader, opened_at, submitted_at, revised_at \
-                 FROM study_reads WHERE {cond}"
+                "SELECT image_id, reader, opened_at, submitted_at, revised_at, \
+                 active_blind_ms, active_after_ms FROM study_reads WHERE {cond}"
             ),
             args: filter.args.clone(),
         };
@@ -478,6 +567,8 @@ impl Store {
                 opened_at: parse_opt_ts(r.try_get("opened_at")?)?,
                 submitted_at: parse_opt_ts(r.try_get("submitted_at")?)?,
                 revised_at: parse_opt_ts(r.try_get("revised_at")?)?,
+                active_blind_ms: r.try_get("active_blind_ms")?,
+                active_after_ms: r.try_get("active_after_ms")?,
                 ..ReaderRead::default()
             };
             out.entry(r.try_get("image_id")?)

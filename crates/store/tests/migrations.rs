@@ -39,7 +39,7 @@ async fn shape(store: &Store) -> Shape {
         let table: String = t.get(0);
         let (cols_sql, idx_sql) = if sqlite {
             (
-                "SELECT name, CAST(\"notnull\" = 0 AND pk = 0 AS INTEGER) FROM pragma_table_info($1)",
+                "SELECT name, CAST(\"notnull\" = 0 AND pk = 0 AS INTEGER) FROM pragma_table_xinfo($1)",
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
                  AND sql IS NOT NULL",
             )

@@ -56,6 +56,15 @@ pub trait JobObserver: Send + Sync {
     fn scored(&self, _ok: bool) {}
     /// Seconds spent in a stage of scoring (`decode_preprocess`, `forward`).
     fn stage_seconds(&self, _stage: &'static str, _seconds: f64) {}
+    /// A job's run ended: `finished` (its result is recorded), `interrupted` (back to the
+    /// queue) or `unrecorded` (the result could not be written; the job is run again after
+    /// its lease).
+    fn job_ended(&self, _kind: JobKind, _outcome: &'static str, _seconds: f64) {}
+    /// Claiming a job failed because the database did not answer; the worker waits `retry`
+    /// seconds before trying again.
+    fn database_unreachable(&self, _retry: f64) {}
+    /// The database answers again after it had not.
+    fn database_back(&self) {}
 }
 
 /// An observer that ignores everything.
@@ -63,15 +72,48 @@ pub struct Quiet;
 
 impl JobObserver for Quiet {}
 
+/// Waits before the next try after the database failed to answer: 0.5 s, doubling up to
+/// 30 s, reset once it answers.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(30);
+
+    /// Another failure: how long to wait before trying again.
+    pub fn failed(&mut self) -> Duration {
+        let wait = Self::FIRST
+            .saturating_mul(1 << self.failures.min(16))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        wait
+    }
+
+    /// It answered: whether it had failed before (the next failure starts short again).
+    pub fn succeeded(&mut self) -> bool {
+        std::mem::take(&mut self.failures) > 0
+    }
+}
+
 /// Takes jobs from the database until `stop` turns true. A scoring job in progress is
-/// finished first; a training job is interrupted and requeued.
+/// finished first; a training job is interrupted and requeued. When the database does not
+/// answer, the worker keeps trying with [`Backoff`] instead of giving up.
 pub async fn run_worker(app: App, worker_id: String, mut stop: watch::Receiver<bool>) {
     let lease = app.job_lease;
+    let mut backoff = Backoff::default();
     loop {
         if *stop.borrow() {
             return;
         }
-        let row = match app.store.claim_job(&worker_id, lease).await {
+        let claimed = app.store.claim_job(&worker_id, lease).await;
+        if claimed.is_ok() && backoff.succeeded() {
+            tracing::warn!(worker = %worker_id, "the database answers again; taking jobs");
+            app.observer.database_back();
+        }
+        let row = match claimed {
             Ok(Some(j)) => j,
             Ok(None) => {
                 tokio::select! {
@@ -82,8 +124,17 @@ pub async fn run_worker(app: App, worker_id: String, mut stop: watch::Receiver<b
                 continue;
             }
             Err(e) => {
-                tracing::error!("claiming a job failed: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                let wait = backoff.failed();
+                tracing::error!(
+                    worker = %worker_id,
+                    "claiming a job failed: {e}; trying again in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                app.observer.database_unreachable(wait.as_secs_f64());
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
                 continue;
             }
         };
@@ -101,21 +152,32 @@ pub async fn run_worker(app: App, worker_id: String, mut stop: watch::Receiver<b
                 }
             })
         };
+        let started = std::time::Instant::now();
         let ran = match row.kind {
             JobKind::Score => run_one::<score::ScoreImage>(&app, &row, &worker_id, &stop).await,
             JobKind::Train => run_one::<train::TrainModel>(&app, &row, &worker_id, &stop).await,
         };
         beat.abort();
-        match ran {
-            Ok(Ran::Finished) => {}
+        let outcome = match ran {
+            Ok(Ran::Finished) => "finished",
             Ok(Ran::Interrupted) => {
                 tracing::info!(job = row.id, "stopping: the job goes back to the queue");
                 if let Err(e) = app.store.release_job(row.id, &worker_id).await {
                     tracing::warn!("job {}: could not requeue it: {e}", row.id);
                 }
+                "interrupted"
             }
-            Err(e) => tracing::warn!("job {}: could not record the result: {e}", row.id),
-        }
+            Err(e) => {
+                tracing::warn!(
+                    "job {}: could not record the result: {e}; it runs again once its lease \
+                     ends",
+                    row.id
+                );
+                "unrecorded"
+            }
+        };
+        app.observer
+            .job_ended(row.kind, outcome, started.elapsed().as_secs_f64());
         app.observer.changed();
     }
 }
@@ -141,6 +203,24 @@ async fn run_one<J: Job>(
                 None => app.store.finish_job(row.id, worker_id, Some(&why)).await?,
             }
             Ok(Ran::Finished)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling_and_starts_over_after_success() {
+        let mut b = Backoff::default();
+        let waits: Vec<f64> = (0..9).map(|_| b.failed().as_secs_f64()).collect();
+        assert_eq!(waits, [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
+        assert!(b.succeeded());
+        assert!(!b.succeeded());
+        assert_eq!(b.failed(), Duration::from_millis(500));
+        for _ in 0..100 {
+            assert!(b.failed() <= Duration::from_secs(30));
         }
     }
 }
