@@ -48,7 +48,8 @@ VOLUME /data
 ENV HISTOSCORE_DATA_DIR=/data \
     HISTOSCORE_BIND=0.0.0.0:8000
 EXPOSE 8000
+# On the port HISTOSCORE_BIND names (8000 unless changed).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-  CMD curl -fsS http://localhost:8000/healthz || exit 1
+  CMD curl -fsS "http://localhost:${HISTOSCORE_BIND##*:}/healthz" || exit 1
 ENTRYPOINT ["histoscore"]
 CMD ["serve"]
