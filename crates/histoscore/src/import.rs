@@ -229,6 +229,7 @@ struct Checked {
     format: String,
     slide: Option<serde_json::Value>,
     previews: (Vec<u8>, Vec<u8>),
+    pixel_size_um: Option<f64>,
 }
 
 impl Importer<'_> {
@@ -369,6 +370,7 @@ impl Importer<'_> {
             storage_key: source.is_none().then(|| original_key(&sha)),
             slide: checked.slide,
             source,
+            pixel_size_um: checked.pixel_size_um,
         };
         let rec = record(self.store, &new, waiting, &self.args.actor).await?;
         let mut line = Line::new(&path, "new").id(rec.id);
@@ -389,6 +391,7 @@ fn check(path: &Path, decode: &DecodeOptions, unpack_to: Option<&Path>) -> Resul
             format: c.format,
             slide: Some(c.meta),
             previews: c.previews,
+            pixel_size_um: None,
         });
     }
     let img =
@@ -400,5 +403,10 @@ fn check(path: &Path, decode: &DecodeOptions, unpack_to: Option<&Path>) -> Resul
         format: img.format.clone(),
         slide: None,
         previews,
+        // As uploads: only a plausible microscope pixel size.
+        pixel_size_um: img
+            .pixel_size_um
+            .map(|(x, _)| x)
+            .filter(|x| *x > 0.0 && *x <= 50.0),
     })
 }

@@ -401,6 +401,12 @@ pub(crate) async fn decide(
             )
         })?;
     let (width, height, format) = (img.width, img.height, img.format.clone());
+    // Only a plausible microscope pixel size: a screen or print default (72 dpi is 353 µm)
+    // would draw a wrong scale bar.
+    let pixel_size_um = img
+        .pixel_size_um
+        .map(|(x, _)| x)
+        .filter(|x| *x > 0.0 && *x <= 50.0);
     s.blobs
         .put_file(&original_key(sha), tmp)
         .await
@@ -423,6 +429,7 @@ pub(crate) async fn decide(
         storage_key: Some(original_key(sha)),
         slide: None,
         source: None,
+        pixel_size_um,
     };
     Ok(Outcome::New(record(&s.store, &new, waiting, actor).await?))
 }
@@ -472,6 +479,7 @@ async fn accept_slide(
         storage_key: Some(original_key(sha)),
         slide: Some(checked.meta),
         source: None,
+        pixel_size_um: None,
     })
 }
 

@@ -20,6 +20,7 @@ on_both_backends!(
     every_corpus_file_is_scored_or_refused,
     other_host_names_get_421_and_every_answer_has_security_headers,
     spreadsheet_styles_history_filters_and_local_time,
+    the_pixel_size_comes_from_the_resolution_tags,
 );
 
 const NAME: &str = "S-3602-10X_Image002_ch00.tif";
@@ -933,5 +934,76 @@ async fn spreadsheet_styles_history_filters_and_local_time(db: TestDb) {
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["field"], field, "{v}");
     }
+    app.stop().await;
+}
+
+/// Sets a TIFF's first-page resolution tags: `per_cm` pixels per centimetre in both
+/// directions (unit 3, centimetre). The tags must exist (as in the microscope fixtures).
+fn with_resolution(mut tif: Vec<u8>, per_cm: u32) -> Vec<u8> {
+    let le = &tif[..2] == b"II";
+    let u16_at = |b: &[u8], o: usize| {
+        let v = [b[o], b[o + 1]];
+        if le {
+            u16::from_le_bytes(v)
+        } else {
+            u16::from_be_bytes(v)
+        }
+    };
+    let u32_at = |b: &[u8], o: usize| {
+        let v = [b[o], b[o + 1], b[o + 2], b[o + 3]];
+        if le {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        }
+    };
+    let put32 = |b: &mut Vec<u8>, o: usize, v: u32| {
+        let bytes = if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        b[o..o + 4].copy_from_slice(&bytes);
+    };
+    let ifd = u32_at(&tif, 4) as usize;
+    let n = u16_at(&tif, ifd) as usize;
+    let mut seen = 0;
+    for i in 0..n {
+        let e = ifd + 2 + 12 * i;
+        match u16_at(&tif, e) {
+            282 | 283 => {
+                let at = u32_at(&tif, e + 8) as usize;
+                put32(&mut tif, at, per_cm);
+                put32(&mut tif, at + 4, 1);
+                seen += 1;
+            }
+            296 => {
+                let v = if le {
+                    3u16.to_le_bytes()
+                } else {
+                    3u16.to_be_bytes()
+                };
+                tif[e + 8..e + 10].copy_from_slice(&v);
+                seen += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(seen, 3, "the fixture has resolution tags");
+    tif
+}
+
+/// A microscope TIFF whose resolution tags give a physical pixel size carries it in its
+/// record (the viewer's scale bar); one that does not (unit "none") has none.
+async fn the_pixel_size_comes_from_the_resolution_tags(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let file = "S-3602-10X_Image001_ch00.tif";
+    let tif = std::fs::read(fixtures().join("images").join(file)).unwrap();
+    let r = app
+        .upload_bytes(with_resolution(tif.clone(), 20_000), "S-1-scaled.tif", "")
+        .await;
+    assert_eq!(r.status(), 201);
+    let rec: Value = r.json().await.unwrap();
+    assert_eq!(rec["pixel_size_um"], 0.5, "10 000 µm / 20 000 px: {rec}");
+    let r = app.upload_bytes(tif, file, "").await;
+    let rec: Value = r.json().await.unwrap();
+    assert_eq!(rec["pixel_size_um"], Value::Null, "unit none: {rec}");
     app.stop().await;
 }

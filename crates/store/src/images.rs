@@ -219,9 +219,9 @@ impl Store {
             "INSERT INTO images (filename, serial, group_name, image_number, sha256, size_bytes, \
              width, height, format, status, review_status, version, created_at, updated_at, \
              updated_by, storage_key, search_text, kind, slide, source_path, source_size, \
-             source_mtime_ms) \
+             source_mtime_ms, pixel_size_um) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 'unreviewed', 1, $10, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+             $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
         )
         .bind(&new.filename)
         .bind(&new.serial)
@@ -241,6 +241,7 @@ impl Store {
         .bind(new.source.as_ref().map(|f| f.path.clone()))
         .bind(new.source.as_ref().map(|f| f.size))
         .bind(new.source.as_ref().map(|f| f.mtime_ms))
+        .bind(new.pixel_size_um.filter(|v| v.is_finite() && *v > 0.0))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;

@@ -79,12 +79,12 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 const IMAGE_COLS: &str = "i.id, i.filename, i.serial, i.group_name, i.image_number, i.sha256, \
      i.size_bytes, i.width, i.height, i.format, i.status, i.error, i.review_status, i.version, \
-     i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at, i.reviewed_by, i.flags, \
+     i.created_at, i.updated_at, i.updated_by, i.deleted_at, i.storage_key, i.reviewed_at, i.reviewed_by, i.pixel_size_um, i.flags, \
      i.kind, i.slide, i.progress, i.source_path, i.source_size, i.source_mtime_ms";
 /// [`IMAGE_COLS`] without the table alias, for `RETURNING` clauses.
 const IMAGE_RETURNING: &str = "id, filename, serial, group_name, image_number, sha256, \
      size_bytes, width, height, format, status, error, review_status, version, created_at, \
-     updated_at, updated_by, deleted_at, storage_key, reviewed_at, reviewed_by, flags, kind, slide, progress, \
+     updated_at, updated_by, deleted_at, storage_key, reviewed_at, reviewed_by, pixel_size_um, flags, kind, slide, progress, \
      source_path, source_size, source_mtime_ms";
 const JOB_COLS: &str =
     "id, kind, image_id, payload, state, attempts, locked_by, locked_at, heartbeat, error, \

@@ -242,6 +242,9 @@ pub struct NewImage {
     /// A file registered in place (`import --in-place`): read from there, never copied.
     #[serde(default)]
     pub source: Option<SourceFile>,
+    /// Physical size of a pixel in micrometres, when the file's resolution tags give it.
+    #[serde(default)]
+    pub pixel_size_um: Option<f64>,
 }
 
 /// Where a file registered in place lives, as it was when registered: a file whose size or
@@ -329,6 +332,10 @@ pub struct ImageRecord {
     /// Who marked it reviewed; `None` while unreviewed.
     #[serde(default)]
     pub reviewed_by: Option<String>,
+    /// Physical size of a pixel in micrometres (the viewer's scale bar), when the file's
+    /// resolution tags give it; a slide's is in `slide`.
+    #[serde(default)]
+    pub pixel_size_um: Option<f64>,
     /// Where the blob store keeps the file; `None` for a record without pixels (imported
     /// from the original system, until its file is uploaded).
     pub storage_key: Option<String>,

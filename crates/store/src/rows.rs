@@ -27,6 +27,7 @@ pub(crate) fn image_from_row(r: &AnyRow) -> Result<ImageRecord> {
         deleted_at: parse_opt_ts(r.try_get("deleted_at")?)?,
         reviewed_at: parse_opt_ts(r.try_get("reviewed_at")?)?,
         reviewed_by: r.try_get("reviewed_by")?,
+        pixel_size_um: r.try_get("pixel_size_um")?,
         storage_key: r.try_get("storage_key")?,
         flags: r
             .try_get::<Option<String>, _>("flags")?

@@ -53,6 +53,7 @@ fn new_image(name: &str, group: Option<&str>, n: u64) -> NewImage {
         storage_key: Some(format!("blobs/{}", sha(n))),
         slide: None,
         source: None,
+        pixel_size_um: None,
     }
 }
 

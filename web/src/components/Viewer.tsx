@@ -9,7 +9,8 @@
 // Side by side (pages/ComparePage.tsx), two viewers share their view through a ViewSync channel in
 // image-normalised coordinates; elsewhere "Side by side…" picks the image to compare with.
 //
-// A whole slide also gets a scale bar in µm (when the slide gives its resolution), a heatmap of
+// A scale bar in µm shows when the resolution is known (a slide's, or an ordinary image's TIFF or
+// PNG resolution tags). A whole slide also gets a heatmap of
 // one metric's field scores over the image, with its legend and the hovered field's scores, and
 // its regions of interest: "Draw region" turns dragging on the image into drawing a rectangle
 // (panning stops meanwhile; Esc cancels), which is sent to the server to be scored and then
@@ -563,8 +564,9 @@ function ImageViewer({ id, filename, fill = false, compare = false, sync }: View
     setDrag(null);
   };
 
-  // The scale bar: µm across the screen's horizontal (the slide's y after a quarter turn).
-  const umPerPx = meta ? (rotation % 180 === 0 ? meta.mpp_x : (meta.mpp_y ?? meta.mpp_x)) : null;
+  // The scale bar: µm across the screen's horizontal (the slide's y after a quarter turn); an
+  // ordinary image's pixel size comes from its resolution tags when the file gives one.
+  const umPerPx = meta ? (rotation % 180 === 0 ? meta.mpp_x : (meta.mpp_y ?? meta.mpp_x)) : (record?.pixel_size_um ?? null);
   const scaleBar = ready && level0W ? chooseScaleBar(umPerPx, pxPerUnit != null ? pxPerUnit / level0W : null) : null;
 
   const pressed = activePreset(presets, zoom, atHome);

@@ -11,3 +11,7 @@ UPDATE studies SET order_seed = id;
 -- blind score, in milliseconds.
 ALTER TABLE study_reads ADD COLUMN active_blind_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE study_reads ADD COLUMN active_after_ms BIGINT NOT NULL DEFAULT 0;
+
+-- The physical pixel size of an ordinary image (from its TIFF or PNG resolution tags), for
+-- the viewer's scale bar; NULL when the file does not say (slides keep theirs in `slide`).
+ALTER TABLE images ADD COLUMN pixel_size_um DOUBLE PRECISION;
