@@ -387,7 +387,11 @@ pub async fn train_model(
     let cfg = HeadConfig {
         max_epochs: req.epochs.max(1),
         seed: req.seed,
-        ..HeadConfig::default()
+        ..if req.head_only {
+            HeadConfig::default()
+        } else {
+            HeadConfig::fine_tune()
+        }
     };
     let layers: Vec<String> = if req.head_only {
         vec!["fc".into()]
@@ -406,6 +410,9 @@ pub async fn train_model(
         let groups: Vec<String> = items.iter().map(|i| i.group.clone()).collect();
         let split =
             train::split_by_group(&groups, val_fraction, cfg.seed).map_err(|e| e.to_string())?;
+        if let Some(message) = split.share_note(val_fraction) {
+            let _ = tx.send(Progress::Warning { message });
+        }
         let targets: Vec<Vec<f64>> = split
             .val
             .iter()

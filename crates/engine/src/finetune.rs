@@ -213,8 +213,44 @@ fn batch_tensors(samples: &[&TensorSample], max: &[f64]) -> Result<(Tensor, Tens
     ))
 }
 
+/// The validation loss (mean squared error in scaled units) and MAE per metric in score units,
+/// in evaluation mode. The MAE is of predictions clipped to the schema's range, as scoring
+/// clips them; the loss is not clipped, so that a diverging network shows.
+fn validate(
+    net: &mut Net,
+    samples: &[TensorSample],
+    split: &Split,
+    max: &[f64],
+    max_t: &Tensor,
+) -> Result<(f64, Vec<f64>), TrainError> {
+    let mut sq = 0.0;
+    let mut abs = vec![0.0; max.len()];
+    let mut n = 0usize;
+    for chunk in split.val.chunks(8) {
+        let batch: Vec<&TensorSample> = chunk.iter().map(|&i| &samples[i]).collect();
+        let (x, y) = batch_tensors(&batch, max)?;
+        let pred = net.forward(&x, false)?;
+        sq += f64::from(pred.sub(&y)?.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        let a = pred
+            .clamp(0f32, 1f32)?
+            .sub(&y)?
+            .abs()?
+            .broadcast_mul(max_t)?
+            .sum(0)?
+            .to_vec1::<f32>()?;
+        for (acc, v) in abs.iter_mut().zip(a) {
+            *acc += f64::from(v);
+        }
+        n += chunk.len();
+    }
+    Ok((
+        sq / (n * max.len()).max(1) as f64,
+        abs.iter().map(|a| a / n.max(1) as f64).collect(),
+    ))
+}
+
 /// Fine-tunes the parameters named by `trainable`; returns the best epoch's weights and the
-/// history.
+/// history. Stops with [`TrainError::Diverged`] when the validation error explodes.
 #[allow(clippy::too_many_arguments)]
 pub fn fine_tune(
     parent: &Weights,
@@ -252,6 +288,9 @@ pub fn fine_tune(
         max.len(),
         &Device::Cpu,
     )?;
+    // Where validation starts (the parent's weights): the yardstick for divergence.
+    let mut divergence =
+        crate::train::Divergence::new(validate(&mut net, samples, split, max, &max_t)?.0);
     let mut rng = Rng::new(cfg.seed);
     let mut order = split.train.clone();
     let mut best: Option<(f64, Weights, usize)> = None;
@@ -276,31 +315,16 @@ pub fn fine_tune(
             total += f64::from(loss.to_scalar::<f32>()?);
             batches += 1;
         }
-        // Validation in evaluation mode.
-        let mut sq = 0.0;
-        let mut abs = vec![0.0; max.len()];
-        let mut n = 0usize;
-        for chunk in split.val.chunks(8) {
-            let batch: Vec<&TensorSample> = chunk.iter().map(|&i| &samples[i]).collect();
-            let (x, y) = batch_tensors(&batch, max)?;
-            let pred = net.forward(&x, false)?;
-            let d = pred.sub(&y)?;
-            sq += f64::from(d.sqr()?.sum_all()?.to_scalar::<f32>()?);
-            let a = d.abs()?.broadcast_mul(&max_t)?.sum(0)?.to_vec1::<f32>()?;
-            for (acc, v) in abs.iter_mut().zip(a) {
-                *acc += f64::from(v);
-            }
-            n += chunk.len();
-        }
-        let val_loss = sq / (n * max.len()).max(1) as f64;
+        let (val_loss, val_mae) = validate(&mut net, samples, split, max, &max_t)?;
         let report = EpochReport {
             epoch,
             train_loss: total / batches.max(1) as f64,
             val_loss,
-            val_mae: abs.iter().map(|a| a / n.max(1) as f64).collect(),
+            val_mae,
         };
         on_epoch(&report);
         history.push(report);
+        divergence.check(epoch, val_loss)?;
         if best.as_ref().is_none_or(|(l, ..)| val_loss < *l) {
             best = Some((val_loss, net.weights()?, epoch));
         } else if best

@@ -27,6 +27,49 @@ pub enum TrainError {
     NotEnoughData(String),
     #[error("training failed: {0}")]
     Compute(String),
+    /// The validation error grew far beyond where it started: the network diverged.
+    #[error(
+        "training stopped at epoch {epoch}: the validation error grew from {start:.3} to \
+         {now} (the network diverged); no model was made. Try training the last layer only, \
+         or more reviewed images"
+    )]
+    Diverged {
+        epoch: usize,
+        start: f64,
+        now: String,
+    },
+}
+
+/// Watches the validation loss (scaled units: 1.0 is a mean squared error of a whole score
+/// range) for divergence: not a number, or for three epochs in a row above ten times where it
+/// started and above 1.0. A single bad epoch (Adam's first steps overshoot) is not divergence.
+#[derive(Debug)]
+pub struct Divergence {
+    start: f64,
+    bad: usize,
+}
+
+impl Divergence {
+    pub fn new(start: f64) -> Self {
+        Self { start, bad: 0 }
+    }
+
+    /// The epoch's validation loss: `Err` when the run has diverged.
+    pub fn check(&mut self, epoch: usize, now: f64) -> Result<(), TrainError> {
+        if now.is_finite() && now <= (10.0 * self.start).max(1.0) {
+            self.bad = 0;
+            return Ok(());
+        }
+        self.bad += 1;
+        if !now.is_finite() || self.bad >= 3 {
+            return Err(TrainError::Diverged {
+                epoch,
+                start: self.start,
+                now: format!("{now:.3}"),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl From<candle_core::Error> for TrainError {
@@ -80,8 +123,11 @@ impl Rng {
     }
 }
 
-/// Puts whole sample groups into validation (in a seeded random order) until at least
-/// `val_fraction` of the images are there. Needs at least two groups.
+/// Puts whole sample groups into validation so that its share of the images comes as close
+/// to `val_fraction` as whole groups allow: the groups are taken in a seeded random order and
+/// each is added when it brings the count nearer the target (so one large group, e.g. every
+/// file whose name has no sample number, does not take the validation side by itself). At
+/// least one group goes to each side. Needs at least two groups.
 pub fn split_by_group(
     groups: &[String],
     val_fraction: f64,
@@ -101,15 +147,29 @@ pub fn split_by_group(
         )));
     }
     Rng::new(seed).shuffle(&mut unique);
-    let want = ((groups.len() as f64) * val_fraction.clamp(0.05, 0.5)).ceil() as usize;
-    let mut val_groups = Vec::new();
-    let mut n_val = 0;
-    for g in &unique[..unique.len() - 1] {
-        if n_val >= want.max(1) {
-            break;
+    let size = |g: &String| groups.iter().filter(|x| *x == g).count();
+    let want = (groups.len() as f64 * val_fraction.clamp(0.05, 0.5))
+        .round()
+        .max(1.0) as usize;
+    let mut val_groups: Vec<String> = Vec::new();
+    let mut n_val = 0usize;
+    for g in &unique {
+        let n = size(g);
+        let nearer = n_val.abs_diff(want) > (n_val + n).abs_diff(want);
+        // Never every group: training needs one.
+        if nearer && val_groups.len() + 1 < unique.len() {
+            n_val += n;
+            val_groups.push(g.clone());
         }
-        n_val += groups.iter().filter(|x| *x == g).count();
-        val_groups.push(g.clone());
+    }
+    if val_groups.is_empty() {
+        // Every group alone overshoots: the smallest one.
+        let g = unique
+            .iter()
+            .min_by_key(|g| size(g))
+            .expect("two groups or more")
+            .clone();
+        val_groups.push(g);
     }
     let (val, train): (Vec<usize>, Vec<usize>) =
         (0..groups.len()).partition(|&i| val_groups.contains(&groups[i]));
@@ -119,6 +179,25 @@ pub fn split_by_group(
         val,
         val_groups,
     })
+}
+
+impl Split {
+    /// When the validation share is far from the one asked for (whole groups could not come
+    /// closer), a sentence that says so; else `None`.
+    pub fn share_note(&self, val_fraction: f64) -> Option<String> {
+        let total = self.train.len() + self.val.len();
+        let want = total as f64 * val_fraction;
+        let got = self.val.len() as f64;
+        ((got - want).abs() > (want * 0.5).max(1.0)).then(|| {
+            format!(
+                "validation has {} of {total} images ({:.0} %) where {:.0} % was asked for: \
+                 the images fall into few sample groups, and a group is never split",
+                self.val.len(),
+                100.0 * got / total.max(1) as f64,
+                100.0 * val_fraction
+            )
+        })
+    }
 }
 
 /// Settings of a head training run.
@@ -132,10 +211,23 @@ pub struct HeadConfig {
     pub seed: u64,
 }
 
+impl HeadConfig {
+    /// Settings for fine-tuning convolution layers. At 1e-3 Adam's first steps move every
+    /// pretrained weight by about 10 % at once and the evaluation-mode network (BatchNorm with
+    /// its running statistics) diverges (`fine_tuning_rate_keeps_the_network_from_diverging`
+    /// shows it); the head alone over 512 pooled features overshoots the same way.
+    pub fn fine_tune() -> Self {
+        Self {
+            learning_rate: 1e-4,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for HeadConfig {
     fn default() -> Self {
         Self {
-            learning_rate: 1e-3,
+            learning_rate: 1e-4,
             batch_size: 8,
             max_epochs: 300,
             patience: 20,
@@ -290,6 +382,10 @@ pub fn train_head(
             weight_decay: 0.0,
         },
     )?;
+    // Where validation starts (the parent's head): the yardstick for divergence.
+    let mut divergence = Divergence::new(f64::from(
+        mse(&forward(&xv, w.as_tensor(), b.as_tensor())?, &yv)?.to_scalar::<f32>()?,
+    ));
     let mut rng = Rng::new(cfg.seed);
     let mut order = split.train.clone();
     let mut best: Option<(f64, Vec<f32>, Vec<f32>, usize)> = None;
@@ -312,7 +408,9 @@ pub fn train_head(
         }
         let pred = forward(&xv, w.as_tensor(), b.as_tensor())?;
         let val_loss = f64::from(mse(&pred, &yv)?.to_scalar::<f32>()?);
+        // MAE of predictions clipped to the schema's range, as scoring clips them.
         let abs = pred
+            .clamp(0f32, 1f32)?
             .sub(&yv)?
             .abs()?
             .broadcast_mul(&max_t)?
@@ -326,6 +424,7 @@ pub fn train_head(
         };
         on_epoch(&report);
         history.push(report);
+        divergence.check(epoch, val_loss)?;
         if best.as_ref().is_none_or(|(l, ..)| val_loss < *l) {
             best = Some((
                 val_loss,
@@ -420,6 +519,66 @@ pub fn quality(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn divergence_is_three_bad_epochs_in_a_row_or_not_a_number() {
+        let mut d = Divergence::new(0.05);
+        assert!(d.check(1, 12.0).is_ok(), "one overshoot is tolerated");
+        assert!(d.check(2, 0.04).is_ok());
+        assert!(d.check(3, 12.0).is_ok());
+        assert!(d.check(4, 30.0).is_ok());
+        let e = d.check(5, 60.0).unwrap_err();
+        assert!(e.to_string().contains("epoch 5"), "{e}");
+        assert!(e.to_string().contains("diverged"), "{e}");
+        assert!(Divergence::new(0.05).check(1, f64::NAN).is_err());
+        // Below 1.0 (a whole range's squared error) is never divergence.
+        let mut small = Divergence::new(0.001);
+        for epoch in 1..10 {
+            assert!(small.check(epoch, 0.5).is_ok());
+        }
+    }
+
+    fn groups(spec: &[(&str, usize)]) -> Vec<String> {
+        spec.iter()
+            .flat_map(|(g, n)| std::iter::repeat_n(g.to_string(), *n))
+            .collect()
+    }
+
+    #[test]
+    fn one_large_group_does_not_take_the_validation_side() {
+        // 21 images: 15 whose names give no sample number (one group) and 6 samples.
+        let g = groups(&[
+            ("(none)", 15),
+            ("S-1", 1),
+            ("S-2", 1),
+            ("S-3", 1),
+            ("S-4", 1),
+            ("S-5", 1),
+            ("S-6", 1),
+        ]);
+        for seed in 0..20 {
+            let split = split_by_group(&g, 0.2, seed).unwrap();
+            assert_eq!(split.val.len(), 4, "seed {seed}: {:?}", split.val_groups);
+            assert!(!split.val_groups.contains(&"(none)".to_string()));
+            assert_eq!(split.share_note(0.2), None);
+        }
+    }
+
+    #[test]
+    fn whole_groups_that_cannot_come_close_are_said_so() {
+        let g = groups(&[("A", 10), ("B", 10)]);
+        let split = split_by_group(&g, 0.2, 1).unwrap();
+        assert_eq!(split.val.len(), 10);
+        let note = split.share_note(0.2).unwrap();
+        assert!(note.contains("10 of 20 images"), "{note}");
+        // Same seed, same split.
+        assert_eq!(split_by_group(&g, 0.2, 1).unwrap().val, split.val);
+    }
 }
 
 #[cfg(test)]
