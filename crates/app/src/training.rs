@@ -241,13 +241,24 @@ fn from_folder(
     Ok(items)
 }
 
+/// A reviewed image that is not a training example, and why (listed in the run's report).
+#[derive(Debug, Clone, Serialize)]
+pub struct Excluded {
+    pub image_id: i64,
+    pub filename: String,
+    pub reason: String,
+}
+
+/// The training examples: every human-reviewed image with all metrics scored and its pixels
+/// readable. Reviewed images that cannot be examples are listed with the reason.
 async fn from_database(
     store: &Store,
     blobs: &dyn BlobStore,
     schema: &Schema,
-) -> Result<(Vec<Item>, Vec<LocalCopy>), String> {
+) -> Result<(Vec<Item>, Vec<LocalCopy>, Vec<Excluded>), String> {
     let mut items = Vec::new();
     let mut keep = Vec::new();
+    let mut excluded = Vec::new();
     let mut q = ListQuery {
         review_status: Some(ReviewStatus::Reviewed),
         limit: 1000,
@@ -263,7 +274,30 @@ async fn from_database(
             // Records without pixels (imported scores) have nothing to learn from, and values
             // flagged for review (e.g. imported out of range) are not targets. A slide's scores
             // are a mean over many fields: they are not one image's targets.
-            if r.sha256.is_empty() || !r.flags.is_empty() || r.is_slide() {
+            let mut exclude = |reason: String| {
+                excluded.push(Excluded {
+                    image_id: r.id,
+                    filename: r.filename.clone(),
+                    reason,
+                })
+            };
+            if r.sha256.is_empty() {
+                exclude("imported scores without the image's pixels".into());
+                continue;
+            }
+            if r.is_slide() {
+                exclude(
+                    "a whole-slide image: its human score is for the whole slide, not one field"
+                        .into(),
+                );
+                continue;
+            }
+            if !r.flags.is_empty() {
+                let what: Vec<&str> = r.flags.keys().map(String::as_str).collect();
+                exclude(format!(
+                    "scores flagged for a person to check ({})",
+                    what.join(", ")
+                ));
                 continue;
             }
             let Some(targets) = schema
@@ -272,12 +306,17 @@ async fn from_database(
                 .map(|m| r.scores.get(&m.name).copied())
                 .collect::<Option<Vec<f64>>>()
             else {
+                exclude("not every metric has a score".into());
                 continue;
             };
             // No slides here: nothing is unpacked, so no cache folder is needed.
-            let copy = crate::originals::original(blobs, Path::new(""), &r)
-                .await
-                .map_err(|e| e.to_string())?;
+            let copy = match crate::originals::original(blobs, Path::new(""), &r).await {
+                Ok(c) => c,
+                Err(e) => {
+                    exclude(format!("the image could not be read: {e}"));
+                    continue;
+                }
+            };
             let path = copy.path.clone();
             keep.push(copy);
             items.push(Item {
@@ -293,7 +332,7 @@ async fn from_database(
             });
         }
     }
-    Ok((items, keep))
+    Ok((items, keep, excluded))
 }
 
 /// Trains a new head (see [`histoscore_engine::train`]) and registers the model.
@@ -364,10 +403,23 @@ pub async fn train_model(
         }
     }
     let serials = SerialParser::default();
-    let (items, _copies) = match &req.folder {
-        Some((dir, csv)) => (from_folder(dir, csv, schema, &serials)?, Vec::new()),
+    let (items, _copies, excluded) = match &req.folder {
+        Some((dir, csv)) => (
+            from_folder(dir, csv, schema, &serials)?,
+            Vec::new(),
+            Vec::new(),
+        ),
         None => from_database(store, blobs, schema).await?,
     };
+    if !excluded.is_empty() {
+        let _ = progress.send(Progress::Warning {
+            message: format!(
+                "{} reviewed image(s) are not training examples (listed with the reason in \
+                 the model's training report)",
+                excluded.len()
+            ),
+        });
+    }
     if items.len() < 4 {
         return Err(TrainingError::Failed(format!(
             "only {} reviewed image(s) have every metric scored; review more images first",
@@ -608,6 +660,7 @@ pub async fn train_model(
             "best_epoch": result_best,
             "epochs_run": result_history.len(),
             "history": result_history,
+            "excluded": excluded,
         })),
         metrics: Some(serde_json::to_value(metrics).map_err(|e| e.to_string())?),
         source: ModelSource::Trained,

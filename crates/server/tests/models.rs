@@ -253,6 +253,9 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     assert_eq!(st, StatusCode::OK);
 
     review_six(&app).await;
+    // One reviewed image's file is gone: it is left out, and the report says why.
+    let originals = app.stored_originals();
+    std::fs::remove_file(&originals[0]).unwrap();
     let (st, run) = post(
         &app,
         "/api/training",
@@ -264,6 +267,16 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     assert_eq!(done["state"], "done", "{done}");
     let id = done["model_id"].as_str().unwrap().to_string();
     let entry = app.get_json(&format!("/api/models/{id}")).await;
+    let excluded = entry["training"]["excluded"].as_array().unwrap();
+    assert_eq!(excluded.len(), 1, "{entry}");
+    assert!(
+        excluded[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{entry}"
+    );
+    assert_eq!(entry["training"]["images"].as_array().unwrap().len(), 5);
     assert_eq!(entry["source"], "trained");
     assert_eq!(entry["parent_id"], reference.id());
     assert_eq!(
@@ -271,7 +284,7 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
         "a trained model is never activated automatically"
     );
     assert_eq!(entry["name"], "try");
-    assert_eq!(entry["training"]["images"].as_array().unwrap().len(), 6);
+    assert_eq!(entry["training"]["images"].as_array().unwrap().len(), 5);
     assert!(entry["metrics"]["Fibrosis"]["mae"].is_object());
     assert_eq!(
         app.get_json("/api/config").await["model"]["id"],
