@@ -27,7 +27,8 @@ export interface AccountsServer {
   stop: () => Promise<void>;
 }
 
-export async function startAccountsServer(users: [name: string, role: Role][], password: string): Promise<AccountsServer> {
+/** `logName`: the server's log in test-results/ (a spec with a server of its own names its own). */
+export async function startAccountsServer(users: [name: string, role: Role][], password: string, logName = 'server-accounts.log'): Promise<AccountsServer> {
   const bin = process.env.HISTOSCORE_BIN ?? '/var/tmp/histoscore-target/debug/histoscore';
   const model = join(sharedDir(), 'fixtures/reference-model/model.pth');
   if (!existsSync(bin)) throw new Error(`the histoscore binary is missing: ${bin} (build it, or set HISTOSCORE_BIN)`);
@@ -38,7 +39,7 @@ export async function startAccountsServer(users: [name: string, role: Role][], p
   const dataDir = mkdtempSync(join(tmpdir(), 'histoscore-e2e-accounts-'));
   const logDir = join(webDir, 'test-results');
   mkdirSync(logDir, { recursive: true });
-  const logPath = join(logDir, 'server-accounts.log');
+  const logPath = join(logDir, logName);
 
   try {
     for (const [name, role] of users) {

@@ -1,5 +1,5 @@
-/** RFC 4180 CSV (quoted cells, doubled quotes, CRLF or LF) into rows of cells. */
-export function parseCsv(text: string): string[][] {
+/** RFC 4180 CSV (quoted cells, doubled quotes, CRLF or LF) into rows of cells; `sep`: `;` for the semicolon style. */
+export function parseCsv(text: string, sep = ','): string[][] {
   const rows: string[][] = [];
   let row: string[] = [];
   let cell = '';
@@ -13,7 +13,7 @@ export function parseCsv(text: string): string[][] {
       } else if (ch === '"') quoted = false;
       else cell += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
+    else if (ch === sep) {
       row.push(cell);
       cell = '';
     } else if (ch === '\n' || ch === '\r') {
@@ -29,4 +29,12 @@ export function parseCsv(text: string): string[][] {
     rows.push(row);
   }
   return rows;
+}
+
+/** A column name as the records export writes it: lower case, words joined by `_` (`Pancreatic Architecture` → `pancreatic_architecture`). */
+export function columnName(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '_')
+    .replace(/^_+|_+$/g, '');
 }

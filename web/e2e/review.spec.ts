@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIRequestContext, Page } from '@playwright/test';
-import { parseCsv } from './csv';
+import { columnName, parseCsv } from './csv';
 import { docsImages, expect, fixtureImages, test } from './fixtures';
 
 const TIFFS = ['S-3602-10X_Image001_ch00.tif', 'S-3602-10X_Image002_ch00.tif', 'S-4500-10x_Image123_RAW_ch00.tif'];
@@ -141,11 +141,15 @@ test('drop, watch the queue, review, correct with the keyboard, reload, re-uploa
   await expect(again).toContainText('Reviewed ✓');
   await expect(panel.getByTestId('review-filename')).toHaveText(TIFFS[0] as string);
 
-  // Export CSV: the correction is in it.
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /Export CSV/ }).first().click()]);
+  // Export CSV (the header's button opens the export dialog; comma-separated): the correction is in it.
+  await page.getByTestId('header-export-csv').click();
+  const exportDialog = page.getByTestId('export-dialog');
+  await exportDialog.getByRole('radio', { name: /comma \(1\.5\)/ }).check();
+  const [download] = await Promise.all([page.waitForEvent('download'), exportDialog.getByTestId('export-csv-download').click()]);
+  await expect(exportDialog).toHaveCount(0);
   const rows = parseCsv(readFileSync(await download.path(), 'utf8'));
   const header = rows[0] as string[];
-  const col = header.indexOf(metric.name);
+  const col = header.findIndex((h) => h === metric.name || h === columnName(metric.name));
   const fileCol = header.indexOf('filename');
   expect(col).toBeGreaterThanOrEqual(0);
   expect(fileCol).toBeGreaterThanOrEqual(0);

@@ -3,6 +3,10 @@
 // (no AI value on screen before submitting), see the AI draft after, one revises; the admin
 // adjudicates, reads the agreement and downloads the study export. Then: what a viewer may not
 // do, CSRF refusals, session end, and the admin's user management.
+//
+// Blinded readers never see a file name: each image has a study-local code (`3-007`) and reads
+// as `case 3-007`; each reader gets the images in an order of their own. The tests know an image
+// by its id, and its name and code from the administrator's view of the study.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,17 +62,69 @@ interface Schema {
 const shared: {
   schema: Schema | null;
   images: Map<string, { id: number; ai: Record<string, number> }>;
+  /** Image id → its study-local code and real file name (the administrator's view). */
+  codes: Map<number, { code: string; filename: string }>;
   studyId: string | null;
   /** Reader 1's blind and revised score of the image they revised. */
   revised: { file: string; metric: string; blind: number; revised: number } | null;
   final: { file: string; metric: string; value: number } | null;
-} = { schema: null, images: new Map(), studyId: null, revised: null, final: null };
+} = { schema: null, images: new Map(), codes: new Map(), studyId: null, revised: null, final: null };
 
 const schemaOf = () => shared.schema as Schema;
 const studyId = () => shared.studyId as string;
 
 /** Formats like the UI: no trailing zeros. */
 const fmt = (v: number) => String(Number(v.toFixed(4)));
+
+interface StudyImageRow {
+  image_id: number;
+  code: string;
+  filename: string;
+  serial: string | null;
+  group: string | null;
+}
+
+/** `GET /api/studies/{id}/images` as the page's user sees it (a reader: in their own order). */
+async function studyImages(page: Page): Promise<StudyImageRow[]> {
+  const res = await page.request.get(`/api/studies/${studyId()}/images`);
+  expect(res.ok()).toBeTruthy();
+  return (await res.json()) as StudyImageRow[];
+}
+
+/** What a blinded reader sees instead of the image's name. */
+const coded = (imageId: number) => `case ${shared.codes.get(imageId)?.code ?? '?'}`;
+
+/** The real file name of a study image. */
+function fileOf(imageId: number): string {
+  const file = shared.codes.get(imageId)?.filename;
+  expect(file, `image ${imageId} is in the study`).toBeTruthy();
+  return file as string;
+}
+
+/**
+ * A blinded reader's view: the worklist lists the images in the reader's own order (the order of
+ * their `GET …/images`), each as `case <code>` without serial or group, and no real file name is
+ * anywhere in the page (text or attributes).
+ */
+async function expectCodedWorklist(page: Page) {
+  const mine = await studyImages(page);
+  expect(mine.map((i) => i.image_id).sort()).toEqual([...shared.codes.keys()].sort());
+  for (const i of mine) expect(i, `the reader's row of image ${i.image_id}`).toMatchObject({ filename: coded(i.image_id), serial: null, group: null });
+  const items = page.getByTestId('worklist-item');
+  await expect(items).toHaveCount(mine.length);
+  expect(await items.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-image-id'))))).toEqual(mine.map((i) => i.image_id));
+  for (const i of mine) await expect(page.locator(`[data-testid=worklist-item][data-image-id="${i.image_id}"]`)).toContainText(coded(i.image_id));
+  await expectNoFileNames(page);
+}
+
+/** None of the study's real file names (nor their stems) in the page's text or attributes. */
+async function expectNoFileNames(page: Page) {
+  const html = await page.content();
+  for (const f of FILES) {
+    expect(html.includes(f), `${f} is not on the reader's page`).toBe(false);
+    expect(html.includes(f.replace(/\.tif$/, '')), `${f} (stem) is not on the reader's page`).toBe(false);
+  }
+}
 
 async function logIn(page: Page, name: string, password = PASSWORD) {
   await expect(page.getByRole('heading', { name: 'Log in to Histoscore' })).toBeVisible();
@@ -100,8 +156,9 @@ async function openStudy(page: Page) {
 }
 
 /**
- * Reads the image the panel shows: checks nothing of the AI is on screen, enters the blind
- * score, submits, and checks that the AI draft appears. Returns the image's file name.
+ * Reads the image the panel shows: checks it is named by its code only and nothing of the AI is
+ * on screen, enters the blind score, submits, and checks that the AI draft appears. Returns the
+ * image's real file name.
  */
 let blindShotTaken = false;
 
@@ -109,7 +166,12 @@ async function readBlind(page: Page, values: (m: Metric) => number): Promise<str
   const { metrics } = schemaOf();
   const panel = page.getByTestId('read-panel');
   await expect(panel).toHaveAttribute('data-mode', 'blind');
-  const file = await panel.getByTestId('read-filename').innerText();
+  const imageId = Number(await panel.getAttribute('data-image-id'));
+  const file = fileOf(imageId);
+  // The code, not the name: in the heading, the worklist, anywhere on the page.
+  await expect(panel.getByTestId('read-filename')).toHaveText(coded(imageId));
+  await expect(panel).toContainText('Serial – · group –');
+  await expectNoFileNames(page);
   // Blind: no AI value anywhere on the page.
   await expect(panel.getByTestId('blind-note')).toBeVisible();
   await expect(page.getByTestId('read-ai-value')).toHaveCount(0);
@@ -131,6 +193,9 @@ async function readBlind(page: Page, values: (m: Metric) => number): Promise<str
     await expect(input(panel, 'read-blind-value', m.name)).toHaveText(fmt(values(m)));
     await expect(input(panel, 'read-input', m.name)).toHaveValue(fmt(values(m)));
   }
+  // Still the code after the reveal (the name stays hidden until the adjudication).
+  await expect(panel.getByTestId('read-filename')).toHaveText(coded(imageId));
+  await expectNoFileNames(page);
   return file;
 }
 
@@ -186,17 +251,37 @@ test('admin: upload, wait for the scores, create a blinded study', async ({ page
   // The admin is not a reader here: adjudication and agreement only.
   await expect(page.getByRole('tab', { name: 'Adjudicate' })).toBeVisible();
   await expect(page.getByRole('tab', { name: 'My reading' })).toHaveCount(0);
-  const study = (await (await page.request.get(`/api/studies/${studyId()}`)).json()) as { image_count: number; blinded: boolean; readers: string[] };
+  const study = (await (await page.request.get(`/api/studies/${studyId()}`)).json()) as { image_count: number; blinded: boolean; readers: string[]; order_seed: number };
   expect(study).toMatchObject({ image_count: FILES.length, blinded: true, readers: ['reader1', 'reader2'] });
+  expect(Number.isInteger(study.order_seed)).toBe(true);
+  // The administrator sees each image's real name beside its study-local code.
+  const rows = await studyImages(page);
+  expect(rows.map((r) => r.filename).sort()).toEqual([...FILES].sort());
+  for (const r of rows) {
+    expect(r.code, `the code of ${r.filename}`).toMatch(new RegExp(`^${studyId()}-\\d+$`));
+    expect(r.image_id).toBe(shared.images.get(r.filename)?.id);
+    shared.codes.set(r.image_id, { code: r.code, filename: r.filename });
+  }
+  expect(new Set(rows.map((r) => r.code)).size, 'codes are unique in the study').toBe(rows.length);
 });
 
 test('reader1: a study image cannot be scored from History while the blinded read is open', async ({ browser, accounts }) => {
   const { context, page } = await session(browser, accounts.url, 'reader1');
   const { id } = shared.images.get(FILES[0] as string) as { id: number };
+  // The History leaves the study's images out for the reader: a search by name finds nothing.
+  for (const f of FILES) {
+    const found = (await (await page.request.get(`/api/images?search=${encodeURIComponent(f)}&limit=50`)).json()) as { items: { id: number }[] };
+    expect(found.items, `a search for ${f}`).toEqual([]);
+  }
+  const all = (await (await page.request.get('/api/images?limit=200')).json()) as { items: { id: number }[] };
+  expect(all.items.filter((r) => shared.codes.has(r.id))).toEqual([]);
   await navLink(page, 'History').click();
   await page.goto(`/history?open=${id}`);
   const panel = page.getByTestId('review-panel');
   await expect(panel).toBeVisible();
+  // Opened by its address: named by its code.
+  await expect(panel).toContainText(coded(id));
+  await expectNoFileNames(page);
   // No field to type in, no review or delete button: a note that sends the reader to the study.
   await expect(panel.getByTestId('blinded-read-note')).toBeVisible();
   await expect(panel.getByTestId('score-input')).toHaveCount(0);
@@ -230,8 +315,10 @@ test('reader1: blind score without the AI, then the reveal, then a revision with
   await openStudy(page);
   await expect(page.getByRole('tab', { name: 'My reading' })).toHaveAttribute('aria-selected', 'true');
   await expect(page.getByRole('tab', { name: 'Agreement' })).toHaveCount(0); // it holds the other readers' scores
-  const answer = (await (await firstRead).json()) as { state: string; ai: unknown; blinded: boolean };
+  const answer = (await (await firstRead).json()) as { state: string; ai: unknown; blinded: boolean; image: { id: number; filename: string; serial: unknown; group: unknown } };
   expect(answer).toMatchObject({ state: 'blind', ai: null, blinded: true });
+  expect(answer.image).toMatchObject({ filename: coded(answer.image.id), serial: null, group: null });
+  await expectCodedWorklist(page);
 
   const blind = (m: Metric) => Math.min(m.max, step);
   const file = await readBlind(page, blind);
@@ -251,23 +338,72 @@ test('reader1: blind score without the AI, then the reveal, then a revision with
   await expect(input(panel, 'read-input', metric.name)).toHaveValue(fmt(after));
   const id = shared.images.get(file)?.id as number;
   await expect(page.locator(`[data-testid=worklist-item][data-image-id="${id}"]`)).toHaveAttribute('data-state', 'revised');
+  await expect(panel.getByTestId('read-revision-time')).toHaveText(/^saved/);
   shared.revised = { file, metric: metric.name, blind: before, revised: after };
 
   // Next image: blind again.
   await panel.getByRole('button', { name: /Next image/ }).click();
-  await expect(page.getByTestId('read-panel').getByTestId('read-filename')).not.toHaveText(file);
+  await expect(page.getByTestId('read-panel')).not.toHaveAttribute('data-image-id', String(id));
   await readBlind(page, blind);
   await expect(page.getByTestId('worklist-summary')).toHaveText(`${FILES.length} of ${FILES.length} blind-scored`);
   await context.close();
 });
 
-test('reader2: blind scores for both images, no revision', async ({ browser, accounts }) => {
+/** Makes the page hidden or visible again as a tab switch would (the app reads visibilityState). */
+async function setHidden(page: Page, hidden: boolean) {
+  await page.evaluate((h) => {
+    if (h) Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    else delete (document as unknown as Record<string, unknown>).visibilityState;
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+test('reader2: blind scores for both images, no revision; time on task is active viewing only', async ({ browser, accounts }) => {
   const { context, page } = await session(browser, accounts.url, 'reader2');
+  // Before the read is opened: the wall time below covers all of it.
+  const openedAt = Date.now();
   await openStudy(page);
+  await expectCodedWorklist(page);
+  const panel = page.getByTestId('read-panel');
+  await expect(panel).toHaveAttribute('data-mode', 'blind');
+  const firstId = Number(await panel.getAttribute('data-image-id'));
+
+  // Time on task: a few seconds of work, then the tab hidden for a while (not counted), then
+  // back. The server's time is what the page reported, so it is above zero and below the time
+  // the page was open less the hidden time (the time since opening would include it). Idle time
+  // (a minute without input) is left to the unit tests (lib/activeTime.test.ts).
+  const work = async (seconds: number) => {
+    for (let i = 0; i < seconds * 2; i++) {
+      await page.mouse.move(500 + (i % 10) * 20, 500);
+      await page.waitForTimeout(500);
+    }
+  };
+  await work(3);
+  const hiddenAt = Date.now();
+  const reported = page.waitForRequest((r) => r.url().endsWith(`/images/${firstId}/active`) && r.method() === 'POST');
+  await setHidden(page, true);
+  const report = await reported; // hiding the page reports at once
+  expect((JSON.parse(report.postData() ?? '{}') as { ms: number }).ms).toBeGreaterThan(0);
+  expect(await report.headerValue('x-csrf-token'), 'the report carries the CSRF header').toBeTruthy();
+  await page.waitForTimeout(12_000);
+  await setHidden(page, false);
+  const hiddenMs = Date.now() - hiddenAt;
+  await work(2);
+
   const first = await readBlind(page, () => 0);
-  await page.getByTestId('read-panel').getByRole('button', { name: /Next image/ }).click();
-  await expect(page.getByTestId('read-panel').getByTestId('read-filename')).not.toHaveText(first);
+  const wallS = (Date.now() - openedAt) / 1000;
+  const read = (await (await page.request.get(`/api/studies/${studyId()}/images/${firstId}/read`)).json()) as { blind_seconds: number | null };
+  expect(read.blind_seconds, 'active viewing was reported').toBeGreaterThan(0);
+  expect(read.blind_seconds as number, `${read.blind_seconds} s of active viewing in ${wallS.toFixed(1)} s, ${(hiddenMs / 1000).toFixed(1)} s of them hidden`).toBeLessThan(wallS - hiddenMs / 1000 + 1.5);
+  await expect(panel.getByTestId('read-blind-time')).toHaveText(/^saved · \d+ s of active viewing$/);
+  // No revision: the time after the reveal is no revision.
+  await expect(panel.getByTestId('read-revision-time')).toHaveText(/^none/);
+
+  await panel.getByRole('button', { name: /Next image/ }).click();
+  await expect(panel).not.toHaveAttribute('data-image-id', String(firstId));
   await readBlind(page, () => 0);
+  expect(first).toBe(fileOf(firstId));
+  await expect(page.locator(`[data-testid=worklist-item][data-image-id="${firstId}"]`)).toHaveAttribute('data-state', 'blind_done');
   // Reader 2 sees only their own work: nothing of reader 1's.
   await expect(page.getByRole('tabpanel')).not.toContainText('reader1');
   await expect(page.getByTestId('worklist-summary')).toHaveText(`${FILES.length} of ${FILES.length} blind-scored`);
@@ -283,8 +419,30 @@ test('admin: adjudicate a final score, read the agreement, download the exports'
   await expect(page.getByRole('tab', { name: 'Adjudicate' })).toHaveAttribute('aria-selected', 'true');
 
   const card = page.locator(`[data-testid=adjudication][data-image-id="${image.id}"]`);
+  // The adjudicator sees the real name (and the code the readers saw).
+  await expect(card.getByRole('heading', { level: 3 })).toContainText(revised.file);
+  await expect(card.getByRole('heading', { level: 3 })).toContainText(coded(image.id));
+  for (const [id, { filename }] of shared.codes) {
+    await expect(page.locator(`[data-testid=adjudication][data-image-id="${id}"]`).getByRole('heading', { level: 3 })).toContainText(filename);
+  }
   // Reader 1's revision is there beside the AI draft.
   await expect(card.locator(`[data-testid=adj-reader-value][data-metric="${revised.metric}"]`).filter({ hasText: fmt(revised.revised) }).first()).toBeVisible();
+  // The image itself, beside the scores (left of the table, level with it), loaded, large enough to
+  // judge, and a way to open it at full resolution.
+  const preview = card.getByTestId('adj-preview');
+  await preview.scrollIntoViewIfNeeded();
+  await expect(preview).toBeVisible();
+  await expect.poll(() => preview.evaluate((el: HTMLImageElement) => (el.complete ? el.naturalWidth : 0))).toBeGreaterThan(0);
+  const imageBox = await preview.boundingBox();
+  const scoresBox = await card.getByRole('table').boundingBox();
+  expect(imageBox && scoresBox, 'the image and the scores are laid out').toBeTruthy();
+  if (imageBox && scoresBox) {
+    expect(imageBox.width).toBeGreaterThanOrEqual(280);
+    expect(imageBox.x + imageBox.width, 'the image is left of the scores').toBeLessThanOrEqual(scoresBox.x);
+    expect(imageBox.y, 'the image is level with the scores').toBeLessThan(scoresBox.y + scoresBox.height);
+    expect(scoresBox.y).toBeLessThan(imageBox.y + imageBox.height);
+  }
+  await expect(card.getByTestId('adj-open-viewer')).toHaveAttribute('href', `/history?open=${image.id}`);
   await card.getByRole('button', { name: `Edit final score of ${revised.file}` }).click();
   const metric = metrics[0] as Metric;
   const value = metric.max;

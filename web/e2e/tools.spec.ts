@@ -10,6 +10,10 @@
 //   screen pixel (the viewer's data-zoom: screen pixels per image pixel, 0.5), with the keys too;
 //   on an ordinary TIFF, 1:1 shows one image pixel per screen pixel.
 //
+// - Scale bar: an ordinary microscope TIFF whose resolution tags give the pixel size (a copy of a
+//   fixture given 20 000 pixels per centimetre: 0.5 µm) shows a scale bar in µm that matches the
+//   zoom; the fixture itself (resolution 1/1, no unit) shows none.
+//
 // This file runs after review.spec.ts on the same server (files run in name order, one worker):
 // review.spec.ts counts its own records. The deleted record here is a copy of its own (new
 // content); the two fields and the slide are the shared fixtures (already known when the other
@@ -36,6 +40,7 @@ interface Rec {
   id: number;
   filename: string;
   scores: Record<string, number>;
+  pixel_size_um?: number | null;
 }
 
 async function schemaOf(request: APIRequestContext): Promise<{ step: number; metrics: Metric[] }> {
@@ -68,6 +73,40 @@ async function accessible(page: Page, what: string) {
 async function uploadAndWait(page: Page, names: string[], paths = names.map((n) => join(fixtureImages, n))) {
   await page.getByTestId('file-input').setInputFiles(paths);
   for (const n of names) await expect(item(page, n)).toHaveAttribute('data-stage', 'done', { timeout: 150_000 });
+}
+
+/**
+ * A copy of a TIFF whose first IFD says `perCm` pixels per centimetre: XResolution and
+ * YResolution (RATIONAL: the value field holds the offset of numerator and denominator) set to
+ * perCm/1, ResolutionUnit (SHORT, inline) to 3 (centimetre). Either byte order.
+ */
+function withResolution(tiff: Buffer, perCm: number): Buffer {
+  const b = Buffer.from(tiff);
+  const order = b.toString('latin1', 0, 2);
+  if (order !== 'II' && order !== 'MM') throw new Error(`not a TIFF (byte order ${JSON.stringify(order)})`);
+  const le = order === 'II';
+  const u16 = (at: number) => (le ? b.readUInt16LE(at) : b.readUInt16BE(at));
+  const u32 = (at: number) => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));
+  const w16 = (v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+  const w32 = (v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
+  const ifd = u32(4);
+  const patched: number[] = [];
+  for (let i = 0; i < u16(ifd); i++) {
+    const entry = ifd + 2 + i * 12;
+    const tag = u16(entry);
+    const type = u16(entry + 2);
+    if ((tag === 282 || tag === 283) && type === 5) {
+      const at = u32(entry + 8);
+      w32(perCm, at);
+      w32(1, at + 4);
+      patched.push(tag);
+    } else if (tag === 296 && type === 3) {
+      w16(3, entry + 8); // a SHORT sits at the start of the value field in both byte orders
+      patched.push(tag);
+    }
+  }
+  if (patched.length !== 3) throw new Error(`resolution tags not found (patched ${patched.join(', ') || 'none'})`);
+  return b;
 }
 
 test('History › Deleted: a corrected record deleted on the Score page is restored there, its correction kept; uploading it again offers the same', async ({ page, request }, testInfo) => {
@@ -309,4 +348,45 @@ test('magnification: 10× on a slide scanned at 20× shows two slide pixels per 
   await expect(levels.getByRole('button', { name: 'Fit' })).toHaveAttribute('aria-pressed', 'true');
   await page.keyboard.press(key);
   await expect.poll(async () => Math.abs((await ratio()) - 1)).toBeLessThan(0.02);
+});
+
+test('scale bar: a microscope TIFF whose resolution tags give the pixel size shows one in µm; without them none', async ({ page, request }, testInfo) => {
+  // 20 000 pixels per centimetre: 0.5 µm a pixel (a 10× field of a common camera).
+  const name = 'S-3602-10X_Image001_ch00_calibrated.tif';
+  const path = testInfo.outputPath(name);
+  writeFileSync(path, withResolution(readFileSync(join(fixtureImages, FIELD_A)), 20_000));
+  await page.goto('/');
+  await uploadAndWait(page, [FIELD_A, name], [join(fixtureImages, FIELD_A), path]);
+
+  const calibrated = await recordByName(request, name);
+  expect(calibrated.pixel_size_um, 'the pixel size from the resolution tags').toBeCloseTo(0.5, 6);
+  await page.goto(`/?image=${calibrated.id}`);
+  await expect(page.getByTestId('review-filename')).toHaveText(name);
+  const viewer = page.getByTestId('viewer');
+  await expect(viewer).toHaveAttribute('data-state', 'ready');
+  const bar = viewer.getByTestId('scale-bar');
+  await expect(bar).toBeVisible();
+  await expect(bar).toHaveText(/^(1|2|5)0* µm$/);
+  // Its length agrees with 0.5 µm a pixel at the viewer's zoom (screen pixels per image pixel), at
+  // fit and zoomed in.
+  const umPerImagePixel = async () => {
+    const um = Number(await bar.getAttribute('data-um'));
+    const px = Number(await bar.getAttribute('data-px'));
+    const zoom = Number(await viewer.getAttribute('data-zoom'));
+    return (um / px) * zoom;
+  };
+  await expect.poll(async () => Math.abs((await umPerImagePixel()) - 0.5) / 0.5, { message: 'the bar measures 0.5 µm a pixel' }).toBeLessThan(0.02);
+  const umAtFit = Number(await bar.getAttribute('data-um'));
+  for (let i = 0; i < 3; i++) await page.getByRole('button', { name: 'Zoom in' }).click();
+  await expect.poll(async () => Number(await bar.getAttribute('data-um'))).toBeLessThan(umAtFit);
+  await expect.poll(async () => Math.abs((await umPerImagePixel()) - 0.5) / 0.5).toBeLessThan(0.02);
+
+  // The fixture itself says 1/1 without a unit: no pixel size, no scale bar.
+  const plain = await recordByName(request, FIELD_A);
+  expect(plain.pixel_size_um ?? null).toBeNull();
+  await page.goto(`/?image=${plain.id}`);
+  await expect(page.getByTestId('review-filename')).toHaveText(FIELD_A);
+  await expect(viewer).toHaveAttribute('data-state', 'ready');
+  await expect(viewer).toHaveAttribute('data-zoom', /^\d/);
+  await expect(viewer.getByTestId('scale-bar')).toHaveCount(0);
 });

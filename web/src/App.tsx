@@ -18,7 +18,8 @@ import { LoginPage } from './pages/LoginPage';
 import { StudiesPage } from './pages/StudiesPage';
 import { ChangePasswordDialog } from './components/ChangePasswordDialog';
 import { TokensDialog } from './components/TokensDialog';
-import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall, Icon } from './components/ui';
+import { ExportButton } from './components/ExportDialog';
+import { Badge, btnGhost, btnPrimary, btnSecondary, btnSmall } from './components/ui';
 import { errorMessage } from './lib/format';
 import { plainErrorText } from './lib/errors';
 import { useModelRegistry } from './lib/modelRegistry';
@@ -235,7 +236,7 @@ function Shell({ config }: { config: AppConfig }) {
 
   return (
     <div className="flex h-full flex-col">
-      <Header config={config} queue={queue} active={navOf(route)} />
+      <Header config={config} queue={queue} active={navOf(route)} historyPage={route.page === 'history'} />
       <main className="min-h-0 flex-1">
         <Suspense
           fallback={
@@ -251,7 +252,8 @@ function Shell({ config }: { config: AppConfig }) {
   );
 }
 
-function Header({ config, queue, active }: { config: AppConfig; queue: UploadQueue; active: NavKey }) {
+/** `historyPage`: the History shows its own export button (it can follow the filters). */
+function Header({ config, queue, active, historyPage }: { config: AppConfig; queue: UploadQueue; active: NavKey; historyPage: boolean }) {
   const c = counts(queue.state);
   const live = useLiveState();
   const { mode, user } = useSession();
@@ -296,9 +298,7 @@ function Header({ config, queue, active }: { config: AppConfig; queue: UploadQue
             Processed: <strong data-testid="processed-count">{c.done}</strong>
           </span>
         )}
-        <a className={active === 'score' ? btnPrimary : btnSecondary} href="/api/export.csv" download>
-          <Icon name="download" /> Export CSV
-        </a>
+        {!historyPage && <ExportButton className={active === 'score' ? btnPrimary : btnSecondary} testId="header-export-csv" />}
         {accounts && <UserMenu />}
       </div>
     </header>

@@ -380,6 +380,21 @@ export async function submitRead(id: StudyId, imageId: number, scores: Scores, r
   ).data;
 }
 
+/**
+ * Reports `ms` (1 to 60 000) of active viewing of the image being read since the last report: the
+ * reader's time on task (lib/activeTime.ts). `keepalive`: the request outlives the page (sent when
+ * the reader leaves it).
+ */
+export async function reportActive(id: StudyId, imageId: number, ms: number, keepalive = false): Promise<Read> {
+  return (
+    await request<Read>(`${studyPath(id)}/images/${imageId}/active`, {
+      method: 'POST',
+      keepalive,
+      ...json({ ms }),
+    })
+  ).data;
+}
+
 export async function putFinal(id: StudyId, imageId: number, scores: Scores, reason?: string): Promise<StudyImage> {
   return (
     await request<StudyImage>(`${studyPath(id)}/images/${imageId}/final`, {

@@ -18,6 +18,8 @@ export interface DialogFormProps {
   onClose: () => void;
   wide?: boolean;
   testId?: string;
+  /** data-testid of the submit button. */
+  submitTestId?: string;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface DialogFormProps {
  * mounted: its first field takes focus; while it is sent the submit button waits; why it was
  * refused shows above the buttons.
  */
-export function DialogForm({ title, description, children, submitLabel, check, onSubmit, done, onClose, wide = false, testId }: DialogFormProps) {
+export function DialogForm({ title, description, children, submitLabel, check, onSubmit, done, onClose, wide = false, testId, submitTestId }: DialogFormProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const closeButton = useRef<HTMLButtonElement>(null);
   const titleId = useId();
@@ -40,7 +42,8 @@ export function DialogForm({ title, description, children, submitLabel, check, o
     const d = ref.current;
     if (!d) return;
     if (!d.open) d.showModal();
-    d.querySelector<HTMLElement>('input, select, textarea')?.focus();
+    // A radio group takes focus on its chosen option (arrow keys then move from there).
+    d.querySelector<HTMLElement>('input:not([type=radio]), input[type=radio]:checked, select, textarea')?.focus();
   }, []);
 
   useEffect(() => {
@@ -98,7 +101,7 @@ export function DialogForm({ title, description, children, submitLabel, check, o
             {finished ? 'Close' : 'Cancel'}
           </button>
           {!finished && (
-            <button type="submit" className={btnPrimary} disabled={busy}>
+            <button type="submit" className={btnPrimary} disabled={busy} data-testid={submitTestId}>
               {busy && <Spinner />} {submitLabel}
             </button>
           )}

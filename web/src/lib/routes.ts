@@ -46,3 +46,8 @@ export function studyHref(id: string | number, tab?: StudyTab, image?: number | 
   const s = q.toString();
   return `/studies/${encodeURIComponent(String(id))}${s ? `?${s}` : ''}`;
 }
+
+/** Where one image opens for review at full resolution: the History's review panel with the zoomable viewer. */
+export function reviewHref(imageId: number): string {
+  return `/history?open=${imageId}`;
+}

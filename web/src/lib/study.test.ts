@@ -18,6 +18,7 @@ const schema: Schema = { name: 't', step: 0.5, metrics: [{ name: 'a', max: 3 }, 
 
 const img = (id: number, my_state: StudyImage['my_state'], mine?: Partial<StudyImage['reads'][string]>): StudyImage => ({
   image_id: id,
+  code: `1-${String(id).padStart(3, '0')}`,
   filename: `f${id}.tif`,
   serial: null,
   status: 'scored',
@@ -50,11 +51,14 @@ describe('reading state (blinded study)', () => {
     expect(workState(img(1, 'revealed', { blind: { a: 1, b: 1 } }), 'me', true)).toBe('blind_done');
     expect(workState(img(1, 'revealed', { blind: { a: 1, b: 1 }, revised: { a: 1.5, b: 1 } }), 'me', true)).toBe('revised');
   });
-  it('does not take a revised score equal to the blind one for a revision, unless it was saved as one', () => {
+  it('does not take a revised score equal to the blind one for a revision, nor time spent after the reveal', () => {
     const same = { blind: { a: 1, b: 1 }, revised: { a: 1, b: 1 } };
     expect(hasRevision({ ...same, blind_seconds: 3, revised_seconds: null })).toBe(false);
     expect(workState(img(1, 'revealed', same), 'me', true)).toBe('blind_done');
-    expect(hasRevision({ ...same, blind_seconds: 3, revised_seconds: 8 })).toBe(true);
+    // Active viewing after the reveal gives a time without a revision.
+    expect(hasRevision({ ...same, blind_seconds: 3, revised_seconds: 8 })).toBe(false);
+    expect(workState(img(1, 'revealed', { ...same, blind_seconds: 3, revised_seconds: 8 }), 'me', true)).toBe('blind_done');
+    expect(hasRevision({ blind: { a: 1, b: 1 }, revised: { a: 1.5, b: 1 }, blind_seconds: 3, revised_seconds: 8 })).toBe(true);
   });
   it('unblinded: scored once the reader saved a score', () => {
     expect(workState(img(1, 'not_started', {}), 'me', false)).toBe('todo');

@@ -24,12 +24,14 @@ export function sameScores(a: Scores | null | undefined, b: Scores | null | unde
 }
 
 /**
- * The reader revised after the reveal. (The server may fill `revised` with the blind score at
- * the blind submit, so a revision is a revised score that differs, or a revision time.)
+ * The reader revised after the reveal. The server fills `revised` with the blind score at the
+ * blind submit, so a revision is a revised score that differs. (`revised_seconds` says nothing:
+ * it is the active viewing after the reveal, revised or not. A revision back to the blind values
+ * reads as none.)
  */
 export function hasRevision(r: ReaderScores | null | undefined): boolean {
   if (!r?.blind || !r.revised) return false;
-  return r.revised_seconds != null || !sameScores(r.revised, r.blind);
+  return !sameScores(r.revised, r.blind);
 }
 
 export function workState(img: StudyImage, me: string, blinded: boolean): WorkState {

@@ -5,7 +5,8 @@ import { FilterBar } from '../components/history/FilterBar';
 import { GroupSummary } from '../components/history/GroupSummary';
 import { RecordsTable } from '../components/history/RecordsTable';
 import { ReviewPanel } from '../components/ReviewPanel';
-import { btnSecondary, btnSmall, Icon } from '../components/ui';
+import { ExportButton } from '../components/ExportDialog';
+import { btnSecondary, btnSmall } from '../components/ui';
 import { plainErrorText } from '../lib/errors';
 import { errorMessage } from '../lib/format';
 import { onImageEvent, onResync } from '../lib/events';
@@ -135,9 +136,8 @@ export function HistoryPage() {
               </p>
             </div>
           )}
-          <a className={btnSecondary} href="/api/export.csv" download data-testid="export-csv">
-            <Icon name="download" /> Export CSV (all records)
-          </a>
+          {/* The Deleted view's records are never exported: there it offers every current record. */}
+          <ExportButton filters={deletedView ? null : filters} testId="export-csv" />
         </div>
 
         <FilterBar filters={filters} groups={data?.groups ?? []} update={update} />

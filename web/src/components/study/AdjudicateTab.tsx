@@ -1,13 +1,14 @@
 import { useState, type FormEvent } from 'react';
-import { listStudyImages, putFinal } from '../../api/client';
+import { imageUrls, listStudyImages, putFinal } from '../../api/client';
 import type { Scores, Study, StudyImage } from '../../api/types';
 import { useConfig } from '../../lib/config';
 import { errorMessage } from '../../lib/format';
 import { plainErrorText } from '../../lib/errors';
 import { formatScore, totalScore } from '../../lib/scores';
 import { collectScores, disagreeingMetrics, formatDuration, latestScores, scoresDiffer, scoresToTexts } from '../../lib/study';
+import { reviewHref } from '../../lib/routes';
 import { useQuery } from '../../lib/useQuery';
-import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from '../ui';
+import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../ui';
 import { ScoreFields, type ScoreColumn } from '../ScoreFields';
 
 type Filter = 'all' | 'differ' | 'incomplete';
@@ -136,6 +137,7 @@ function ImageAdjudication({ study, img, onSaved }: { study: Study; img: StudyIm
           {img.filename}{' '}
           <span className="text-sm font-normal text-slate-500 dark:text-slate-400">
             · {img.serial ?? '–'} · id {img.image_id}
+            {study.blinded && img.code ? <span title="What the blinded readers see instead of the name"> · case {img.code}</span> : null}
           </span>
         </h3>
         {img.status !== 'scored' && <Badge tone={img.status === 'failed' ? 'red' : 'violet'}>{img.status}</Badge>}
@@ -150,65 +152,117 @@ function ImageAdjudication({ study, img, onSaved }: { study: Study; img: StudyIm
           </button>
         )}
       </div>
-      <div className="relative overflow-x-auto px-4 py-3">
-        {editing ? (
-          <form onSubmit={(e) => void save(e)} noValidate className="flex flex-col gap-3" aria-label={`Final score of ${img.filename}`}>
-            <ScoreFields
-              idPrefix={`final-${img.image_id}`}
-              inputTestId="final-input"
-              texts={texts}
-              onText={(m, t) => setTexts((x) => ({ ...x, [m.name]: t }))}
-              showErrors={showErrors}
-              columns={sources}
-              inputHeader="Final"
-              disabled={saving}
-            />
-            <div className="flex flex-wrap items-center gap-1 text-xs">
-              <span className="text-slate-500 dark:text-slate-400">Fill from:</span>
-              {sources
-                .filter((s) => s.values)
-                .map((s) => (
-                  <button key={s.header} type="button" className={`${btnSecondary} ${btnSmall}`} onClick={() => fill(s.values)}>
-                    {s.header}
-                  </button>
-                ))}
-            </div>
-            <label className="flex flex-col gap-1 text-sm font-medium">
-              <span>
-                Reason{' '}
-                {study.require_reason ? (
-                  <span className="font-normal text-red-700 dark:text-red-400">(required)</span>
-                ) : (
-                  <span className="font-normal text-slate-500 dark:text-slate-400">(optional)</span>
-                )}
-              </span>
-              <textarea className={input} rows={2} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="final-reason" />
-            </label>
-            {error && (
-              <p role="alert" className="text-sm text-red-700 dark:text-red-400" data-testid="final-error">
-                {error}
-              </p>
-            )}
-            <div className="flex gap-2">
-              <button type="submit" className={btnPrimary} disabled={saving}>
-                {saving && <Spinner />} Save final score
-              </button>
-              <button type="button" className={btnSecondary} onClick={() => setEditing(false)} disabled={saving}>
-                Cancel
-              </button>
-            </div>
-          </form>
-        ) : (
-          <ScoresTable sources={sources} final={img.final} differ={differ} />
-        )}
-        {notice && !editing && (
-          <p role="status" className="mt-2 text-sm text-green-700 dark:text-green-400">
-            {notice}
-          </p>
-        )}
-        <ReaderTimes study={study} img={img} />
+      {/* The image beside the scores on wide screens (a 20 rem column), above them on narrow ones. */}
+      <div className="grid grid-cols-1 gap-4 px-4 py-3 lg:grid-cols-[20rem_minmax(0,1fr)]">
+        <AdjudicationImage img={img} />
+        <div className="relative min-w-0 overflow-x-auto">
+          {editing ? (
+            <form onSubmit={(e) => void save(e)} noValidate className="flex flex-col gap-3" aria-label={`Final score of ${img.filename}`}>
+              <ScoreFields
+                idPrefix={`final-${img.image_id}`}
+                inputTestId="final-input"
+                texts={texts}
+                onText={(m, t) => setTexts((x) => ({ ...x, [m.name]: t }))}
+                showErrors={showErrors}
+                columns={sources}
+                inputHeader="Final"
+                disabled={saving}
+              />
+              <div className="flex flex-wrap items-center gap-1 text-xs">
+                <span className="text-slate-500 dark:text-slate-400">Fill from:</span>
+                {sources
+                  .filter((s) => s.values)
+                  .map((s) => (
+                    <button key={s.header} type="button" className={`${btnSecondary} ${btnSmall}`} onClick={() => fill(s.values)}>
+                      {s.header}
+                    </button>
+                  ))}
+              </div>
+              <label className="flex flex-col gap-1 text-sm font-medium">
+                <span>
+                  Reason{' '}
+                  {study.require_reason ? (
+                    <span className="font-normal text-red-700 dark:text-red-400">(required)</span>
+                  ) : (
+                    <span className="font-normal text-slate-500 dark:text-slate-400">(optional)</span>
+                  )}
+                </span>
+                <textarea className={input} rows={2} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="final-reason" />
+              </label>
+              {error && (
+                <p role="alert" className="text-sm text-red-700 dark:text-red-400" data-testid="final-error">
+                  {error}
+                </p>
+              )}
+              <div className="flex gap-2">
+                <button type="submit" className={btnPrimary} disabled={saving}>
+                  {saving && <Spinner />} Save final score
+                </button>
+                <button type="button" className={btnSecondary} onClick={() => setEditing(false)} disabled={saving}>
+                  Cancel
+                </button>
+              </div>
+            </form>
+          ) : (
+            <ScoresTable sources={sources} final={img.final} differ={differ} />
+          )}
+          {notice && !editing && (
+            <p role="status" className="mt-2 text-sm text-green-700 dark:text-green-400">
+              {notice}
+            </p>
+          )}
+          <ReaderTimes study={study} img={img} />
+        </div>
       </div>
     </section>
+  );
+}
+
+/**
+ * The image's preview (the server's 1024 px JPEG), large enough to judge, and a link that opens
+ * it in the zoomable viewer in a new tab (the adjudication in progress stays where it is).
+ */
+function AdjudicationImage({ img }: { img: StudyImage }) {
+  const [failed, setFailed] = useState(false);
+  const href = reviewHref(img.image_id);
+  return (
+    <div className="flex w-full max-w-sm flex-col gap-2 lg:max-w-none">
+      {/* The picture opens the viewer too; the link below is the one for keyboards and screen readers. */}
+      <a
+        href={href}
+        target="_blank"
+        rel="noopener"
+        tabIndex={-1}
+        aria-hidden
+        title="Open in the viewer (new tab)"
+        className="block overflow-hidden rounded-lg border border-slate-200 bg-slate-100 dark:border-slate-700 dark:bg-slate-800"
+      >
+        {failed ? (
+          <span className="flex aspect-[4/3] items-center justify-center p-4 text-center text-sm text-slate-500 dark:text-slate-400" data-testid="adj-preview-missing">
+            No preview of this image. Open it in the viewer to see it.
+          </span>
+        ) : (
+          <img
+            src={imageUrls(img.image_id).preview}
+            alt=""
+            loading="lazy"
+            className="block aspect-[4/3] w-full object-contain"
+            onError={() => setFailed(true)}
+            data-testid="adj-preview"
+          />
+        )}
+      </a>
+      <a
+        href={href}
+        target="_blank"
+        rel="noopener"
+        className={`${btnSecondary} ${btnSmall} self-start`}
+        aria-label={`Open ${img.filename} in the viewer (new tab)`}
+        data-testid="adj-open-viewer"
+      >
+        <Icon name="expand" className="size-3.5" /> Open in the viewer
+      </a>
+    </div>
   );
 }
 
@@ -274,11 +328,11 @@ function ReaderTimes({ study, img }: { study: Study; img: StudyImage }) {
       const rs = img.reads?.[r];
       if (!rs || (rs.blind_seconds == null && rs.revised_seconds == null)) return null;
       const t = study.blinded
-        ? `${formatDuration(rs.blind_seconds)} to the blind score${rs.revised_seconds != null ? `, last revision ${formatDuration(rs.revised_seconds)} after the reveal` : ''}`
+        ? `${formatDuration(rs.blind_seconds)} before the blind score${rs.revised_seconds != null ? `, ${formatDuration(rs.revised_seconds)} after it` : ''}`
         : formatDuration(rs.revised_seconds ?? rs.blind_seconds);
       return `${r}: ${t}`;
     })
     .filter(Boolean);
   if (parts.length === 0) return null;
-  return <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">Time spent — {parts.join(' · ')}</p>;
+  return <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">Active viewing — {parts.join(' · ')}</p>;
 }

@@ -1,6 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect, useEffectEvent, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { ApiError, getRead, listStudyImages, submitRead } from '../../api/client';
+import { ApiError, getRead, listStudyImages, reportActive, submitRead } from '../../api/client';
 import type { Read, Study } from '../../api/types';
+import { useActiveTime } from '../../lib/activeTime';
 import { useConfig } from '../../lib/config';
 import { errorMessage, shortId } from '../../lib/format';
 import { plainErrorText } from '../../lib/errors';
@@ -13,6 +14,7 @@ import {
   collectScores,
   firstToRead,
   formatDuration,
+  hasRevision,
   isFinished,
   nextInWorklist,
   readMode,
@@ -137,6 +139,9 @@ export function ReadingTab({ study, imageId, onProgress }: { study: Study; image
   );
 }
 
+/** " · 42 s of active viewing" (the server's time on task), or nothing when it has none. */
+const onTask = (seconds: number | null | undefined) => (seconds != null ? ` · ${formatDuration(seconds)} of active viewing` : '');
+
 function readErrorMessage(e: unknown): string {
   if (e instanceof ApiError && e.status === 403) return 'Only the readers of this study read its images. Ask an administrator to add you as a reader.';
   if (e instanceof ApiError && e.status === 404) return 'This image is not in the study (any more). Choose another one from the worklist.';
@@ -191,6 +196,8 @@ function ReadForm({ study, imageId, nextId, onOpen, onSaved, read, onRead }: Pan
   const [notice, setNotice] = useState<string | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
   const reasonRef = useRef<HTMLTextAreaElement>(null);
+  // Time on task: active viewing of this image, reported while the panel is open.
+  const flushActive = useActiveTime(useCallback((ms: number, leaving: boolean) => reportActive(study.id, imageId, ms, leaving), [study.id, imageId]));
 
   useEffect(() => {
     if (focusNextPanel) {
@@ -227,6 +234,8 @@ function ReadForm({ study, imageId, nextId, onOpen, onSaved, read, onRead }: Pan
     setSaving(true);
     setSaveError(null);
     try {
+      // The time up to now belongs to this score (the blind score's time ends with it).
+      await flushActive();
       const r = await submitRead(study.id, imageId, scores, reasonShown && reason.trim() ? reason.trim() : undefined);
       onRead(r);
       setTexts(prefill(r));
@@ -356,18 +365,18 @@ function ReadForm({ study, imageId, nextId, onOpen, onSaved, read, onRead }: Pan
           {read.blinded ? (
             <>
               <dt>Blind score</dt>
-              <dd>{read.blind ? `saved · ${formatDuration(read.blind_seconds)} after opening` : 'not yet'}</dd>
+              <dd data-testid="read-blind-time">{read.blind ? `saved${onTask(read.blind_seconds)}` : 'not yet'}</dd>
               {read.blind && (
                 <>
                   <dt>Revision</dt>
-                  <dd>{read.revised_seconds != null ? `saved · ${formatDuration(read.revised_seconds)} after the reveal` : 'none'}</dd>
+                  <dd data-testid="read-revision-time">{`${hasRevision(read) ? 'saved' : 'none'}${onTask(read.revised_seconds)}`}</dd>
                 </>
               )}
             </>
           ) : (
             <>
               <dt>Score</dt>
-              <dd>{read.revised || read.blind ? `saved · ${formatDuration(read.revised_seconds)} after opening` : 'not yet'}</dd>
+              <dd data-testid="read-score-time">{read.revised || read.blind ? `saved${onTask(read.revised_seconds)}` : 'not yet'}</dd>
             </>
           )}
           {mode.showAi && read.model_id && (
