@@ -46,11 +46,9 @@ fn candle_forward_equals_pytorch() {
     }
 }
 
-/// One epoch: frozen layers keep their weights, trained ones change, and every BatchNorm's
-/// running statistics move (PyTorch's `model.train()` updates them in frozen layers too).
-#[test]
-fn fine_tuning_trains_only_the_chosen_layers() {
-    let model = Model::load(&fixtures().join("model.pth")).unwrap();
+/// The six fixture images' preprocessed tensors in three groups, with made-up targets, and a
+/// split of them by group.
+fn six_samples() -> (Vec<TensorSample>, histoscore_engine::train::Split) {
     let names = [
         "S-3602-10X_Image001_ch00",
         "S-3602-10X_Image002_ch00",
@@ -70,6 +68,15 @@ fn fine_tuning_trains_only_the_chosen_layers() {
         .collect();
     let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
     let split = split_by_group(&groups, 0.3, 5).unwrap();
+    (samples, split)
+}
+
+/// One epoch: frozen layers keep their weights, trained ones change, and every BatchNorm's
+/// running statistics move (PyTorch's `model.train()` updates them in frozen layers too).
+#[test]
+fn fine_tuning_trains_only_the_chosen_layers() {
+    let model = Model::load(&fixtures().join("model.pth")).unwrap();
+    let (samples, split) = six_samples();
     let cfg = HeadConfig {
         max_epochs: 1,
         batch_size: 4,
@@ -122,25 +129,7 @@ fn fine_tuning_trains_only_the_chosen_layers() {
 #[test]
 fn fine_tuning_rate_keeps_the_network_from_diverging() {
     let model = Model::load(&fixtures().join("model.pth")).unwrap();
-    let names = [
-        "S-3602-10X_Image001_ch00",
-        "S-3602-10X_Image002_ch00",
-        "S-4500-10x_Image123_RAW_ch00",
-        "gray_800x600",
-        "rgba_800x600",
-        "cmu_portrait_deflate_tiled",
-    ];
-    let samples: Vec<TensorSample> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| TensorSample {
-            group: format!("g{}", i % 3),
-            input: read_f32_npy(&fixtures().join(format!("tensors/{n}.input.npy"))),
-            targets: vec![1.0, 1.0, 1.0, (i % 4) as f64],
-        })
-        .collect();
-    let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
-    let split = split_by_group(&groups, 0.3, 5).unwrap();
+    let (samples, split) = six_samples();
     let max = [4.0, 3.0, 3.0, 4.0];
     let run = |cfg: HeadConfig| {
         finetune::fine_tune(

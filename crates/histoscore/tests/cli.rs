@@ -473,7 +473,7 @@ fn user_accounts_and_the_non_loopback_rule() {
     );
     // With an administrator, binding every address is allowed (the server starts, then is
     // stopped).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_histoscore"))
+    let child = Command::new(env!("CARGO_BIN_EXE_histoscore"))
         .args(["serve", "--bind", "0.0.0.0:0", "--workers", "0"])
         .env("HISTOSCORE_DATA_DIR", &data)
         .env_remove("HISTOSCORE_MODEL")
@@ -481,6 +481,17 @@ fn user_accounts_and_the_non_loopback_rule() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let seen = stderr_until_listening(child);
+    assert!(seen.contains("accounts are set up"), "{seen}");
+    assert!(seen.contains("listening on http://0.0.0.0:"), "{seen}");
+    assert!(
+        seen.contains("--public-url"),
+        "without --public-url the server warns: {seen}"
+    );
+}
+
+/// What a started `serve` printed until it said where it listens (or exited), then stops it.
+fn stderr_until_listening(mut child: std::process::Child) -> String {
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let mut line = String::new();
@@ -493,12 +504,7 @@ fn user_accounts_and_the_non_loopback_rule() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(seen.contains("accounts are set up"), "{seen}");
-    assert!(seen.contains("listening on http://0.0.0.0:"), "{seen}");
-    assert!(
-        seen.contains("--public-url"),
-        "without --public-url the server warns: {seen}"
-    );
+    seen
 }
 
 /// Containers start on 0.0.0.0 with no one to run `user add`: HISTOSCORE_ADMIN_PASSWORD
@@ -519,20 +525,7 @@ fn the_first_administrator_comes_from_the_environment() {
         if let Some(u) = user {
             c.env("HISTOSCORE_ADMIN_USER", u);
         }
-        let mut child = c.spawn().unwrap();
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut seen = String::new();
-        let mut line = String::new();
-        while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
-            seen.push_str(&line);
-            if line.contains("listening on") {
-                break;
-            }
-            line.clear();
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        seen
+        stderr_until_listening(c.spawn().unwrap())
     };
     let weak = serve("password1234", None);
     assert!(weak.contains("HISTOSCORE_ADMIN_PASSWORD"), "{weak}");
