@@ -221,7 +221,8 @@ impl Store {
              updated_by, storage_key, search_text, kind, slide, source_path, source_size, \
              source_mtime_ms, pixel_size_um) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 'unreviewed', 1, $10, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
+             $11, $12, $13, $14, $15, $16, $17, $18, CAST($19 AS DOUBLE PRECISION)) \
+             RETURNING id",
         )
         .bind(&new.filename)
         .bind(&new.serial)
@@ -241,7 +242,13 @@ impl Store {
         .bind(new.source.as_ref().map(|f| f.path.clone()))
         .bind(new.source.as_ref().map(|f| f.size))
         .bind(new.source.as_ref().map(|f| f.mtime_ms))
-        .bind(new.pixel_size_um.filter(|v| v.is_finite() && *v > 0.0))
+        // As text: an optional float through the Any driver can reach PostgreSQL in a binary
+        // format that a statement prepared with a NULL there refuses.
+        .bind(
+            new.pixel_size_um
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(|v| v.to_string()),
+        )
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;

@@ -12,6 +12,7 @@ use histoscore_store::*;
 use indexmap::IndexMap;
 
 on_both_backends!(
+    pixel_sizes_present_and_absent_alternate,
     open_health_integrity,
     insert_get_find,
     insert_rejects_bad_input,
@@ -1229,4 +1230,20 @@ async fn slide_fields_are_kept_per_model_with_progress(db: TestDb) {
     assert_eq!(left.len(), 1);
     assert!(left[0].roi);
     assert_eq!(store.slide_fields(rec.id, "m2").await.unwrap().len(), 1);
+}
+
+/// Images with and without a pixel size, one after the other: each is stored and read back
+/// as given (absent stays absent).
+async fn pixel_sizes_present_and_absent_alternate(db: TestDb) {
+    let store = db.store;
+    for n in 0..6u64 {
+        let size = (n % 2 == 1).then_some(0.25 * (n + 1) as f64);
+        let new = NewImage {
+            pixel_size_um: size,
+            ..new_image(&format!("px-{n}.tif"), Some("S-9"), 100 + n)
+        };
+        let rec = store.insert_image(&new, "tester").await.unwrap();
+        assert_eq!(rec.pixel_size_um, size, "image {n}");
+        assert_eq!(store.get_image(rec.id).await.unwrap().pixel_size_um, size);
+    }
 }
