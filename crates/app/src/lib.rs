@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod originals;
 pub mod passwords;
 pub mod registry;
+pub mod retraining;
 pub mod s3;
 pub mod slides;
 pub mod training;

@@ -22,6 +22,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::blobs::{BlobStore, LocalCopy};
 use crate::registry::models_key;
 
+/// The layers of the network a fine-tune may train.
+pub const LAYERS: [&str; 7] = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"];
+
 /// What to train.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
@@ -118,12 +121,12 @@ impl From<String> for TrainingError {
 }
 
 /// One image to train on, before its features are computed.
-struct Item {
-    key: String,
-    group: String,
-    path: PathBuf,
-    sha256: String,
-    targets: Vec<f64>,
+pub(crate) struct Item {
+    pub(crate) key: String,
+    pub(crate) group: String,
+    pub(crate) path: PathBuf,
+    pub(crate) sha256: String,
+    pub(crate) targets: Vec<f64>,
 }
 
 fn file_sha(path: &Path) -> Result<String, String> {
@@ -132,12 +135,15 @@ fn file_sha(path: &Path) -> Result<String, String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
-/// Features of an image under a model, cached in the data folder.
+/// Features of an image under a model, cached in the data folder. `tensor`: the image's
+/// preprocessed tensor when the caller has it (otherwise the file is read when the cache
+/// misses).
 fn features(
     cache: &Path,
     item: &Item,
     scorer: &Scorer,
     queue: &InferenceQueue,
+    tensor: Option<&[f32]>,
 ) -> Result<Vec<f32>, String> {
     let file = cache.join(format!("{}.f32", item.sha256));
     if let Ok(bytes) = std::fs::read(&file) {
@@ -148,11 +154,17 @@ fn features(
                 .collect());
         }
     }
-    let prepared = scorer
-        .prepare_file(&item.path)
-        .map_err(|e| format!("could not read {}: {e}", item.path.display()))?;
+    let tensor = match tensor {
+        Some(t) => t.to_vec(),
+        None => {
+            scorer
+                .prepare_file(&item.path)
+                .map_err(|e| format!("could not read {}: {e}", item.path.display()))?
+                .tensor
+        }
+    };
     let f = queue
-        .submit(prepared.tensor)
+        .submit(tensor)
         .map_err(|e| format!("computing features failed: {e}"))?;
     // The cache is an optimisation: failing to write it is not an error.
     let _ = std::fs::create_dir_all(cache);
@@ -249,16 +261,52 @@ pub struct Excluded {
     pub reason: String,
 }
 
-/// The training examples: every human-reviewed image with all metrics scored and its pixels
-/// readable. Reviewed images that cannot be examples are listed with the reason.
-async fn from_database(
-    store: &Store,
-    blobs: &dyn BlobStore,
+/// The sample group an image belongs to (whole groups go to one side of a split, and the
+/// evaluation set is a list of groups).
+pub(crate) fn group_of(r: &histoscore_store::ImageRecord) -> String {
+    r.group_name
+        .clone()
+        .or(r.serial.clone())
+        .unwrap_or_else(|| r.filename.clone())
+}
+
+/// The human scores of a reviewed image, in schema order, when it can be a training (or
+/// evaluation) example; otherwise why not.
+pub(crate) fn eligible(
+    r: &histoscore_store::ImageRecord,
     schema: &Schema,
-) -> Result<(Vec<Item>, Vec<LocalCopy>, Vec<Excluded>), String> {
-    let mut items = Vec::new();
-    let mut keep = Vec::new();
-    let mut excluded = Vec::new();
+) -> Result<Vec<f64>, String> {
+    // Records without pixels (imported scores) have nothing to learn from, and values flagged
+    // for review (e.g. imported out of range) are not targets. A slide's scores are a mean
+    // over many fields: they are not one image's targets.
+    if r.sha256.is_empty() {
+        return Err("imported scores without the image's pixels".into());
+    }
+    if r.is_slide() {
+        return Err(
+            "a whole-slide image: its human score is for the whole slide, not one field".into(),
+        );
+    }
+    if !r.flags.is_empty() {
+        let what: Vec<&str> = r.flags.keys().map(String::as_str).collect();
+        return Err(format!(
+            "scores flagged for a person to check ({})",
+            what.join(", ")
+        ));
+    }
+    schema
+        .metrics
+        .iter()
+        .map(|m| r.scores.get(&m.name).copied())
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| "not every metric has a score".to_string())
+}
+
+/// Every human-reviewed image (not retracted), page by page.
+pub(crate) async fn reviewed_records(
+    store: &Store,
+) -> Result<Vec<histoscore_store::ImageRecord>, String> {
+    let mut out = Vec::new();
     let mut q = ListQuery {
         review_status: Some(ReviewStatus::Reviewed),
         limit: 1000,
@@ -270,67 +318,63 @@ async fn from_database(
             break;
         }
         q.offset += page.len() as i64;
-        for r in page {
-            // Records without pixels (imported scores) have nothing to learn from, and values
-            // flagged for review (e.g. imported out of range) are not targets. A slide's scores
-            // are a mean over many fields: they are not one image's targets.
-            let mut exclude = |reason: String| {
-                excluded.push(Excluded {
-                    image_id: r.id,
-                    filename: r.filename.clone(),
-                    reason,
-                })
-            };
-            if r.sha256.is_empty() {
-                exclude("imported scores without the image's pixels".into());
-                continue;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// The examples: every human-reviewed image with all metrics scored and its pixels readable,
+/// of the groups `wanted` accepts. Reviewed images that cannot be examples are listed with the
+/// reason; so are those of groups not wanted, with `unwanted` as the reason (when given).
+pub(crate) async fn from_database(
+    store: &Store,
+    blobs: &dyn BlobStore,
+    schema: &Schema,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+    unwanted: Option<&str>,
+) -> Result<(Vec<Item>, Vec<LocalCopy>, Vec<Excluded>), String> {
+    let mut items = Vec::new();
+    let mut keep = Vec::new();
+    let mut excluded = Vec::new();
+    for r in reviewed_records(store).await? {
+        let mut exclude = |reason: String| {
+            excluded.push(Excluded {
+                image_id: r.id,
+                filename: r.filename.clone(),
+                reason,
+            })
+        };
+        let group = group_of(&r);
+        if !wanted(&group) {
+            if let Some(why) = unwanted {
+                exclude(why.to_string());
             }
-            if r.is_slide() {
-                exclude(
-                    "a whole-slide image: its human score is for the whole slide, not one field"
-                        .into(),
-                );
-                continue;
-            }
-            if !r.flags.is_empty() {
-                let what: Vec<&str> = r.flags.keys().map(String::as_str).collect();
-                exclude(format!(
-                    "scores flagged for a person to check ({})",
-                    what.join(", ")
-                ));
-                continue;
-            }
-            let Some(targets) = schema
-                .metrics
-                .iter()
-                .map(|m| r.scores.get(&m.name).copied())
-                .collect::<Option<Vec<f64>>>()
-            else {
-                exclude("not every metric has a score".into());
-                continue;
-            };
-            // No slides here: nothing is unpacked, so no cache folder is needed.
-            let copy = match crate::originals::original(blobs, Path::new(""), &r).await {
-                Ok(c) => c,
-                Err(e) => {
-                    exclude(format!("the image could not be read: {e}"));
-                    continue;
-                }
-            };
-            let path = copy.path.clone();
-            keep.push(copy);
-            items.push(Item {
-                key: format!("image {} v{}", r.id, r.version),
-                group: r
-                    .group_name
-                    .clone()
-                    .or(r.serial.clone())
-                    .unwrap_or_else(|| r.filename.clone()),
-                path,
-                sha256: r.sha256.clone(),
-                targets,
-            });
+            continue;
         }
+        let targets = match eligible(&r, schema) {
+            Ok(t) => t,
+            Err(why) => {
+                exclude(why);
+                continue;
+            }
+        };
+        // No slides here: nothing is unpacked, so no cache folder is needed.
+        let copy = match crate::originals::original(blobs, Path::new(""), &r).await {
+            Ok(c) => c,
+            Err(e) => {
+                exclude(format!("the image could not be read: {e}"));
+                continue;
+            }
+        };
+        let path = copy.path.clone();
+        keep.push(copy);
+        items.push(Item {
+            key: format!("image {} v{}", r.id, r.version),
+            group,
+            path,
+            sha256: r.sha256.clone(),
+            targets,
+        });
     }
     Ok((items, keep, excluded))
 }
@@ -388,7 +432,6 @@ pub async fn train_model(
             schema.metrics.len()
         )));
     }
-    const LAYERS: [&str; 7] = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"];
     if !req.head_only {
         if req.layers.is_empty() {
             return Err(TrainingError::Failed(
@@ -409,7 +452,18 @@ pub async fn train_model(
             Vec::new(),
             Vec::new(),
         ),
-        None => from_database(store, blobs, schema).await?,
+        None => {
+            // The evaluation set's groups are never trained on (chosen now if none was yet).
+            let eval = crate::retraining::evaluation_rule(store, actor).await?;
+            from_database(
+                store,
+                blobs,
+                schema,
+                &|g: &str| !eval.contains(g),
+                Some("in the evaluation set, which no model trains on"),
+            )
+            .await?
+        }
     };
     if !excluded.is_empty() {
         let _ = progress.send(Progress::Warning {
@@ -421,8 +475,21 @@ pub async fn train_model(
         });
     }
     if items.len() < 4 {
+        let aside = excluded
+            .iter()
+            .filter(|e| e.reason.contains("evaluation set"))
+            .count();
+        let note = if aside > 0 {
+            format!(
+                " ({aside} more are in the evaluation set, which no model trains on: they \
+                 compare models)"
+            )
+        } else {
+            String::new()
+        };
         return Err(TrainingError::Failed(format!(
-            "only {} reviewed image(s) have every metric scored; review more images first",
+            "only {} reviewed image(s) with every metric scored can be training \
+             examples{note}; review more images first",
             items.len()
         )));
     }
@@ -475,31 +542,39 @@ pub async fn train_model(
             other => TrainingError::Failed(other.to_string()),
         };
         let cancelled = || cancel2.load(std::sync::atomic::Ordering::Relaxed);
-        // One input per image: the frozen network's features (head only, cached) or the
-        // preprocessed image (fine-tuning).
-        let features_queue = if head_only {
-            Some(
-                parent_for_task
-                    .start_features(engine.0, engine.1)
-                    .map_err(|e| format!("could not start the engine: {e}"))?,
-            )
-        } else {
-            None
-        };
-        let mut inputs = Vec::with_capacity(items.len());
+        // Per image: the frozen network's features (cached), and for fine-tuning the
+        // preprocessed image as well. The head is trained on the features first (seconds);
+        // a fine-tune then starts from that head ("linear probing, then fine-tuning"), so it
+        // spends its slow epochs on the deeper layers, not on fitting a new last layer.
+        let (features_queue, _features_thread) = parent_for_task
+            .start_features(engine.0, engine.1)
+            .map_err(|e| format!("could not start the engine: {e}"))?;
+        let mut feats = Vec::with_capacity(items.len());
+        let mut tensors = Vec::with_capacity(if head_only { 0 } else { items.len() });
         for (n, item) in items.iter().enumerate() {
             if cancelled() {
                 return Err(TrainingError::Cancelled);
             }
-            inputs.push(match &features_queue {
-                Some((queue, _)) => features(&cache, item, &scorer, queue)?,
-                None => {
+            let tensor = if head_only {
+                None
+            } else {
+                Some(
                     scorer
                         .prepare_file(&item.path)
                         .map_err(|e| format!("could not read {}: {e}", item.path.display()))?
-                        .tensor
-                }
-            });
+                        .tensor,
+                )
+            };
+            feats.push(features(
+                &cache,
+                item,
+                &scorer,
+                &features_queue,
+                tensor.as_deref(),
+            )?);
+            if let Some(t) = tensor {
+                tensors.push(t);
+            }
             let _ = tx.send(Progress::Features {
                 done: n + 1,
                 total: items.len(),
@@ -514,22 +589,29 @@ pub async fn train_model(
         let on_epoch = |r: &EpochReport| {
             let _ = tx.send(Progress::Epoch(r.clone()));
         };
+        let head_samples: Vec<Sample> = items
+            .iter()
+            .zip(feats)
+            .map(|(item, features)| Sample {
+                key: item.key.clone(),
+                group: item.group.clone(),
+                features,
+                targets: item.targets.clone(),
+            })
+            .collect();
+        let (pw, pb) = train::head_of(parent_for_task.weights());
         if head_only {
-            let samples: Vec<Sample> = items
-                .iter()
-                .zip(inputs)
-                .map(|(item, features)| Sample {
-                    key: item.key.clone(),
-                    group: item.group.clone(),
-                    features,
-                    targets: item.targets.clone(),
-                })
-                .collect();
-            let (pw, pb) = train::head_of(parent_for_task.weights());
-            let result =
-                train::train_head((&pw, &pb), &samples, &split, &max, &cfg, &cancel2, on_epoch)
-                    .map_err(stop)?;
-            let val: Vec<&Sample> = split.val.iter().map(|&i| &samples[i]).collect();
+            let result = train::train_head(
+                (&pw, &pb),
+                &head_samples,
+                &split,
+                &max,
+                &cfg,
+                &cancel2,
+                on_epoch,
+            )
+            .map_err(stop)?;
+            let val: Vec<&Sample> = split.val.iter().map(|&i| &head_samples[i]).collect();
             let new_out = val
                 .iter()
                 .map(|s| train::head_outputs(&result.weight, &result.bias, &s.features))
@@ -551,6 +633,27 @@ pub async fn train_model(
                 history: result.history,
             });
         }
+        // (Only when the last layer is among those that train.)
+        let start = if prefixes.iter().any(|p| p == "fc.") {
+            let head = train::train_head(
+                (&pw, &pb),
+                &head_samples,
+                &split,
+                &max,
+                &HeadConfig {
+                    seed: cfg.seed,
+                    ..HeadConfig::default()
+                },
+                &cancel2,
+                |_| {},
+            )
+            .map_err(stop)?;
+            train::with_head(parent_for_task.weights(), &head.weight, &head.bias)
+                .map_err(|e| TrainingError::Failed(e.to_string()))?
+        } else {
+            parent_for_task.weights().clone()
+        };
+        let inputs = tensors;
         let samples: Vec<finetune::TensorSample> = items
             .iter()
             .zip(inputs)
@@ -562,14 +665,7 @@ pub async fn train_model(
             .collect();
         let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
         let (weights, best_epoch, history) = finetune::fine_tune(
-            parent_for_task.weights(),
-            &refs,
-            &samples,
-            &split,
-            &max,
-            &cfg,
-            &cancel2,
-            on_epoch,
+            &start, &refs, &samples, &split, &max, &cfg, &cancel2, on_epoch,
         )
         .map_err(stop)?;
         let inputs: Vec<Vec<f32>> = split

@@ -2,6 +2,7 @@
 //! microscope file name maps to a sample, and how well raters agree. Pure data and rules, no I/O.
 
 pub mod agreement;
+pub mod comparison;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,9 +1,12 @@
 //! Fine-tuning the deeper layers (layer3, layer4 and the head by default) as the original
-//! does, on CPU with candle's autograd: the ResNet18 forward pass in candle with BatchNorm in
-//! training mode (batch statistics, running statistics updated with momentum 0.1, as
-//! PyTorch's `model.train()` does for every BatchNorm, frozen or not), targets ÷ max, MSE,
-//! Adam with learning rate 1e-3, early stopping on the validation loss (evaluated with the
-//! running statistics, as `model.eval()`).
+//! does, on CPU with candle's autograd: the ResNet18 forward pass in candle, targets ÷ max,
+//! MSE, Adam, early stopping on the validation loss (evaluated with the running statistics,
+//! as `model.eval()`). BatchNorm trains in the layers that train (batch statistics, running
+//! statistics updated with momentum 0.1, as PyTorch's `model.train()`); in the frozen layers
+//! it keeps its running statistics. The original put every BatchNorm in training mode: with
+//! batches of eight that moves the statistics of layers nothing else changes, so that the
+//! network evaluated afterwards is not the one trained (on real crops the fine-tune then lost
+//! to training the last layer alone; `tests/learns.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +38,9 @@ pub struct Net {
     vars: Vec<(String, Var)>,
     running: HashMap<String, Tensor>,
     head: usize,
+    /// BatchNorm layers (prefixes) that train: batch statistics when training. The others,
+    /// frozen, keep normalising with their running statistics and do not update them.
+    train_bn: std::collections::HashSet<String>,
 }
 
 fn is_trainable(name: &str, trainable: &[&str]) -> bool {
@@ -59,11 +65,18 @@ impl Net {
                 params.insert(name.clone(), tensor);
             }
         }
+        let train_bn = vars
+            .iter()
+            .filter_map(|(n, _)| n.strip_suffix(".weight"))
+            .filter(|p| running.contains_key(&format!("{p}.running_mean")))
+            .map(str::to_string)
+            .collect();
         Ok(Net {
             params,
             vars,
             running,
             head: weights.head(),
+            train_bn,
         })
     }
 
@@ -74,6 +87,7 @@ impl Net {
     }
 
     fn bn(&mut self, x: &Tensor, prefix: &str, train: bool) -> Result<Tensor, TrainError> {
+        let train = train && self.train_bn.contains(prefix);
         let c = x.dim(1)?;
         let shape = (1, c, 1, 1);
         let gamma = self.p(&format!("{prefix}.weight"))?.reshape(shape)?;
@@ -339,6 +353,42 @@ pub fn fine_tune(
     Ok((weights, best_epoch, history))
 }
 
+/// `steps` Adam steps of the fine-tune on one fixed batch (no shuffling, no validation): the
+/// loss of each step before its update, and the evaluation-mode outputs afterwards. What the
+/// PyTorch reference (`scripts/make-finetune-fixture.py`) records, to check one against the
+/// other.
+pub fn steps_on_batch(
+    parent: &Weights,
+    trainable: &[&str],
+    batch: &[TensorSample],
+    max: &[f64],
+    learning_rate: f64,
+    steps: usize,
+) -> Result<(Vec<f64>, Vec<Vec<f32>>), TrainError> {
+    let mut net = Net::new(parent, trainable)?;
+    let mut opt = AdamW::new(
+        net.vars.iter().map(|(_, v)| v.clone()).collect(),
+        ParamsAdamW {
+            lr: learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    )?;
+    let refs: Vec<&TensorSample> = batch.iter().collect();
+    let (x, y) = batch_tensors(&refs, max)?;
+    let mut losses = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let loss = net.forward(&x, true)?.sub(&y)?.sqr()?.mean_all()?;
+        opt.backward_step(&loss)?;
+        net.refresh_params();
+        losses.push(f64::from(loss.to_scalar::<f32>()?));
+    }
+    let after = net.forward(&x, false)?.to_vec2::<f32>()?;
+    Ok((losses, after))
+}
+
 /// Evaluation-mode outputs of the candle forward pass (to check it against the inference
 /// engine).
 pub fn eval_outputs(weights: &Weights, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, TrainError> {
@@ -351,9 +401,13 @@ pub fn eval_outputs(weights: &Weights, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f3
             targets: vec![0.0; weights.head()],
         })
         .collect();
-    let refs: Vec<&TensorSample> = samples.iter().collect();
     let max = vec![1.0; weights.head()];
-    let (x, _) = batch_tensors(&refs, &max)?;
-    let out = net.forward(&x, false)?;
-    Ok(out.to_vec2::<f32>()?)
+    let mut out = Vec::with_capacity(samples.len());
+    // In batches, so that many images do not hold every activation at once.
+    for chunk in samples.chunks(16) {
+        let refs: Vec<&TensorSample> = chunk.iter().collect();
+        let (x, _) = batch_tensors(&refs, &max)?;
+        out.extend(net.forward(&x, false)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
 }

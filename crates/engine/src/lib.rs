@@ -5,6 +5,7 @@ pub mod backend;
 pub mod finetune;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod learning;
 pub mod onnx;
 pub mod ort_backend;
 pub mod scorer;

@@ -168,6 +168,52 @@ pub enum ModelCommand {
         #[command(flatten)]
         data: common::DataArgs,
     },
+    /// Show or set the retraining policy: when the server trains a new model on its own from
+    /// the reviewed images, and whether a model that proves better on the evaluation set is
+    /// promoted at once or waits for approval. With no options, prints the policy.
+    Policy {
+        /// Retrain once this many images were reviewed since the last run (`off`: not on
+        /// this ground).
+        #[arg(long, value_name = "N|off", value_parser = parse_count_or_off, env = "HISTOSCORE_RETRAIN_AFTER")]
+        after_reviewed: Option<Off>,
+        /// Retrain every this many hours (`off`: no schedule).
+        #[arg(long, value_name = "HOURS|off", value_parser = parse_count_or_off, env = "HISTOSCORE_RETRAIN_EVERY_HOURS")]
+        every_hours: Option<Off>,
+        /// `fine-tune` the last layers of the network (default) or train the `head` only
+        /// (the last layer; seconds instead of minutes).
+        #[arg(long, value_parser = ["fine-tune", "head"], env = "HISTOSCORE_RETRAIN_MODE")]
+        mode: Option<String>,
+        /// Layers a fine-tune trains, comma-separated (default layer3,layer4,fc).
+        #[arg(long, value_delimiter = ',', env = "HISTOSCORE_RETRAIN_LAYERS")]
+        layers: Option<Vec<String>>,
+        /// What happens to a better model: `approval` (it waits for an administrator; the
+        /// default) or `auto` (it becomes the active model at once).
+        #[arg(long, value_parser = ["approval", "auto"], env = "HISTOSCORE_RETRAIN_PROMOTE")]
+        promote: Option<String>,
+        /// Metrics whose error must improve, comma-separated (`all`: every metric).
+        #[arg(long, value_delimiter = ',', env = "HISTOSCORE_RETRAIN_METRICS")]
+        metrics: Option<Vec<String>>,
+        #[command(flatten)]
+        schema: SchemaArg,
+        #[command(flatten)]
+        data: common::DataArgs,
+    },
+}
+
+/// A positive count, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct Off(pub Option<i64>);
+
+fn parse_count_or_off(s: &str) -> Result<Off, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Off(None));
+    }
+    match s.parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(Off(Some(n))),
+        _ => Err(format!(
+            "{s:?} is not a whole number of at least 1 (or `off`)"
+        )),
+    }
 }
 
 /// `--model`: shared by every command that scores.

@@ -8,6 +8,7 @@
 //! - [`slide`]: whole-slide images through OpenSlide (loaded at run time), tissue and fields.
 
 pub mod decode;
+pub mod deconvolution;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod preprocess;

@@ -18,6 +18,7 @@ pub mod metrics;
 mod openapi;
 mod registry_routes;
 pub mod resumable;
+mod retraining;
 mod routes;
 pub mod scratch;
 pub mod security;

@@ -23,7 +23,7 @@ pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<ModelEntry>>, Ap
     Ok(Json(s.store.list_models().await?))
 }
 
-fn not_found(e: histoscore_store::StoreError) -> ApiError {
+pub(crate) fn not_found(e: histoscore_store::StoreError) -> ApiError {
     match e {
         histoscore_store::StoreError::Refused(d) => {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", d)

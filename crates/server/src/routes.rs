@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Access;
 use crate::{
-    accounts, compat, events, export, images, media, registry_routes, resumable, slides, studies,
-    training, upload,
+    accounts, compat, events, export, images, media, registry_routes, resumable, retraining,
+    slides, studies, training, upload,
 };
 use crate::{ApiDoc, AppState};
 
@@ -227,6 +227,24 @@ pub(crate) fn table() -> Table {
     )
     .add(Quick, admins_change, routes!(training::get))
     .add(Quick, admins_change, routes!(training::cancel))
+    // Automated retraining: policy, evaluation set, comparisons.
+    .add(
+        Quick,
+        admins_change,
+        routes!(retraining::get_policy, retraining::set_policy),
+    )
+    .add(Quick, Only(Admin), routes!(retraining::run_policy))
+    .add(
+        Quick,
+        admins_change,
+        routes!(
+            retraining::get_evaluation_set,
+            retraining::set_evaluation_set
+        ),
+    )
+    .add(Quick, admins_change, routes!(retraining::evaluations))
+    .add(Stream, Only(Admin), routes!(retraining::evaluate))
+    .add(Stream, admins_change, routes!(retraining::evaluation_csv))
     // The original system's API (answers 404 unless --original-api).
     .add(Upload, everyone, routes!(compat::upload_image))
     .add(Upload, everyone, routes!(compat::upload_image_slash))

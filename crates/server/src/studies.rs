@@ -320,6 +320,19 @@ pub struct Read {
     revised_seconds: Option<f64>,
 }
 
+/// The image as a reader of `study` sees it, with the AI draft the study was made with (not a
+/// later re-scoring's).
+async fn study_record(
+    s: &AppState,
+    caller: &Caller,
+    study: &Study,
+    image_id: i64,
+) -> Result<ImageRecord, ApiError> {
+    let mut record = coded_record(s, caller, image_id).await?;
+    record.draft = s.store.study_draft(study.id, image_id).await?;
+    Ok(record)
+}
+
 fn read_view(study: &Study, record: &ImageRecord, read: &ReaderRead) -> Read {
     let state = if study.blinded && !read.submitted() {
         "blind"
@@ -376,7 +389,7 @@ pub async fn open_read(
 ) -> Result<Json<Read>, ApiError> {
     let study = reader_study(&s, &caller, id).await?;
     let read = s.store.open_read(&study, image_id, &caller.name).await?;
-    let record = coded_record(&s, &caller, image_id).await?;
+    let record = study_record(&s, &caller, &study, image_id).await?;
     Ok(Json(read_view(&study, &record, &read)))
 }
 
@@ -421,7 +434,7 @@ pub async fn active(
         .store
         .add_active_time(&study, image_id, &caller.name, body.ms)
         .await?;
-    let record = coded_record(&s, &caller, image_id).await?;
+    let record = study_record(&s, &caller, &study, image_id).await?;
     Ok(Json(read_view(&study, &record, &read)))
 }
 
@@ -456,7 +469,7 @@ pub async fn submit_read(
             &s.scorer.schema,
         )
         .await?;
-    let record = coded_record(&s, &caller, image_id).await?;
+    let record = study_record(&s, &caller, &study, image_id).await?;
     Ok(Json(read_view(&study, &record, &read)))
 }
 

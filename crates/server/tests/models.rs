@@ -16,6 +16,7 @@ on_both_backends!(
     registry_activation_rollback_and_rescore,
     training_from_reviewed_scores_registers_an_inactive_model,
     training_is_a_job_a_stopping_worker_gives_back,
+    the_retraining_policy_trains_compares_and_waits_for_approval,
 );
 
 const NAME: &str = "S-3602-10X_Image002_ch00.tif";
@@ -253,6 +254,7 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     assert_eq!(st, StatusCode::OK);
 
     review_six(&app).await;
+    no_evaluation_groups(&app).await;
     // One reviewed image's file is gone: it is left out, and the report says why.
     let originals = app.stored_originals();
     std::fs::remove_file(&originals[0]).unwrap();
@@ -293,6 +295,20 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
     let runs = app.get_json("/api/training").await;
     assert_eq!(runs.as_array().unwrap().len(), 2);
     app.stop().await;
+}
+
+/// An evaluation set that holds none of the six images' groups, so that every reviewed image
+/// may be trained on (with six images, the automatic set would leave too few; the evaluation
+/// set has its own test).
+async fn no_evaluation_groups(app: &TestApp) {
+    let r = app
+        .client
+        .put(app.url("/api/models/evaluation-set"))
+        .json(&json!({"share": 0.0, "groups": ["S-9999"], "reason": "this test trains on all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 /// Six images in several sample groups, reviewed with scores.
@@ -341,20 +357,22 @@ async fn training_is_a_job_a_stopping_worker_gives_back(db: TestDb) {
     let path = format!("/api/models/{}/activate", reference.id());
     assert_eq!(post(&app, &path, json!({})).await.0, StatusCode::OK);
     review_six(&app).await;
+    no_evaluation_groups(&app).await;
     // Fine-tuning for many epochs: long enough to be running when the worker stops.
     let (st, run) = post(&app, "/api/training", json!({"epochs": 10000, "seed": 1})).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{run}");
     let id = run["id"].as_i64().unwrap();
     let mut started = false;
+    let mut last = Value::Null;
     for _ in 0..600 {
-        let r = app.get_json(&format!("/api/training/{id}")).await;
-        if r["progress"]["stage"] == "epoch" {
+        last = app.get_json(&format!("/api/training/{id}")).await;
+        if last["progress"]["stage"] == "epoch" {
             started = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(started, "the training run never reached its first epoch");
+    assert!(started, "the training run never reached its first epoch: {last}");
     app.stop().await;
     let depth = store.queue_depth().await.unwrap();
     assert_eq!(
@@ -394,6 +412,147 @@ async fn training_is_a_job_a_stopping_worker_gives_back(db: TestDb) {
         depth = store.queue_depth().await.unwrap();
     }
     assert_eq!((depth.queued, depth.running), (0, 0), "the job has ended");
+    app.stop().await;
+}
+
+async fn put(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .put(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// The retraining policy over HTTP: set (bad values refused with the reason), run now; the
+/// run keeps the evaluation set's groups out of training, compares the new model with the
+/// active one (too few evaluation images here: it says so) and promotes nothing.
+async fn the_retraining_policy_trains_compares_and_waits_for_approval(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(db.store, dir.path()).await;
+    let reference = Model::load(&fixtures().join("model.pth")).unwrap();
+    assert_eq!(
+        import(&app, &fixtures().join("model.pth"), "reference")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let path = format!("/api/models/{}/activate", reference.id());
+    assert_eq!(post(&app, &path, json!({})).await.0, StatusCode::OK);
+
+    let policy = app.get_json("/api/models/policy").await;
+    assert_eq!(policy["after_reviewed"], Value::Null, "off by default");
+    assert_eq!(
+        policy["auto_promote"], false,
+        "waits for approval by default"
+    );
+    for (bad, field) in [
+        (json!({"after_reviewed": 0}), "after_reviewed"),
+        (json!({"layers": ["layer9"]}), "layers"),
+        (json!({"metrics": ["Nope"]}), "metrics"),
+    ] {
+        let (st, body) = put(&app, "/api/models/policy", bad).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.to_string().contains(field), "{body}");
+    }
+    let (st, saved) = put(
+        &app,
+        "/api/models/policy",
+        json!({"after_reviewed": 3, "head_only": true}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{saved}");
+    assert_eq!(
+        app.get_json("/api/models/policy").await["after_reviewed"],
+        3
+    );
+
+    // The evaluation set: a reason is required; then S-3602 (two images) is kept aside.
+    let view = app.get_json("/api/models/evaluation-set").await;
+    assert_eq!(view["set"], Value::Null);
+    let (st, body) = put(
+        &app,
+        "/api/models/evaluation-set",
+        json!({"share": 0.0, "groups": ["S-3602"], "reason": ""}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (st, set) = put(
+        &app,
+        "/api/models/evaluation-set",
+        json!({"share": 0.0, "groups": ["S-3602"], "reason": "sample 3602 is the reference case"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{set}");
+    review_six(&app).await;
+    let view = app.get_json("/api/models/evaluation-set").await;
+    assert_eq!(
+        view["members"],
+        json!([{"group": "S-3602", "images": 2}]),
+        "{view}"
+    );
+    assert_eq!(view["training_images"], 4, "{view}");
+
+    let (st, run) = post(&app, "/api/models/policy/run", json!({})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{run}");
+    assert_eq!(run["origin"], "policy");
+    let done = wait_run(&app, run["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let id = done["model_id"].as_str().unwrap().to_string();
+    let entry = app.get_json(&format!("/api/models/{id}")).await;
+    assert_eq!(
+        entry["training"]["images"].as_array().unwrap().len(),
+        4,
+        "{entry}"
+    );
+    let kept_out: Vec<&Value> = entry["training"]["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"].as_str().unwrap().contains("evaluation set"))
+        .collect();
+    assert_eq!(kept_out.len(), 2, "{entry}");
+
+    // The comparison was made and kept with the model; too few images to say anything.
+    let mut evals = Value::Null;
+    for _ in 0..200 {
+        evals = app.get_json(&format!("/api/models/{id}/evaluations")).await;
+        if !evals.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let e = &evals[0];
+    assert_eq!(e["verdict"], "not_enough_data", "{evals}");
+    assert_eq!(e["champion_id"], reference.id());
+    assert_eq!(e["report"]["images"], 2, "{e}");
+    assert!(e["report"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("not enough reviewed data to compare"));
+    let csv = app
+        .client
+        .get(app.url(&format!("/api/models/{id}/evaluation.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    assert!(
+        text.starts_with("metric,statistic,value,ci95_low,ci95_high,verdict\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Fibrosis,mae_difference,,,,not_enough_data"),
+        "{text}"
+    );
+    assert_eq!(
+        app.get_json("/api/config").await["model"]["id"],
+        reference.id(),
+        "nothing is promoted"
+    );
     app.stop().await;
 }
 

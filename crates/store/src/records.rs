@@ -153,6 +153,8 @@ text_enum!(
         Attach => "attach",
         /// The same file was uploaded again under another name (kept as a name to find it by).
         OtherName => "other_name",
+        /// The retraining's evaluation set was chosen or changed (the groups, and why).
+        EvaluationSet => "evaluation_set",
     }
 );
 text_enum!(

@@ -14,7 +14,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::{
-    corrupt, now, parse_opt_ts, parse_ts, Arg, ImageRecord, Result, Sql, Store, StoreError,
+    corrupt, draft_from_row, now, parse_opt_ts, parse_ts, Arg, Draft, ImageRecord, Result, Sql,
+    Store, StoreError, DRAFT_COLS,
 };
 
 text_enum!(
@@ -240,8 +241,9 @@ async fn add_images(
 ) -> Result<()> {
     for g in groups {
         sqlx::query(
-            "INSERT INTO study_images (study_id, image_id, added_at) \
-             SELECT $1, id, $2 FROM images WHERE group_name = $3 AND deleted_at IS NULL \
+            "INSERT INTO study_images (study_id, image_id, added_at, draft_id) \
+             SELECT $1, id, $2, (SELECT MAX(d.id) FROM drafts d WHERE d.image_id = images.id) \
+             FROM images WHERE group_name = $3 AND deleted_at IS NULL \
              ON CONFLICT (study_id, image_id) DO NOTHING",
         )
         .bind(study_id)
@@ -264,7 +266,8 @@ async fn add_images(
             ));
         }
         sqlx::query(
-            "INSERT INTO study_images (study_id, image_id, added_at) VALUES ($1, $2, $3) \
+            "INSERT INTO study_images (study_id, image_id, added_at, draft_id) \
+             VALUES ($1, $2, $3, (SELECT MAX(d.id) FROM drafts d WHERE d.image_id = $2)) \
              ON CONFLICT (study_id, image_id) DO NOTHING",
         )
         .bind(study_id)
@@ -504,23 +507,68 @@ impl Store {
     }
 
     /// The study's (non-retracted) images in id order, each with every reader's work.
+    /// The AI draft study `study_id` shows for an image (see [`Store::study_rows`]).
+    pub async fn study_draft(&self, study_id: i64, image_id: i64) -> Result<Option<Draft>> {
+        sqlx::query(&format!(
+            "SELECT {DRAFT_COLS} FROM drafts d WHERE d.id = COALESCE(\
+             (SELECT s.draft_id FROM study_images s WHERE s.study_id = $1 AND s.image_id = $2), \
+             (SELECT MIN(d2.id) FROM drafts d2 WHERE d2.image_id = $2))"
+        ))
+        .bind(study_id)
+        .bind(image_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(draft_from_row)
+        .transpose()
+    }
+
+    ///
+    /// The AI draft of each row is the one the study was made with: the image's latest draft
+    /// when it was added (its first draft, if it had none yet), so that re-scoring or a new
+    /// active model does not move a study's AI column.
     pub async fn study_rows(&self, study: &Study) -> Result<Vec<StudyImageRow>> {
         let rows = sqlx::query(
-            "SELECT s.image_id, s.code FROM study_images s JOIN images i ON i.id = s.image_id \
+            "SELECT s.image_id, s.code, COALESCE(s.draft_id, \
+             (SELECT MIN(d.id) FROM drafts d WHERE d.image_id = s.image_id)) AS draft_id \
+             FROM study_images s JOIN images i ON i.id = s.image_id \
              WHERE s.study_id = $1 AND i.deleted_at IS NULL ORDER BY s.image_id",
         )
         .bind(study.id)
         .fetch_all(&self.pool)
         .await?;
         let mut codes: BTreeMap<i64, String> = BTreeMap::new();
+        let mut draft_ids: Vec<i64> = Vec::new();
         for r in &rows {
             codes.insert(
                 r.try_get(0)?,
                 r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
             );
+            if let Some(d) = r.try_get::<Option<i64>, _>(2)? {
+                draft_ids.push(d);
+            }
         }
         let ids: Vec<i64> = codes.keys().copied().collect();
-        let records = self.load_records(&ids).await?;
+        let mut records = self.load_records(&ids).await?;
+        let mut pinned: BTreeMap<i64, Draft> = BTreeMap::new();
+        for chunk in draft_ids.chunks(500) {
+            let mut sql = Sql::default();
+            let list = chunk
+                .iter()
+                .map(|id| sql.arg(Arg::I64(*id)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql.push(&format!(
+                "SELECT {DRAFT_COLS} FROM drafts d WHERE d.id IN ({list})"
+            ));
+            for r in sql.query().fetch_all(&self.pool).await? {
+                let d = draft_from_row(&r)?;
+                pinned.insert(d.image_id, d);
+            }
+        }
+        for record in &mut records {
+            record.draft = pinned.remove(&record.id);
+        }
         let mut reads = self.reads(study, None, None).await?;
         Ok(records
             .into_iter()

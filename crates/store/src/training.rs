@@ -26,6 +26,8 @@ pub struct TrainingRun {
     /// The registered model, once done.
     pub model_id: Option<String>,
     pub cancel_requested: bool,
+    /// Who started it: a person (`manual`) or the retraining policy (`policy`).
+    pub origin: String,
     pub created_by: String,
     #[serde(with = "crate::records::millis")]
     pub created_at: DateTime<Utc>,
@@ -34,7 +36,7 @@ pub struct TrainingRun {
 }
 
 const RUN_COLS: &str = "id, state, params, progress, error, model_id, cancel_requested, \
-     created_by, created_at, updated_at";
+     origin, created_by, created_at, updated_at";
 
 fn run_from_row(r: &AnyRow) -> Result<TrainingRun> {
     Ok(TrainingRun {
@@ -45,6 +47,7 @@ fn run_from_row(r: &AnyRow) -> Result<TrainingRun> {
         error: r.try_get("error")?,
         model_id: r.try_get("model_id")?,
         cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
+        origin: r.try_get("origin")?,
         created_by: r.try_get("created_by")?,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
@@ -58,14 +61,67 @@ impl Store {
         params: &serde_json::Value,
         actor: &str,
     ) -> Result<TrainingRun> {
+        match self.insert_training_run(params, actor, "manual").await? {
+            Some(run) => Ok(run),
+            None => Err(StoreError::Corrupt("a manual run was not recorded".into())),
+        }
+    }
+
+    /// Records a run of the retraining policy and queues its job, unless a training run is
+    /// already in progress (`None`; at most one policy run at a time, whichever process
+    /// asks).
+    pub async fn create_policy_run(
+        &self,
+        params: &serde_json::Value,
+        actor: &str,
+    ) -> Result<Option<TrainingRun>> {
+        let running = sqlx::query("SELECT COUNT(*) FROM training_runs WHERE state = 'running'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get::<i64, _>(0)?;
+        if running > 0 {
+            return Ok(None);
+        }
+        match self.insert_training_run(params, actor, "policy").await {
+            Err(StoreError::Database(e))
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    /// The latest run the policy started, if any.
+    pub async fn last_policy_run(&self) -> Result<Option<TrainingRun>> {
+        let sql = format!(
+            "SELECT {RUN_COLS} FROM training_runs WHERE origin = 'policy' ORDER BY id DESC LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    async fn insert_training_run(
+        &self,
+        params: &serde_json::Value,
+        actor: &str,
+        origin: &str,
+    ) -> Result<Option<TrainingRun>> {
         check_actor(actor)?;
         let at = now();
         let (_write, mut tx) = self.begin_write().await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO training_runs (state, params, owner, created_by, created_at, updated_at) \
-             VALUES ('running', $1, '', $2, $3, $3) RETURNING id",
+            "INSERT INTO training_runs \
+             (state, params, owner, origin, created_by, created_at, updated_at) \
+             VALUES ('running', $1, '', $2, $3, $4, $4) RETURNING id",
         )
         .bind(params.to_string())
+        .bind(origin)
         .bind(actor)
         .bind(&at)
         .fetch_one(&mut *tx)
@@ -80,7 +136,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.training_run(id).await
+        self.training_run(id).await.map(Some)
     }
 
     pub async fn training_run(&self, id: i64) -> Result<TrainingRun> {

@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use harness::TestDb;
+use histoscore_domain::comparison::EvalRule;
 use histoscore_domain::{Schema, Scores};
 use histoscore_store::*;
 use indexmap::IndexMap;
 
 on_both_backends!(
+    a_study_keeps_the_draft_it_was_made_with,
+    retraining_policy_sets_and_runs,
     pixel_sizes_present_and_absent_alternate,
     open_health_integrity,
     insert_get_find,
@@ -1246,4 +1249,135 @@ async fn pixel_sizes_present_and_absent_alternate(db: TestDb) {
         assert_eq!(rec.pixel_size_um, size, "image {n}");
         assert_eq!(store.get_image(rec.id).await.unwrap().pixel_size_um, size);
     }
+}
+
+/// A study keeps the AI draft it was made with: re-scoring (another model) adds a draft to
+/// the image, but the study's AI column and reads still show the first one. An image added
+/// before it was scored shows its first draft.
+async fn a_study_keeps_the_draft_it_was_made_with(db: TestDb) {
+    let s = &db.store;
+    let a = scored_image(s, "S001_a.tif", Some("S001"), 1, [1.0, 1.0, 1.0, 1.0]).await;
+    let late = s
+        .insert_image(&new_image("S002_b.tif", Some("S002"), 2), "tester")
+        .await
+        .unwrap();
+    let study = s
+        .create_study(
+            &NewStudy {
+                name: "pinned".into(),
+                description: String::new(),
+                blinded: true,
+                require_reason: false,
+                readers: vec!["dr.a".into()],
+                groups: Vec::new(),
+                image_ids: vec![a.id, late.id],
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    // The late image is scored after it joined the study, then both are re-scored by
+    // another model.
+    let job = s.claim_job("w", LEASE).await.unwrap().expect("a job");
+    s.complete_job(job.id, "w", &draft("resnet-v1", [2.0, 2.0, 2.0, 2.0]))
+        .await
+        .unwrap();
+    for id in [a.id, late.id] {
+        s.enqueue_rescore_with(id, "admin", Some("resnet-v2"))
+            .await
+            .unwrap();
+        let job = s.claim_job("w", LEASE).await.unwrap().expect("a job");
+        s.complete_job(job.id, "w", &draft("resnet-v2", [3.0, 3.0, 3.0, 3.0]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.get_image(a.id).await.unwrap().draft.unwrap().model_id,
+        "resnet-v2",
+        "the image itself shows its latest draft"
+    );
+    let rows = s.study_rows(&study).await.unwrap();
+    let by_id = |id: i64| rows.iter().find(|r| r.record.id == id).unwrap();
+    let first = by_id(a.id).record.draft.clone().unwrap();
+    assert_eq!(
+        (first.model_id.as_str(), first.rounded["Fibrosis"]),
+        ("resnet-v1", 1.0)
+    );
+    let late_draft = by_id(late.id).record.draft.clone().unwrap();
+    assert_eq!(
+        (late_draft.model_id.as_str(), late_draft.rounded["Fibrosis"]),
+        ("resnet-v1", 2.0)
+    );
+    let one = s.study_draft(study.id, a.id).await.unwrap().unwrap();
+    assert_eq!(one.id, first.id);
+}
+
+/// The retraining policy (off until set; bad values refused), the evaluation set (reason
+/// required, audited), comparisons kept per model, and one policy run at a time.
+async fn retraining_policy_sets_and_runs(db: TestDb) {
+    let s = &db.store;
+    let p = s.retrain_policy().await.unwrap();
+    assert!(!p.enabled() && !p.auto_promote && p.updated_by.is_none());
+    let mut want = p.clone();
+    want.after_reviewed = Some(25);
+    want.every_hours = Some(24);
+    want.metrics = vec!["Fibrosis".into()];
+    let saved = s.set_retrain_policy(&want, "admin").await.unwrap();
+    assert_eq!(
+        (
+            saved.after_reviewed,
+            saved.every_hours,
+            saved.metrics.clone()
+        ),
+        (Some(25), Some(24), vec!["Fibrosis".to_string()])
+    );
+    assert_eq!(saved.updated_by.as_deref(), Some("admin"));
+    want.after_reviewed = Some(0);
+    assert!(s.set_retrain_policy(&want, "admin").await.is_err());
+    assert_eq!(s.retrain_policy().await.unwrap().after_reviewed, Some(25));
+
+    let rule = EvalRule {
+        share: 0.2,
+        seed: 7,
+        groups: vec!["S-0001".into()],
+        trained: vec!["S-0002".into()],
+    };
+    assert!(s.set_evaluation_set(&rule, " ", "admin").await.is_err());
+    let set = s
+        .set_evaluation_set(&rule, "kept aside for comparisons", "admin")
+        .await
+        .unwrap();
+    assert_eq!(set.rule, rule);
+    assert_eq!(s.evaluation_set().await.unwrap().unwrap().id, set.id);
+    let audit = s.audit_page(None, None, 0, 100).await.unwrap();
+    assert!(
+        format!("{audit:?}").contains("evaluation_set"),
+        "the change is in the audit log"
+    );
+
+    // One policy run at a time; a manual run also holds it off.
+    let params = serde_json::json!({"epochs": 1});
+    let run = s
+        .create_policy_run(&params, "policy")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.origin, "policy");
+    assert!(s
+        .create_policy_run(&params, "policy")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.last_policy_run().await.unwrap().unwrap().id, run.id);
+    s.finish_training_run(run.id, TrainingState::Failed, None, Some("test"))
+        .await
+        .unwrap();
+    assert!(s
+        .create_policy_run(&params, "policy")
+        .await
+        .unwrap()
+        .is_some());
+
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(s.reviewed_since(&since).await.unwrap(), 0);
 }

@@ -98,15 +98,27 @@ impl Backoff {
     }
 }
 
+/// How often each worker asks whether the retraining policy is due.
+const POLICY_CHECK: Duration = Duration::from_secs(60);
+
 /// Takes jobs from the database until `stop` turns true. A scoring job in progress is
 /// finished first; a training job is interrupted and requeued. When the database does not
 /// answer, the worker keeps trying with [`Backoff`] instead of giving up.
 pub async fn run_worker(app: App, worker_id: String, mut stop: watch::Receiver<bool>) {
     let lease = app.job_lease;
     let mut backoff = Backoff::default();
+    // The retraining policy is looked at by every worker now and then (the database lets
+    // only one of them start a run).
+    let mut policy_checked = std::time::Instant::now() - POLICY_CHECK;
     loop {
         if *stop.borrow() {
             return;
+        }
+        if policy_checked.elapsed() >= POLICY_CHECK {
+            policy_checked = std::time::Instant::now();
+            if let Err(e) = crate::retraining::check_policy(&app).await {
+                tracing::warn!(worker = %worker_id, "the retraining policy could not be checked: {e}");
+            }
         }
         let claimed = app.store.claim_job(&worker_id, lease).await;
         if claimed.is_ok() && backoff.succeeded() {

@@ -26,8 +26,34 @@ pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>, ImageError> {
         if ptr.is_null() {
             return Err(oom());
         }
+        huge_pages(ptr, len);
         Ok(Vec::from_raw_parts(ptr, len, len))
     }
+}
+
+/// Asks the kernel to back a large, not yet touched buffer with transparent huge pages (where
+/// the system allows them on request, Debian's default): the decoder's first writes then take
+/// one page fault per 2 MiB instead of one per 4 KiB (about 8 300 for a 34 MB image, most of
+/// the decoding time before this). Only a hint: nothing changes where it is refused.
+fn huge_pages(ptr: *mut u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        if len < 4 << 20 {
+            return;
+        }
+        let start = (ptr as usize).next_multiple_of(PAGE);
+        let end = (ptr as usize + len) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: the range lies inside the allocation just made; MADV_HUGEPAGE changes
+            // how pages are backed, never their contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
 }
 
 #[cfg(test)]
