@@ -8,12 +8,16 @@ import {
   csrfHeaders,
   deleteImage,
   etagOf,
+  evaluateModel,
   getConfig,
   getCsrfToken,
   getDrafts,
+  getEvaluationSet,
   getRead,
+  getRetrainPolicy,
   getTrainingRun,
   importModel,
+  listModelEvaluations,
   listQuery,
   listStudies,
   listTrainingRuns,
@@ -26,8 +30,11 @@ import {
   rescore,
   restoreImage,
   rollbackModel,
+  runRetrainPolicy,
   setCsrfToken,
+  setEvaluationSet,
   setModelField,
+  setRetrainPolicy,
   setUnauthorizedHandler,
   startTraining,
   studyUrls,
@@ -249,6 +256,7 @@ describe('models', () => {
     expect(modelUrls('3f9c1e2a7b40')).toEqual({
       safetensors: '/api/models/3f9c1e2a7b40/model.safetensors',
       onnx: '/api/models/3f9c1e2a7b40/model.onnx',
+      evaluationCsv: '/api/models/3f9c1e2a7b40/evaluation.csv',
     });
   });
 
@@ -310,5 +318,54 @@ describe('training', () => {
     expect(header(0)).toBe('tok-t');
     expect(header(1)).toBeUndefined();
     expect(header(3)).toBe('tok-t');
+  });
+});
+
+describe('retraining', () => {
+  afterEach(() => {
+    setCsrfToken(null);
+    vi.unstubAllGlobals();
+  });
+
+  it('reads and sets the policy, runs it, and the evaluation set and comparisons, with the contract’s paths, bodies and token', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const view = { set: null, members: [], evaluation_images: 0, training_images: 7, min_images: 20, min_groups: 5 };
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit) => {
+        calls.push({ url, init });
+        if (url === '/api/models/evaluation-set' && init.method !== 'PUT') return new Response(JSON.stringify(view), { status: 200 });
+        if (url.endsWith('/evaluations')) return new Response('[]', { status: 200 });
+        return new Response(JSON.stringify({ id: 3 }), { status: url.endsWith('/policy/run') ? 202 : 200 });
+      }),
+    );
+    setCsrfToken('tok-r');
+    const policy = { after_reviewed: 5, every_hours: null, head_only: false, layers: ['layer3', 'layer4', 'fc'], auto_promote: false, metrics: [] };
+    await getRetrainPolicy();
+    await setRetrainPolicy(policy);
+    expect((await runRetrainPolicy()).id).toBe(3);
+    expect(await getEvaluationSet()).toEqual(view);
+    await setEvaluationSet({ share: 0.25, groups: ['S-1', 'S-2'], reshuffle: true, reason: 'a new cohort' });
+    expect(await listModelEvaluations('ab/c')).toEqual([]);
+    await evaluateModel('3f9c1e2a7b40');
+    expect(calls.map((c) => `${c.init.method ?? 'GET'} ${c.url}`)).toEqual([
+      'GET /api/models/policy',
+      'PUT /api/models/policy',
+      'POST /api/models/policy/run',
+      'GET /api/models/evaluation-set',
+      'PUT /api/models/evaluation-set',
+      'GET /api/models/ab%2Fc/evaluations',
+      'POST /api/models/3f9c1e2a7b40/evaluate',
+    ]);
+    expect(JSON.parse(String(calls[1]?.init.body))).toEqual(policy);
+    expect(JSON.parse(String(calls[4]?.init.body))).toEqual({ share: 0.25, groups: ['S-1', 'S-2'], reshuffle: true, reason: 'a new cohort' });
+    const header = (i: number) => (calls[i]?.init.headers as Record<string, string>)[CSRF_HEADER];
+    expect(header(0)).toBeUndefined();
+    expect([1, 2, 4, 6].map(header)).toEqual(['tok-r', 'tok-r', 'tok-r', 'tok-r']);
+  });
+
+  it('refuses a policy run while training runs, with the server’s reason', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify({ error: 'training_in_progress', detail: 'a training run is in progress' }), { status: 409 })));
+    await expect(runRetrainPolicy()).rejects.toMatchObject({ status: 409, message: 'a training run is in progress' });
   });
 });

@@ -5,16 +5,22 @@ import type {
   AppConfig,
   AuditEntry,
   Draft,
+  EvaluationSet,
+  EvaluationSetBody,
+  EvaluationSetView,
   GroupSummary,
   ImageList,
   ImageRecord,
   LoginAnswer,
   ModelEntry,
+  ModelEvaluation,
   NewStudy,
   NewToken,
   NewUser,
   Read,
   RescoreAnswer,
+  RetrainPolicy,
+  RetrainPolicyBody,
   ScorePatch,
   Scores,
   SessionInfo,
@@ -464,6 +470,8 @@ export async function setModelField(id: string, fieldUm: [number, number] | null
 export const modelUrls = (id: string) => ({
   safetensors: `${modelPath(id)}/model.safetensors`,
   onnx: `${modelPath(id)}/model.onnx`,
+  /** The latest comparison with the active model as CSV (404 when there is none). */
+  evaluationCsv: `${modelPath(id)}/evaluation.csv`,
 });
 
 /** New drafts for these images with this model; scores a person set stay. */
@@ -499,6 +507,47 @@ export async function getTrainingRun(id: number, signal?: AbortSignal): Promise<
 /** Asks the run to stop after its current epoch (no model is made); answers the run. */
 export async function cancelTrainingRun(id: number): Promise<TrainingRun> {
   return (await request<TrainingRun>(`${trainingPath(id)}/cancel`, { method: 'POST' })).data;
+}
+
+// ---- Automated retraining (docs/models.md) ----
+
+/** When the server retrains on its own; the defaults (off) when it was never set. */
+export async function getRetrainPolicy(signal?: AbortSignal): Promise<RetrainPolicy> {
+  return (await request<RetrainPolicy>('/api/models/policy', { signal })).data;
+}
+
+/** Replaces the policy (administrators) → the policy as saved; 422 for what the server refuses. */
+export async function setRetrainPolicy(body: RetrainPolicyBody): Promise<RetrainPolicy> {
+  return (await request<RetrainPolicy>('/api/models/policy', { method: 'PUT', ...json(body) })).data;
+}
+
+/** Starts a run of the policy now (administrators) → 202 with the run; 409 while one is in progress. */
+export async function runRetrainPolicy(): Promise<TrainingRun> {
+  return (await request<TrainingRun>('/api/models/policy/run', { method: 'POST' })).data;
+}
+
+/** The sample groups kept aside to compare models on (`set` null until chosen), with what the set holds today. */
+export async function getEvaluationSet(signal?: AbortSignal): Promise<EvaluationSetView> {
+  return (await request<EvaluationSetView>('/api/models/evaluation-set', { signal })).data;
+}
+
+/**
+ * Changes the evaluation set (administrators, with a reason kept in the audit log) → the new set;
+ * 422 without a reason, for a share outside 0–0.5, for listed groups a model trained on, or for a
+ * share of 0 without listed groups.
+ */
+export async function setEvaluationSet(body: EvaluationSetBody): Promise<EvaluationSet> {
+  return (await request<EvaluationSet>('/api/models/evaluation-set', { method: 'PUT', ...json(body) })).data;
+}
+
+/** The model's comparisons with the model that was active, newest first. */
+export async function listModelEvaluations(id: string, signal?: AbortSignal): Promise<ModelEvaluation[]> {
+  return (await request<ModelEvaluation[]>(`${modelPath(id)}/evaluations`, { signal })).data;
+}
+
+/** Compares the model with the active one on the evaluation set now (administrators; may take seconds). */
+export async function evaluateModel(id: string): Promise<ModelEvaluation> {
+  return (await request<ModelEvaluation>(`${modelPath(id)}/evaluate`, { method: 'POST' })).data;
 }
 
 // ---- API tokens (docs/readers.md) ----

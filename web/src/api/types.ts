@@ -162,10 +162,144 @@ export type TrainingProgress =
   | ({ stage: 'epoch' } & EpochReport)
   | { stage: 'warning'; message: string };
 
-/** `GET /api/training` (newest first), `GET /api/training/{id}`, and the answers of start and cancel. */
-export type TrainingRun = Schemas['TrainingRun'];
 
 /** An API token as lists show it (never the token itself). */
 export type ApiToken = Schemas['ApiToken'];
 /** A new token: the token itself is in this answer only. */
 export type NewToken = Schemas['NewTokenResponse'];
+
+// ---- Automated retraining (docs/models.md) ----
+// Not in the OpenAPI document yet: written by hand from the server's contract. Replace with
+// `Schemas[...]` (narrowed where needed) once `npm run generate` picks them up.
+
+/** Who started a training run: a person, or the retraining policy (its schedule, or Run now). */
+export type TrainingOrigin = 'manual' | 'policy';
+
+/** `GET /api/training` (newest first), `GET /api/training/{id}`, and the answers of start and cancel. */
+export type TrainingRun = With<
+  Schemas['TrainingRun'],
+  {
+    // Not in the document yet; absent from an older server (read as `manual`).
+    origin?: TrainingOrigin;
+  }
+>;
+
+/** `GET|PUT /api/models/policy`: when the server retrains on its own (off while both triggers are null). */
+export interface RetrainPolicy {
+  /** Retrain once this many images were reviewed since the last policy run; null: not on this ground. */
+  after_reviewed: number | null;
+  /** Retrain every this many hours; null: no schedule. */
+  every_hours: number | null;
+  /** Train only the last layer instead of fine-tuning `layers`. */
+  head_only: boolean;
+  /** The network's layers a fine-tune trains (e.g. layer3, layer4, fc). */
+  layers: string[];
+  /** A better new model becomes the active one at once; otherwise it waits for an administrator. */
+  auto_promote: boolean;
+  /** Metrics whose error must improve for a new model to count as better; [] = every metric. */
+  metrics: string[];
+  /** Set by the server; ignored in a PUT. */
+  updated_by?: string | null;
+  updated_at?: string | null;
+}
+
+/** `PUT /api/models/policy`'s body. */
+export type RetrainPolicyBody = Omit<RetrainPolicy, 'updated_by' | 'updated_at'>;
+
+/**
+ * An evaluation set as chosen (`PUT /api/models/evaluation-set`'s answer, and `set` in the GET's):
+ * the sample groups kept aside (never trained on) to compare models on. Membership is a fixed
+ * rule: a seeded hash of each group's name puts about `share` of all sample groups, present and
+ * future, into it, so no group ever changes sides.
+ */
+export interface EvaluationSet {
+  id: number;
+  /** Share (0–0.5) of the sample groups the rule puts in the set. */
+  share: number;
+  /** The rule's seed (a 64-bit number: not exact in JavaScript; never shown). */
+  seed: number;
+  /** Groups in the set besides those the rule picks, listed by an administrator. */
+  groups: string[];
+  /** Groups models had already trained on when the set was chosen: never in it. */
+  trained: string[];
+  reason: string;
+  /** An administrator's name, or `retraining-policy` when chosen at the first policy run. */
+  chosen_by: string;
+  chosen_at: string;
+}
+
+/** A reviewed sample group in the evaluation set today, with its reviewed images that can be compared on. */
+export interface EvaluationSetMember {
+  group: string;
+  images: number;
+}
+
+/** `GET /api/models/evaluation-set`: the set (null until chosen) and what it holds today. */
+export interface EvaluationSetView {
+  set: EvaluationSet | null;
+  /** The reviewed sample groups in the set today. */
+  members: EvaluationSetMember[];
+  /** Usable reviewed images inside the set, and outside it (what training may use). */
+  evaluation_images: number;
+  training_images: number;
+  /** What a comparison needs (20 images from 5 groups). */
+  min_images: number;
+  min_groups: number;
+}
+
+/** `PUT /api/models/evaluation-set`'s body. */
+export interface EvaluationSetBody {
+  /** 0–0.5; omitted: kept as it is (0.2 for a first set). */
+  share?: number;
+  /** Extra groups in the set ([] = none; omitted = none). */
+  groups?: string[];
+  /** Pick the groups afresh with a new seed (only groups no model trained on can move). */
+  reshuffle?: boolean;
+  /** Why (required, kept in the audit log). */
+  reason: string;
+}
+
+export type Verdict = 'better' | 'worse' | 'no_clear_difference' | 'not_enough_data';
+
+/** One metric of a comparison. Differences are new model (challenger) − active model (champion). */
+export interface MetricComparison {
+  metric: string;
+  /** Whether this metric's error must improve for the new model to count as better. */
+  chosen: boolean;
+  champion_mae: Interval;
+  challenger_mae: Interval;
+  mae_difference: Interval;
+  champion_kappa: Interval;
+  challenger_kappa: Interval;
+  kappa_difference: Interval;
+  /** Share (0–1) of images whose score differs between the two models. */
+  changed_share: Interval;
+  verdict: Verdict;
+}
+
+/** A full comparison (`ModelEvaluation.report` when one was possible). */
+export interface ComparisonReport {
+  images: number;
+  groups: number;
+  options: { metrics: string[]; resamples: number; seed: number; min_images: number; min_groups: number };
+  metrics: MetricComparison[];
+  verdict: Verdict;
+  summary: string;
+  champion_id?: string | null;
+  challenger_id?: string | null;
+  evaluation_set?: { id: number; groups: string[] } | null;
+}
+
+/** `GET /api/models/{id}/evaluations` (newest first) and `POST /api/models/{id}/evaluate`. */
+export interface ModelEvaluation {
+  id: number;
+  model_id: string;
+  champion_id: string | null;
+  evaluation_set_id: number | null;
+  run_id: number | null;
+  // Narrowed: the server says a string; it is one of these.
+  verdict: Verdict;
+  /** `{summary}` alone when no comparison was possible, else a ComparisonReport: read it with `parseReport` (lib/retraining). */
+  report: unknown;
+  created_at: string;
+}

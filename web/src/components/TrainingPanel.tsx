@@ -3,7 +3,7 @@
 
 import { Link } from '../lib/router';
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { cancelTrainingRun, getTrainingRun, listTrainingRuns, startTraining } from '../api/client';
+import { cancelTrainingRun, getTrainingRun, listImages, listTrainingRuns, startTraining } from '../api/client';
 import type { ModelEntry, TrainingRun } from '../api/types';
 import { useConfig } from '../lib/config';
 import { formatDateTime, shortId } from '../lib/format';
@@ -13,34 +13,56 @@ import {
   defaultTrainFields,
   describeProgress,
   EPOCHS_MAX,
+  estimateBeforeStart,
   featuresPercent,
   historyFromTraining,
   lossPaths,
   lossSummary,
+  addRateSample,
   maeByMetric,
   paramsSummary,
   parseProgress,
   runParam,
+  runStartedBy,
   runStateBadge,
+  timeLeftText,
   trainingErrorMessage,
   trainRequest,
   VAL_FRACTION_MAX,
   VAL_FRACTION_MIN,
   type LossPoint,
+  type RateSample,
   type TrainFields,
 } from '../lib/training';
 import { useQuery } from '../lib/useQuery';
+import { runsJustDone } from '../lib/retraining';
+import { EvaluationSetCard, RetrainPolicyCard } from './RetrainingPanel';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, input, Spinner } from './ui';
 
 /** How often a running run is asked for its progress. */
 const POLL_MS = 1000;
 
 /**
- * The start form (administrators) and the runs. `models` is the registry as the page has it (null
+ * The retraining policy and the evaluation set (everyone reads them, administrators change them),
+ * the start form (administrators) and the runs. `models` is the registry as the page has it (null
  * while loading); `onModelsChanged` asks the page to load it again (a run finished with a model
- * the list does not have yet). Keep it stable.
+ * the list does not have yet); `onRunDone` gets each run seen running here that is done now (its
+ * model's comparison follows); `pollKey` asks for the evaluation set again when it changes (while
+ * that comparison is awaited). Keep the callbacks stable.
  */
-export function TrainingSection({ admin, models, onModelsChanged }: { admin: boolean; models: ModelEntry[] | null; onModelsChanged: () => void }) {
+export function TrainingSection({
+  admin,
+  models,
+  onModelsChanged,
+  onRunDone,
+  pollKey = 0,
+}: {
+  admin: boolean;
+  models: ModelEntry[] | null;
+  onModelsChanged: () => void;
+  onRunDone?: (run: TrainingRun) => void;
+  pollKey?: number;
+}) {
   const { schema } = useConfig();
   const metricNames = useMemo(() => schema.metrics.map((m) => m.name), [schema]);
   const { data: runs, error: loadError, refetch, setData: setRuns } = useQuery('training', listTrainingRuns);
@@ -58,10 +80,25 @@ export function TrainingSection({ admin, models, onModelsChanged }: { admin: boo
     onModelsChanged();
   }, [runs, models, onModelsChanged]);
 
+  // A run seen running that is done now: its model's comparison follows (the page waits for it).
+  const states = useRef(new Map<number, string>());
+  useEffect(() => {
+    if (!runs) return;
+    const done = runsJustDone(states.current, runs);
+    states.current = new Map(runs.map((r) => [r.id, r.state]));
+    // Oldest first, so that the newest is awaited last.
+    for (const r of [...done].reverse()) onRunDone?.(r);
+  }, [runs, onRunDone]);
+
   const byId = useMemo(() => new Map((models ?? []).map((m) => [m.id, m])), [models]);
+  // The first run that finishes may choose the evaluation set: ask again when one finishes, and
+  // while its model's comparison is awaited (the counts change with it).
+  const finished = runs ? `${runs.filter((r) => r.state !== 'running').map((r) => r.id).join(',')}#${pollKey}` : null;
 
   return (
     <>
+      <RetrainPolicyCard admin={admin} onRunStarted={started} />
+      <EvaluationSetCard admin={admin} refreshKey={finished} />
       {admin && <TrainForm onStarted={started} />}
       <section className={card} aria-labelledby="training-runs-title" data-testid="training-runs">
         <h2 id="training-runs-title" className="border-b border-slate-200 px-4 py-3 font-semibold dark:border-slate-800">
@@ -116,8 +153,17 @@ function Hint({ id, children }: { id: string; children: ReactNode }) {
   );
 }
 
+/** How many images are reviewed (for the time estimate); null when the server does not say. */
+async function reviewedCount(signal: AbortSignal): Promise<number | null> {
+  const list = await listImages({ review_status: 'reviewed', limit: 1 }, signal);
+  return Number.isFinite(list.total) ? list.total : null;
+}
+
 function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
   const [fields, setFields] = useState<TrainFields>(defaultTrainFields);
+  // Only for the estimate: when it cannot be loaded, the form says no time.
+  const reviewed = useQuery('training/reviewed-count', reviewedCount);
+  const estimate = estimateBeforeStart({ headOnly: fields.mode === 'head', images: reviewed.data, maxEpochs: Number(fields.epochs.trim()) });
   const [error, setError] = useState<{ field: keyof TrainFields | null; text: string } | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -157,11 +203,11 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
         Train a new model
       </h2>
       <p id="train-help" className="w-full text-sm text-slate-600 dark:text-slate-300">
-        Starts from the active model and trains on every reviewed image with all metrics scored: either the original's recipe (layer3, layer4 and
-        the head; minutes per epoch on a CPU) or the head only (its last layer, on cached features; seconds). The images are split
-        into training and validation <em>by sample group</em>, so one sample is never on both sides; training stops early when the validation loss stops
-        improving. The new model is registered with its validation metrics beside its parent's, but <strong>not activated</strong>: activate it when its
-        metrics convince you.{' '}
+        Starts from the active model and trains on every reviewed image with all metrics scored (except the evaluation set's sample groups, kept
+        aside to compare models): either it fine-tunes the last layers of the network (the original's recipe; minutes per epoch on a CPU) or it
+        trains only the last layer (seconds). The images are split into training and validation <em>by sample group</em>, so one sample is never on
+        both sides; training stops early when the validation loss stops improving. The new model is registered with its validation metrics beside
+        its parent's and compared with the active model, but <strong>not activated</strong>: activate it when its metrics convince you.{' '}
         <Link to="/history?review_status=unreviewed&sort=uncertainty" className="underline">
           Images to review first: unreviewed, least confident
         </Link>
@@ -173,12 +219,18 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
           className={`${input} w-80`}
           value={fields.mode}
           onChange={(e) => setFields((f) => ({ ...f, mode: e.target.value === 'head' ? 'head' : 'full' }))}
+          aria-describedby="train-mode-help"
           data-testid="train-mode"
         >
-          <option value="full">layer3, layer4 and head (original recipe)</option>
-          <option value="head">head only (fast)</option>
+          <option value="full">Fine-tune the last layers of the network (slower, learns more)</option>
+          <option value="head">Train only the last layer (fast)</option>
         </select>
-        <Hint id="train-mode-help">Head only changes the last layer in seconds; the original recipe also retunes layer3 and layer4 and takes minutes per epoch.</Hint>
+        <Hint id="train-mode-help">
+          The last layer alone trains in seconds; the fine-tune also retunes the two blocks before it and takes minutes per epoch.{' '}
+          <span data-testid="train-mode-detail">
+            Technical: {fields.mode === 'head' ? 'head only (fc), on cached features' : 'layer3, layer4 and fc'}.
+          </span>
+        </Hint>
       </label>
       <label className={label}>
         Name of the new model (optional)
@@ -235,6 +287,11 @@ function TrainForm({ onStarted }: { onStarted: (run: TrainingRun) => void }) {
       <button type="submit" className={btnPrimary} disabled={busy}>
         {busy && <Spinner />} {busy ? 'Starting…' : 'Start training'}
       </button>
+      {estimate && (
+        <p className="w-full text-sm text-slate-600 dark:text-slate-300" data-testid="train-estimate">
+          <strong className="font-medium text-slate-700 dark:text-slate-200">How long:</strong> {estimate}
+        </p>
+      )}
       {error && (
         <p id="train-error" role="alert" className="w-full text-sm text-red-700 dark:text-red-400" data-testid="train-error">
           {error.text}
@@ -270,6 +327,9 @@ function RunItem({
   // new progress the list hands down.
   const [seen, setSeen] = useState(() => ({ progress: run.progress, points: addEpoch([], progress) }));
   if (seen.progress !== run.progress) setSeen({ progress: run.progress, points: addEpoch(seen.points, progress) });
+  // The pace seen while polling (epochs, or images with features, with the server's times), for the time left.
+  const [pace, setPace] = useState(() => ({ progress: run.progress, samples: addRateSample([], run) }));
+  if (pace.progress !== run.progress) setPace({ progress: run.progress, samples: addRateSample(pace.samples, run) });
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
 
@@ -301,7 +361,13 @@ function RunItem({
   const badge = runStateBadge(run);
   const settings = paramsSummary(run);
   return (
-    <li className="flex flex-col gap-2 px-4 py-3 text-sm" data-testid="training-run" data-run-id={run.id} data-state={run.state}>
+    <li
+      className="flex flex-col gap-2 px-4 py-3 text-sm"
+      data-testid="training-run"
+      data-run-id={run.id}
+      data-state={run.state}
+      data-origin={run.origin ?? 'manual'}
+    >
       <div className="flex flex-wrap items-center gap-x-3 gap-y-1">
         <span className="font-medium">Run {run.id}</span>
         <span data-testid="training-state" data-state={run.state}>
@@ -310,8 +376,8 @@ function RunItem({
             {badge.label}
           </Badge>
         </span>
-        <span className="text-xs text-slate-500 dark:text-slate-400">
-          started {formatDateTime(run.created_at)} by {run.created_by || '–'}
+        <span className="text-xs text-slate-500 dark:text-slate-400" data-testid="training-started-by">
+          started {formatDateTime(run.created_at)} {runStartedBy(run)}
           {settings && ` · ${settings}`}
         </span>
         {admin && running && (
@@ -326,7 +392,7 @@ function RunItem({
           </button>
         )}
       </div>
-      {running && <LiveProgress run={run} seen={seen.points} metricNames={metricNames} />}
+      {running && <LiveProgress run={run} seen={seen.points} pace={pace.samples} metricNames={metricNames} />}
       {running && pollError && (
         <p className="text-xs text-amber-800 dark:text-amber-300" data-testid="training-poll-error">
           The progress could not be updated: {pollError} Trying again…
@@ -352,12 +418,20 @@ function RunItem({
   );
 }
 
-function LiveProgress({ run, seen, metricNames }: { run: TrainingRun; seen: LossPoint[]; metricNames: readonly string[] }) {
+function LiveProgress({ run, seen, pace, metricNames }: { run: TrainingRun; seen: LossPoint[]; pace: readonly RateSample[]; metricNames: readonly string[] }) {
   const p = parseProgress(run.progress);
   const text = describeProgress(run.progress, runParam(run, 'epochs'));
+  const left = timeLeftText(pace, p, runParam(run, 'epochs'));
   return (
     <div className="flex flex-col gap-2" data-testid="training-progress" data-stage={p?.stage ?? 'starting'}>
-      <p className={p?.stage === 'warning' ? 'text-amber-800 dark:text-amber-300' : 'text-slate-700 dark:text-slate-200'}>{text}</p>
+      <p className={p?.stage === 'warning' ? 'text-amber-800 dark:text-amber-300' : 'text-slate-700 dark:text-slate-200'}>
+        {text}
+        {left && (
+          <span className="ml-2 text-xs text-slate-500 dark:text-slate-400" data-testid="training-time-left">
+            {left}
+          </span>
+        )}
+      </p>
       {p?.stage === 'features' && <ProgressBar done={p.done} total={p.total} label={`Features of training run ${run.id}`} />}
       {p?.stage === 'epoch' && (
         <div className="flex flex-wrap items-start gap-x-6 gap-y-2">

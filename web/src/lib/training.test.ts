@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api/client';
 import {
   addEpoch,
+  addRateSample,
   defaultTrainFields,
   describeProgress,
+  estimateBeforeStart,
   featuresPercent,
   historyFromTraining,
   lossPaths,
@@ -12,11 +14,16 @@ import {
   paramsSummary,
   parseProgress,
   progressText,
+  roughDuration,
   runParam,
+  runStartedBy,
   runStateBadge,
+  secondsPerStep,
+  timeLeftText,
   trainingErrorMessage,
   trainRequest,
   type LossPoint,
+  type RateSample,
 } from './training';
 
 describe('trainRequest', () => {
@@ -184,5 +191,85 @@ describe('trainingErrorMessage', () => {
     expect(trainingErrorMessage(err(404, 'not found'), 'cancel')).toContain('reload the page');
     expect(trainingErrorMessage(new ApiError(0, { error: 'network', detail: 'x' }), 'poll')).toContain('could not be reached');
     expect(trainingErrorMessage(new Error('boom'), 'start')).toBe('boom');
+  });
+});
+
+describe('who started a run', () => {
+  it('names the person, or the retraining policy', () => {
+    expect(runStartedBy({ origin: 'manual', created_by: 'ada' })).toBe('by ada');
+    expect(runStartedBy({ created_by: 'ada' })).toBe('by ada');
+    expect(runStartedBy({ origin: 'policy', created_by: 'retraining-policy' })).toBe('by the retraining policy');
+    expect(runStartedBy({ origin: 'policy', created_by: 'ada' })).toBe('by the retraining policy (Run now by ada)');
+    expect(runStartedBy({ origin: 'manual', created_by: ' ' })).toBe('by –');
+  });
+});
+
+describe('how long training takes', () => {
+  it('says durations roughly', () => {
+    expect(roughDuration(3)).toBe('a few seconds');
+    expect(roughDuration(22)).toBe('about 20 s');
+    expect(roughDuration(59)).toBe('about 60 s');
+    expect(roughDuration(61)).toBe('about 1 min');
+    expect(roughDuration(240)).toBe('about 4 min');
+    expect(roughDuration(3600)).toBe('about 1 h');
+    expect(roughDuration(12_000)).toBe('about 3 h 20 min');
+    expect(roughDuration(7_190)).toBe('about 2 h');
+    expect(roughDuration(-1)).toBe('');
+    expect(roughDuration(Number.NaN)).toBe('');
+  });
+  it('estimates before the start from the reviewed images, or says nothing', () => {
+    expect(estimateBeforeStart({ headOnly: true, images: null, maxEpochs: 300 })).toBeNull();
+    expect(estimateBeforeStart({ headOnly: false, images: 0, maxEpochs: 300 })).toBeNull();
+    // Head only: 0.15 s per image + a few seconds.
+    expect(estimateBeforeStart({ headOnly: true, images: 100, maxEpochs: 300 })).toBe(
+      "About 20 s with 100 reviewed images: mostly computing each image's features once (about 0.15 s per image), then a few seconds of training.",
+    );
+    // Fine-tune: 0.4 s per image per epoch; at most the maximum of epochs.
+    expect(estimateBeforeStart({ headOnly: false, images: 100, maxEpochs: 300 })).toBe(
+      'Rough estimate on a 2-core server: about 40 s per epoch (one pass over the 100 reviewed images), so at most about 3 h 20 min for 300 epochs. It usually stops well before the maximum, once validation stops improving.',
+    );
+    expect(estimateBeforeStart({ headOnly: false, images: 1, maxEpochs: Number.NaN })).toBe(
+      'Rough estimate on a 2-core server: a few seconds per epoch (one pass over the 1 reviewed image). It usually stops well before the maximum, once validation stops improving.',
+    );
+  });
+
+  const run = (progress: unknown, updated_at: string) => ({ progress: progress as Record<string, unknown>, updated_at });
+  const epoch = (n: number) => ({ stage: 'epoch', epoch: n, train_loss: 1, val_loss: 1, val_mae: [] });
+
+  it('times the epochs seen while polling by the server’s clock', () => {
+    let s: RateSample[] = [];
+    s = addRateSample(s, run(epoch(3), '2025-01-01T00:00:00Z'));
+    s = addRateSample(s, run({ stage: 'warning', message: 'x' }, '2025-01-01T00:00:10Z'));
+    const same = addRateSample(s, run(epoch(3), '2025-01-01T00:00:20Z'));
+    expect(same).toBe(s);
+    s = addRateSample(s, run(epoch(5), '2025-01-01T00:02:00Z'));
+    expect(s.map((x) => x.n)).toEqual([3, 5]);
+    expect(secondsPerStep(s)).toBe(60);
+    // An earlier epoch, or another stage, starts over.
+    expect(addRateSample(s, run(epoch(1), '2025-01-01T00:03:00Z'))).toHaveLength(1);
+    expect(addRateSample(s, run({ stage: 'features', done: 1, total: 9 }, '2025-01-01T00:03:00Z'))).toEqual([{ stage: 'features', n: 1, at: Date.parse('2025-01-01T00:03:00Z') }]);
+    // No time from the server: the page's clock.
+    expect(addRateSample([], run(epoch(1), ''), 1234)).toEqual([{ stage: 'epoch', n: 1, at: 1234 }]);
+    expect(secondsPerStep(s.slice(0, 1))).toBeNull();
+  });
+  it('says the time left at most, from the pace', () => {
+    const t0 = Date.parse('2025-01-01T00:00:00Z');
+    const samples: RateSample[] = [
+      { stage: 'epoch', n: 3, at: t0 },
+      { stage: 'epoch', n: 5, at: t0 + 120_000 },
+    ];
+    const p = parseProgress(epoch(5));
+    expect(timeLeftText(samples, p, 10)).toBe('About 5 min left at most (it stops earlier when validation stops improving).');
+    expect(timeLeftText(samples, p, 5)).toBe('Less than a minute left at most.');
+    expect(timeLeftText(samples.slice(0, 1), p, 10)).toBe('Time left: known after the next epoch.');
+    expect(timeLeftText(samples, p, null)).toBeNull();
+    expect(timeLeftText(samples, null, 10)).toBeNull();
+    const features: RateSample[] = [
+      { stage: 'features', n: 10, at: t0 },
+      { stage: 'features', n: 20, at: t0 + 2_000 },
+    ];
+    expect(timeLeftText(features, parseProgress({ stage: 'features', done: 20, total: 270 }), 10)).toBe('Features: about 50 s left.');
+    // Samples of another stage say nothing about this one.
+    expect(timeLeftText(features, p, 10)).toBe('Time left: known after the next epoch.');
   });
 });

@@ -181,6 +181,108 @@ export function runStateBadge(run: Pick<TrainingRun, 'state' | 'cancel_requested
   }
 }
 
+/** Who started the run: a person, or the retraining policy (on its own, or by an administrator's Run now). */
+export function runStartedBy(run: Pick<TrainingRun, 'origin' | 'created_by'>): string {
+  const who = run.created_by.trim() || '–';
+  if (run.origin !== 'policy') return `by ${who}`;
+  if (who === 'retraining-policy' || who === '–') return 'by the retraining policy';
+  return `by the retraining policy (Run now by ${who})`;
+}
+
+// ---- How long it takes ----
+
+/**
+ * Rough figures on a 2-core server: computing one image's features for the head, and one image
+ * through one epoch of a fine-tune (forward and backward passes, validation included).
+ */
+export const HEAD_SECONDS_PER_IMAGE = 0.15;
+export const HEAD_OVERHEAD_SECONDS = 5;
+export const FINETUNE_SECONDS_PER_IMAGE_EPOCH = 0.4;
+
+/** A duration as people say it roughly: “a few seconds”, “about 20 s”, “about 4 min”, “about 3 h 20 min”. */
+export function roughDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 10) return 'a few seconds';
+  if (seconds < 60) return `about ${Math.max(10, Math.round(seconds / 5) * 5)} s`;
+  if (seconds < 3600) return `about ${Math.max(1, Math.round(seconds / 60))} min`;
+  let h = Math.floor(seconds / 3600);
+  let m = Math.round((seconds - h * 3600) / 600) * 10;
+  if (m === 60) {
+    h += 1;
+    m = 0;
+  }
+  return `about ${h} h${m ? ` ${m} min` : ''}`;
+}
+
+const capitalised = (s: string) => (s ? `${s[0]?.toUpperCase() ?? ''}${s.slice(1)}` : s);
+
+/**
+ * How long a run takes, said before it starts, from the number of reviewed images (null when the
+ * page does not know it, or there are none: nothing to say). `maxEpochs` as typed (NaN when not a
+ * number: the per-epoch time alone).
+ */
+export function estimateBeforeStart({ headOnly, images, maxEpochs }: { headOnly: boolean; images: number | null | undefined; maxEpochs: number }): string | null {
+  if (images == null || !Number.isFinite(images) || images < 1) return null;
+  const n = `${images.toLocaleString('en-US')} reviewed ${images === 1 ? 'image' : 'images'}`;
+  if (headOnly) {
+    const total = HEAD_SECONDS_PER_IMAGE * images + HEAD_OVERHEAD_SECONDS;
+    return `${capitalised(roughDuration(total))} with ${n}: mostly computing each image's features once (about ${HEAD_SECONDS_PER_IMAGE} s per image), then a few seconds of training.`;
+  }
+  const perEpoch = FINETUNE_SECONDS_PER_IMAGE_EPOCH * images;
+  const most = Number.isInteger(maxEpochs) && maxEpochs >= 1 ? `, so at most ${roughDuration(perEpoch * maxEpochs)} for ${maxEpochs.toLocaleString('en-US')} ${maxEpochs === 1 ? 'epoch' : 'epochs'}` : '';
+  return `Rough estimate on a 2-core server: ${roughDuration(perEpoch)} per epoch (one pass over the ${n})${most}. It usually stops well before the maximum, once validation stops improving.`;
+}
+
+/** A count the progress reported (epoch, or images with features), with the server's time of the report (ms). */
+export interface RateSample {
+  stage: 'epoch' | 'features';
+  n: number;
+  at: number;
+}
+
+/**
+ * The samples with this progress added: a new epoch (or more features done) is one more sample,
+ * timed by the run's `updated_at` (the server's clock: when the progress was written), or `now`
+ * when it has none; another stage or a count that went back starts over; the same count changes
+ * nothing (the same array).
+ */
+export function addRateSample(samples: RateSample[], run: Pick<TrainingRun, 'progress' | 'updated_at'>, now: number = Date.now()): RateSample[] {
+  const p = parseProgress(run.progress);
+  if (!p || (p.stage !== 'epoch' && p.stage !== 'features')) return samples;
+  const n = p.stage === 'epoch' ? p.epoch : p.done;
+  const written = run.updated_at ? Date.parse(run.updated_at) : NaN;
+  const sample = { stage: p.stage, n, at: Number.isFinite(written) ? written : now };
+  const last = samples[samples.length - 1];
+  if (!last || last.stage !== sample.stage || n < last.n) return [sample];
+  if (n === last.n) return samples;
+  return [...samples, sample];
+}
+
+/** Seconds per epoch (or per image) between the first and the last sample, or null under two. */
+export function secondsPerStep(samples: readonly RateSample[]): number | null {
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  if (!first || !last || last.n <= first.n) return null;
+  const dt = (last.at - first.at) / 1000;
+  return dt > 0 ? dt / (last.n - first.n) : null;
+}
+
+/** How long a running run has left, in words, from the pace seen while polling; null when there is nothing to say. */
+export function timeLeftText(samples: readonly RateSample[], p: TrainingProgress | null, maxEpochs: number | null): string | null {
+  if (!p || (p.stage !== 'epoch' && p.stage !== 'features')) return null;
+  const last = samples[samples.length - 1];
+  const rate = last && last.stage === p.stage ? secondsPerStep(samples) : null;
+  if (p.stage === 'features') {
+    if (rate == null) return null;
+    return `Features: ${roughDuration(Math.max(0, p.total - p.done) * rate)} left.`;
+  }
+  if (maxEpochs == null) return null;
+  if (rate == null) return 'Time left: known after the next epoch.';
+  const left = Math.max(0, maxEpochs - p.epoch) * rate;
+  if (left < 60) return 'Less than a minute left at most.';
+  return `${capitalised(roughDuration(left))} left at most (it stops earlier when validation stops improving).`;
+}
+
 // ---- The loss chart ----
 
 export interface LossPoint {

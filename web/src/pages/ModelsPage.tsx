@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { activateModel, importModel, listModels, modelUrls, rollbackModel, setModelField } from '../api/client';
+import { Fragment, useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { activateModel, importModel, listModelEvaluations, listModels, modelUrls, rollbackModel, setModelField } from '../api/client';
 import type { ModelEntry } from '../api/types';
 import { DialogForm } from '../components/DialogForm';
+import { ModelComparison } from '../components/RetrainingPanel';
 import { TrainingSection } from '../components/TrainingPanel';
 import { Badge, btnPrimary, btnSecondary, btnSmall, card, Icon, input, Spinner } from '../components/ui';
 import { useConfig, useReloadConfig } from '../lib/config';
@@ -11,13 +12,16 @@ import { modelErrorMessage, modelFigures, modelFileProblem, modelLabel, modelTit
 import { isAdmin } from '../lib/roles';
 import { primeModels } from '../lib/modelRegistry';
 import { useSession } from '../lib/session';
+import { useComparisonWait } from '../lib/useComparisonWait';
 import { useQuery } from '../lib/useQuery';
 
 type Message = { tone: 'error' | 'ok'; text: string };
 
 /**
- * The model registry (docs/models.md): everyone reads and downloads and sees the training runs;
- * administrators import, activate, roll back and train.
+ * The model registry (docs/models.md): everyone reads and downloads and sees the training runs,
+ * the retraining policy, the evaluation set and each model's comparisons with the active model;
+ * administrators import, activate, roll back, train, set the policy and the evaluation set,
+ * compare and promote.
  */
 export function ModelsPage() {
   const { user } = useSession();
@@ -33,6 +37,12 @@ export function ModelsPage() {
   }, [models, running.id]);
   const [activating, setActivating] = useState<ModelEntry | null>(null);
   const [rollingBack, setRollingBack] = useState(false);
+  // A run finished: its model's comparison follows in a few seconds, and the policy may have
+  // promoted it. Wait for it (up to a minute), then load the registry and the header's model again.
+  const comparisonWait = useComparisonWait(listModelEvaluations, () => {
+    reloadModels();
+    reloadConfig();
+  });
 
   const active = models?.find((m) => m.active) ?? null;
   const names = new Map((models ?? []).map((m) => [m.id, modelLabel(m)]));
@@ -205,15 +215,22 @@ export function ModelsPage() {
               </thead>
               <tbody>
                 {(models ?? []).map((m) => (
-                  <ModelRow
-                    key={`${m.id}|${m.created_at}`}
-                    m={m}
-                    names={names}
-                    metricNames={metricNames}
-                    admin={admin}
-                    onActivate={() => setActivating(m)}
-                    onFieldSaved={fieldSaved}
-                  />
+                  <Fragment key={`${m.id}|${m.created_at}`}>
+                    <ModelRow m={m} names={names} metricNames={metricNames} admin={admin} onActivate={() => setActivating(m)} onFieldSaved={fieldSaved} />
+                    <tr className={m.active ? 'bg-green-50/60 dark:bg-green-950/20' : ''} data-testid="model-comparison-row" data-model-id={m.id}>
+                      <td colSpan={8} className="px-4 pb-3">
+                        <ModelComparison
+                          model={m}
+                          admin={admin}
+                          activeId={active?.id ?? null}
+                          names={names}
+                          onPromote={(reason) => activate(m, reason)}
+                          awaiting={comparisonWait.awaiting === m.id}
+                          refreshKey={comparisonWait.arrivals.get(m.id) ?? 0}
+                        />
+                      </td>
+                    </tr>
+                  </Fragment>
                 ))}
               </tbody>
             </table>
@@ -221,7 +238,7 @@ export function ModelsPage() {
         )}
       </section>
 
-      <TrainingSection admin={admin} models={models ?? null} onModelsChanged={reloadModels} />
+      <TrainingSection admin={admin} models={models ?? null} onModelsChanged={reloadModels} onRunDone={comparisonWait.expect} pollKey={comparisonWait.tick} />
 
       {activating && <ActivateDialog model={activating} current={active} onClose={() => setActivating(null)} onSubmit={(reason) => activate(activating, reason)} />}
     </div>
