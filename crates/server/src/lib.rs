@@ -234,19 +234,28 @@ impl AppState {
             Err(e) => return Err(e),
         };
         // Multipart uploads a dead process left unfinished (their parts take space but are
-        // no object). Another server's upload may be in progress: only old ones go.
-        match self
-            .blobs
-            .abort_stale_uploads(grace.max(Duration::from_secs(6 * 3600)))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!("aborted {n} unfinished multipart uploads in the file store"),
-            Err(e) => tracing::warn!(
-                "unfinished multipart uploads in {} were not checked: {e}",
-                self.blobs.describe()
-            ),
-        }
+        // no object). Another process may be uploading right now (servers and workers often
+        // start together, each registering its model), and some S3-compatible stores report
+        // made-up start times: so the sweep runs a while after start, when no upload of the
+        // start-up can still be in flight, and only uploads started before the grace period
+        // go.
+        let blobs = self.blobs.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(UPLOAD_SWEEP_DELAY).await;
+            match blobs
+                .abort_stale_uploads(grace.max(Duration::from_secs(6 * 3600)))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!("aborted {n} unfinished multipart uploads in the file store")
+                }
+                Err(e) => tracing::warn!(
+                    "unfinished multipart uploads in {} were not checked: {e}",
+                    blobs.describe()
+                ),
+            }
+        });
         for (key, age) in stored {
             let Some(sha) = key.rsplit('/').next() else {
                 continue;
@@ -383,6 +392,9 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 
 /// The largest request body of routes that take JSON.
 pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// How long after start unfinished multipart uploads are looked for.
+const UPLOAD_SWEEP_DELAY: Duration = Duration::from_secs(600);
 
 /// Room for multipart framing around an uploaded file.
 const MULTIPART_OVERHEAD: u64 = 1 << 20;

@@ -372,7 +372,10 @@ async fn training_is_a_job_a_stopping_worker_gives_back(db: TestDb) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(started, "the training run never reached its first epoch: {last}");
+    assert!(
+        started,
+        "the training run never reached its first epoch: {last}"
+    );
     app.stop().await;
     let depth = store.queue_depth().await.unwrap();
     assert_eq!(

@@ -115,16 +115,15 @@ impl Job for TrainModel {
                 (TrainingState::Failed, None, Some(e))
             }
         };
-        let run = app
-            .store
-            .finish_training_run(id, state, model.as_deref(), error.as_deref())
-            .await?;
-        // Every new model is compared with the active one on the evaluation set; a better
-        // one from the policy may be promoted.
+        // Every new model is compared with the active one on the evaluation set (a better
+        // one from the policy may be promoted) before the run counts as done.
         if let Some(m) = &model {
             let outcome = crate::retraining::after_training(app, &run, m).await;
             tracing::info!(run = id, model = %m, "evaluation: {outcome}");
         }
+        app.store
+            .finish_training_run(id, state, model.as_deref(), error.as_deref())
+            .await?;
         let job_error = (state == TrainingState::Failed)
             .then_some(error.as_deref())
             .flatten();
