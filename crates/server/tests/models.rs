@@ -45,9 +45,22 @@ async fn upload_scored(app: &TestApp, file: &str, name: &str) -> Value {
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    send(app, reqwest::Method::POST, path, body).await
+}
+
+async fn put(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    send(app, reqwest::Method::PUT, path, body).await
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let r = app
         .client
-        .post(app.url(path))
+        .request(method, app.url(path))
         .json(&body)
         .send()
         .await
@@ -301,14 +314,9 @@ async fn training_from_reviewed_scores_registers_an_inactive_model(db: TestDb) {
 /// may be trained on (with six images, the automatic set would leave too few; the evaluation
 /// set has its own test).
 async fn no_evaluation_groups(app: &TestApp) {
-    let r = app
-        .client
-        .put(app.url("/api/models/evaluation-set"))
-        .json(&json!({"share": 0.0, "groups": ["S-9999"], "reason": "this test trains on all"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let body = json!({"share": 0.0, "groups": ["S-9999"], "reason": "this test trains on all"});
+    let (st, set) = put(app, "/api/models/evaluation-set", body).await;
+    assert_eq!(st, StatusCode::OK, "{set}");
 }
 
 /// Six images in several sample groups, reviewed with scores.
@@ -416,17 +424,6 @@ async fn training_is_a_job_a_stopping_worker_gives_back(db: TestDb) {
     }
     assert_eq!((depth.queued, depth.running), (0, 0), "the job has ended");
     app.stop().await;
-}
-
-async fn put(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = app
-        .client
-        .put(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
 /// The retraining policy over HTTP: set (bad values refused with the reason), run now; the

@@ -75,11 +75,7 @@ pub(crate) fn scores_sql(ids: &[i64]) -> Sql {
     let mut sql = Sql::default();
     let reader = sql.arg(Arg::Text(LOCAL_USER.into()));
     let phase = sql.arg(Arg::Text(FINAL_PHASE.into()));
-    let list = ids
-        .iter()
-        .map(|id| sql.arg(Arg::I64(*id)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = sql.id_list(ids);
     sql.push(&format!(
         "SELECT image_id, metric, value FROM scores \
          WHERE reader = {reader} AND phase = {phase} AND image_id IN ({list})"
@@ -90,11 +86,7 @@ pub(crate) fn scores_sql(ids: &[i64]) -> Sql {
 /// The latest draft of each of these images.
 pub(crate) fn drafts_sql(ids: &[i64]) -> Sql {
     let mut sql = Sql::default();
-    let list = ids
-        .iter()
-        .map(|id| sql.arg(Arg::I64(*id)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = sql.id_list(ids);
     sql.push(&format!(
         "SELECT {DRAFT_COLS} FROM drafts d WHERE d.image_id IN ({list}) \
          AND d.id = (SELECT MAX(d2.id) FROM drafts d2 WHERE d2.image_id = d.image_id)"
@@ -413,11 +405,7 @@ impl Store {
         let mut by_id: HashMap<i64, ImageRecord> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut sql = Sql::default();
-            let list = chunk
-                .iter()
-                .map(|id| sql.arg(Arg::I64(*id)))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = sql.id_list(chunk);
             sql.push(&format!(
                 "SELECT {IMAGE_COLS} FROM images i WHERE i.id IN ({list})"
             ));

@@ -64,6 +64,14 @@ impl Sql {
         format!("${}", self.args.len())
     }
 
+    /// Binds each id and returns the placeholders for an `IN (…)` list.
+    pub(crate) fn id_list(&mut self, ids: &[i64]) -> String {
+        ids.iter()
+            .map(|id| self.arg(Arg::I64(*id)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub(crate) fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for a in &self.args {
@@ -126,12 +134,7 @@ pub(crate) fn push_filters(sql: &mut Sql, q: &ListQuery) {
         sql.push(&format!(" AND i.created_at < {p}"));
     }
     if !q.exclude_ids.is_empty() {
-        let list = q
-            .exclude_ids
-            .iter()
-            .map(|id| sql.arg(Arg::I64(*id)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = sql.id_list(&q.exclude_ids);
         sql.push(&format!(" AND i.id NOT IN ({list})"));
     }
     if let Some(m) = &q.model_id {

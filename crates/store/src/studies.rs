@@ -553,16 +553,12 @@ impl Store {
         let mut pinned: BTreeMap<i64, Draft> = BTreeMap::new();
         for chunk in draft_ids.chunks(500) {
             let mut sql = Sql::default();
-            let list = chunk
-                .iter()
-                .map(|id| sql.arg(Arg::I64(*id)))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = sql.id_list(chunk);
             sql.push(&format!(
                 "SELECT {DRAFT_COLS} FROM drafts d WHERE d.id IN ({list})"
             ));
-            for r in sql.query().fetch_all(&self.pool).await? {
-                let d = draft_from_row(&r)?;
+            for d in sql.query().fetch_all(&self.pool).await?.iter() {
+                let d = draft_from_row(d)?;
                 pinned.insert(d.image_id, d);
             }
         }

@@ -56,6 +56,24 @@ const fieldLabel = 'flex flex-col gap-1 text-xs font-medium text-slate-600 dark:
 const muted = 'text-slate-500 dark:text-slate-400';
 const link = 'text-indigo-700 underline-offset-2 hover:underline dark:text-indigo-300';
 
+/** An inline "Change…" form's state: closing it puts the focus back on the button that opened it. */
+function useEditing() {
+  const [editing, setEditing] = useState(false);
+  const changeButton = useRef<HTMLButtonElement>(null);
+  const focusChange = useRef(false);
+  useEffect(() => {
+    if (!editing && focusChange.current) {
+      focusChange.current = false;
+      changeButton.current?.focus();
+    }
+  }, [editing]);
+  const close = () => {
+    focusChange.current = true;
+    setEditing(false);
+  };
+  return { editing, setEditing, changeButton, close };
+}
+
 function ErrorLine({ id, testId, children }: { id?: string; testId: string; children: ReactNode }) {
   return (
     <p id={id} role="alert" className="text-sm text-red-700 dark:text-red-400" data-testid={testId}>
@@ -102,24 +120,10 @@ function Radio({ name, checked, onChange, label, note }: { name: string; checked
  */
 export function RetrainPolicyCard({ admin, onRunStarted }: { admin: boolean; onRunStarted: (run: TrainingRun) => void }) {
   const { data: policy, error: loadError, refetch, setData } = useQuery('retrain-policy', getRetrainPolicy);
-  const [editing, setEditing] = useState(false);
+  const { editing, setEditing, changeButton, close } = useEditing();
   const [note, setNote] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
-  const changeButton = useRef<HTMLButtonElement>(null);
-  const focusChange = useRef(false);
-
-  useEffect(() => {
-    if (!editing && focusChange.current) {
-      focusChange.current = false;
-      changeButton.current?.focus();
-    }
-  }, [editing]);
-
-  const close = () => {
-    focusChange.current = true;
-    setEditing(false);
-  };
 
   const runNow = async () => {
     setRunning(true);
@@ -411,22 +415,8 @@ export function EvaluationSetCard({ admin, refreshKey }: { admin: boolean; refre
     lastKey.current = refreshKey;
     if (before !== null && refreshKey !== null && before !== refreshKey) refetch();
   }, [refreshKey, refetch]);
-  const [editing, setEditing] = useState(false);
+  const { editing, setEditing, changeButton, close } = useEditing();
   const [note, setNote] = useState<string | null>(null);
-  const changeButton = useRef<HTMLButtonElement>(null);
-  const focusChange = useRef(false);
-
-  useEffect(() => {
-    if (!editing && focusChange.current) {
-      focusChange.current = false;
-      changeButton.current?.focus();
-    }
-  }, [editing]);
-
-  const close = () => {
-    focusChange.current = true;
-    setEditing(false);
-  };
   const set = view?.set ?? null;
 
   return (
